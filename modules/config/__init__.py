@@ -1,0 +1,1 @@
+"""OneTrainer-compatible configs: schema, migrations, validation and the files they live in."""

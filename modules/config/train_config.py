@@ -1,0 +1,478 @@
+"""TrainConfig and its sub-configs: OneTrainer's config, field for field (version 11)."""
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+
+from modules.config.base import BaseConfig, fields
+from modules.config.base import ConfigField as F
+from modules.config.cloud_config import CloudConfig
+from modules.config.concept_config import ConceptConfig
+from modules.config.enums import (
+    AttentionMechanism,
+    AudioFormat,
+    ConfigPart,
+    DataType,
+    EMAMode,
+    GradientReducePrecision,
+    ImageFormat,
+    LearningRateScaler,
+    LearningRateScheduler,
+    LossScaler,
+    LossWeight,
+    ModelFormat,
+    ModelType,
+    Optimizer,
+    PeftType,
+    TimestepDistribution,
+    TimeUnit,
+    TrainingMethod,
+    VideoFormat,
+)
+from modules.config.migrations import TRAIN_MIGRATIONS
+from modules.config.sample_config import SampleConfig
+from modules.config.secrets_config import SecretsConfig
+
+
+def _new_uuid() -> str:
+    return str(uuid.uuid4())
+
+
+def _default_device() -> str:
+    # OneTrainer defaults to the accelerator when there is one; probing without torch keeps start-up light.
+    return 'cuda' if os.path.exists('/dev/nvidia0') or shutil.which('nvidia-smi') else 'cpu'
+
+
+class TrainModelPartConfig(BaseConfig):
+    """Settings of one model component (UNet, transformer, a text encoder, the VAE ...)."""
+
+
+class QuantizationConfig(BaseConfig):
+    """Which layers are quantized and the SVD options."""
+
+
+class TrainEmbeddingConfig(BaseConfig):
+    """A textual-inversion embedding (the main one, or an additional one)."""
+
+
+class TrainOptimizerConfig(BaseConfig):
+    """The optimizer and every parameter any optimizer can take (unused ones stay null)."""
+
+
+class TrainConfig(BaseConfig):
+    """The whole training configuration."""
+
+    VERSION = 11
+    MIGRATIONS = TRAIN_MIGRATIONS
+
+    # ---- exports --------------------------------------------------------------------------------
+    def to_settings_dict(self, secrets: bool = False) -> dict:
+        """The config as saved by "Save config" and in presets: concept/sample lists detached."""
+        data = self.to_dict()
+        data['concepts'] = None
+        data['samples'] = None
+        if not secrets:
+            data.pop('secrets', None)
+        return data
+
+    def to_pack_dict(self, secrets: bool = False, base_dir: str | os.PathLike | None = None) -> dict:
+        """A self-contained config: concepts and samples inlined (read from their files when
+        detached), secrets removed unless asked for."""
+        from modules.config.files import load_concepts, load_samples
+
+        data = self.to_dict()
+        if self.concepts is None:
+            path = _resolve(self.concept_file_name, base_dir)
+            data['concepts'] = [c.to_dict() for c in load_concepts(path)]
+        if self.samples is None:
+            path = _resolve(self.sample_definition_file_name, base_dir)
+            data['samples'] = [s.to_dict() for s in load_samples(path, self.model_type)]
+        if not secrets:
+            data.pop('secrets', None)
+        return data
+
+    def to_unpacked_config(self) -> TrainConfig:
+        clone = self.copy()
+        clone.concepts = None
+        clone.samples = None
+        return clone
+
+    # ---- optimizer parameter sets ---------------------------------------------------------------
+    def change_optimizer(self, optimizer: Optimizer) -> None:
+        """Select `optimizer`: its default parameter set, overlaid with what the user last used."""
+        self.optimizer = _optimizer_with_defaults(optimizer)
+        remembered = self.optimizer_defaults.get(str(optimizer))
+        if remembered is not None:
+            self.optimizer.from_dict(remembered.to_dict(), migrate=False)
+            self.optimizer.optimizer = optimizer
+
+    def load_optimizer_defaults(self) -> None:
+        """Reset the current optimizer's parameters and forget the remembered ones."""
+        optimizer = self.optimizer.optimizer
+        self.optimizer_defaults.pop(str(optimizer), None)
+        self.optimizer = _optimizer_with_defaults(optimizer)
+
+    def remember_optimizer(self) -> None:
+        """Store the current optimizer's parameters so switching back restores them."""
+        self.optimizer_defaults[str(self.optimizer.optimizer)] = self.optimizer.copy()
+
+    # ---- questions the trainer and the UI ask ---------------------------------------------------
+    def model_part_configs(self) -> dict[str, TrainModelPartConfig]:
+        """The part configs this model type actually has."""
+        return {name: getattr(self, name) for name in self.model_type.model_parts()}
+
+    def all_embedding_configs(self) -> list[TrainEmbeddingConfig]:
+        embeddings = list(self.additional_embeddings)
+        if self.training_method == TrainingMethod.EMBEDDING:
+            embeddings.append(self.embedding)
+        return embeddings
+
+    def train_any_embedding(self) -> bool:
+        main = self.training_method == TrainingMethod.EMBEDDING and not self.embedding.is_output_embedding
+        return main or any(e.train and not e.is_output_embedding for e in self.additional_embeddings)
+
+    def train_any_output_embedding(self) -> bool:
+        main = self.training_method == TrainingMethod.EMBEDDING and self.embedding.is_output_embedding
+        return main or any(e.train and e.is_output_embedding for e in self.additional_embeddings)
+
+    def train_text_encoder_or_embedding(self, part_name: str = 'text_encoder') -> bool:
+        """Whether this text encoder runs every step (so its outputs cannot be cached)."""
+        part = getattr(self, part_name)
+        trains_part = (part.train and self.training_method != TrainingMethod.EMBEDDING
+                       and not self.embedding.is_output_embedding)
+        single_te = len(self.model_type.text_encoder_parts()) == 1
+        return trains_part or ((part.train_embedding or single_te) and self.train_any_embedding())
+
+    def get_last_backup_path(self) -> str | None:
+        backup_dir = os.path.join(self.workspace_dir, 'backup')
+        if not os.path.isdir(backup_dir):
+            return None
+        names = sorted(n for n in os.listdir(backup_dir) if os.path.isdir(os.path.join(backup_dir, n)))
+        return os.path.join(backup_dir, names[-1]) if names else None
+
+    def supported_output_formats(self) -> list[ModelFormat]:
+        return self.model_type.supported_output_formats(self.training_method)
+
+
+def _optimizer_with_defaults(optimizer: Optimizer) -> TrainOptimizerConfig:
+    from modules.config.optimizer_defaults import OPTIMIZER_DEFAULT_PARAMETERS
+
+    config = TrainOptimizerConfig.default_values()
+    config.from_dict(OPTIMIZER_DEFAULT_PARAMETERS.get(str(optimizer), {}), migrate=False)
+    config.optimizer = optimizer
+    return config
+
+
+def _resolve(path: str, base_dir: str | os.PathLike | None) -> str:
+    return path if base_dir is None or os.path.isabs(path) else os.path.join(base_dir, path)
+
+
+TrainModelPartConfig.FIELDS = fields(
+    F('model_name', '', str, widget='file', tooltip='Override path/repo for this component; read for prior, transformer, effnet_encoder, decoder, text_encoder_4 and vae (empty = from base model).'),
+    F('include', True, bool, tooltip='Load this component at all; read for text_encoder..text_encoder_4 and unconditional_transformer.'),
+    F('train', True, bool, tooltip='Train this component (full weights for FINE_TUNE, adapter for LORA).'),
+    F('stop_training_after', 0, int, nullable=True, min=0, tooltip='Freeze the component after this many units (null/0 with NEVER = never).'),
+    F('stop_training_after_unit', TimeUnit.NEVER, TimeUnit, tooltip='Unit of stop_training_after.'),
+    F('learning_rate', None, float, nullable=True, min=0.0, tooltip='Per-component LR; null = base LR.'),
+    F('weight_dtype', DataType.FLOAT_32, DataType, tooltip="Storage dtype of this component's weights (may be a quantized type)."),
+    F('dropout_probability', 0.0, float, min=0.0, max=1.0, tooltip='Only read on text-encoder parts: caption (conditioning) dropout probability.'),
+    F('train_embedding', True, bool, tooltip='Only read on text-encoder parts of multi-TE models: train embeddings for this TE.'),
+    F('attention_mask', False, bool, tooltip='Only read on the transformer part: give the transformer the text attention mask.'),
+    F('guidance_scale', 1.0, float, tooltip='Only read on the transformer part: guidance value fed to guidance-distilled transformers (Flux) during training.'),
+    F('gradient_checkpointing', True, bool, tooltip='Activation checkpointing for this component.'),
+    F('offload_fraction', 0.0, float, tooltip="Fraction of this component's layers offloaded to CPU (0..1)."),
+    F('activation_offloading', False, bool, tooltip='Offload checkpointed activations to CPU.'),
+)
+
+QuantizationConfig.FIELDS = fields(
+    F('layer_filter', '', str, tooltip='Comma patterns of layers to quantize (empty = all).'),
+    F('layer_filter_preset', 'full', str, tooltip='UI preset name for the above.'),
+    F('layer_filter_regex', False, bool, tooltip='Patterns are regular expressions.'),
+    F('svd_dtype', DataType.NONE, DataType, tooltip='NONE disables SVDQuant-style low-rank correction; otherwise dtype of the SVD factors.'),
+    F('svd_rank', 16, int, tooltip='Rank of the SVD correction.'),
+    F('cache_dir', None, str, nullable=True, widget='dir', tooltip='Cache folder for quantization artefacts; null = <cache_dir>/quantization.'),
+)
+
+TrainEmbeddingConfig.FIELDS = fields(
+    F('uuid', '', str, default_factory=_new_uuid, tooltip='Stable identity of the embedding (file name inside backups).'),
+    F('model_name', '', str, widget='file', tooltip='Existing embedding file to start from (empty = new).'),
+    F('placeholder', '<embedding>', str, tooltip="Text in prompts that is replaced by the embedding's tokens."),
+    F('train', True, bool, tooltip='Train this embedding.'),
+    F('stop_training_after', None, int, nullable=True, min=0, tooltip='Freeze after N units.'),
+    F('stop_training_after_unit', TimeUnit.NEVER, TimeUnit, tooltip='Unit for the above.'),
+    F('token_count', 1, int, nullable=True, min=1, tooltip='Number of vectors; null = length of the tokenized initial text.'),
+    F('initial_embedding_text', '*', str, tooltip='Text whose token embeddings initialise the vectors (padded with *).'),
+    F('is_output_embedding', False, bool, tooltip='Learn a vector in the text-encoder OUTPUT space instead of the input space.'),
+)
+
+TrainOptimizerConfig.FIELDS = fields(
+    F('optimizer', Optimizer.ADAMW, Optimizer, tooltip='Optimizer. Used by: (selects the optimizer; always present).'),
+    F('adam_w_mode', False, bool, tooltip='Adam w mode. Used by: LAMB, LAMB_8BIT.'),
+    F('alpha', None, float, nullable=True, tooltip='Alpha. Used by: ADAMW_ADV, AdEMAMix, AdEMAMix_8BIT, ADOPT_ADV, RMSPROP, RMSPROP_8BIT, PRODIGY_ADV.'),
+    F('amsgrad', False, bool, tooltip='Use the AMSGrad variant. Used by: ADAM, ADAM_8BIT, ADAMW, ADAMW_8BIT, LAMB, LAMB_8BIT, ADABELIEF.'),
+    F('beta1', None, float, nullable=True, tooltip='Decay rate of the running average of gradients (first moment). Used by: ADAM, ADAM_8BIT, ADAMW, ADAMW_8BIT, ADAMW_ADV, AdEMAMix, AdEMAMix_8BIT, ADOPT, ADOPT_ADV, LAMB, LAMB_8BIT, LION, LION_8BIT, LION_ADV, SCHEDULE_FREE_ADAMW, DADAPT_ADAM, DADAPT_ADAN, DADAPT_LION, PRODIGY, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV, ADAFACTOR, CAME, CAME_8BIT, MUON_ADV, ADAMUON_ADV, ADABELIEF, TIGER, AIDA, YOGI.'),
+    F('beta2', None, float, nullable=True, tooltip='Decay rate of the running average of squared gradients (second moment). Used by: ADAM, ADAM_8BIT, ADAMW, ADAMW_8BIT, ADAMW_ADV, AdEMAMix, AdEMAMix_8BIT, ADOPT, ADOPT_ADV, LAMB, LAMB_8BIT, LION, LION_8BIT, LION_ADV, SCHEDULE_FREE_ADAMW, DADAPT_ADAM, DADAPT_ADAN, DADAPT_LION, PRODIGY, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV, CAME, CAME_8BIT, ADAMUON_ADV, ADABELIEF, AIDA, YOGI.'),
+    F('beta3', None, float, nullable=True, tooltip='Decay rate of the third moment / slow EMA, where the optimizer has one. Used by: AdEMAMix, AdEMAMix_8BIT, DADAPT_ADAN, PRODIGY, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV, CAME, CAME_8BIT.'),
+    F('bias_correction', False, bool, tooltip='Bias correction. Used by: LAMB, LAMB_8BIT.'),
+    F('block_wise', False, bool, tooltip='Quantize optimizer state block-wise. Used by: ADAGRAD, ADAGRAD_8BIT, ADAM_8BIT, ADAMW_8BIT, LAMB, LAMB_8BIT, LION_8BIT, RMSPROP, RMSPROP_8BIT, SGD_8BIT.'),
+    F('capturable', False, bool, tooltip='Capturable. Used by: ADAM, ADAMW.'),
+    F('centered', False, bool, tooltip='Centered. Used by: RMSPROP, RMSPROP_8BIT.'),
+    F('clip_threshold', None, float, nullable=True, tooltip='Threshold of the update clipping. Used by: LION_ADV, ADAFACTOR.'),
+    F('d0', None, float, nullable=True, tooltip='Initial estimate of the step size D (adaptive optimizers). Used by: DADAPT_ADA_GRAD, DADAPT_ADAM, DADAPT_ADAN, DADAPT_LION, DADAPT_SGD, PRODIGY, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV.'),
+    F('d_coef', None, float, nullable=True, tooltip='Multiplier of the estimated step size D. Used by: PRODIGY, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV.'),
+    F('dampening', None, float, nullable=True, tooltip='Dampening of the momentum. Used by: LARS, LARS_8BIT, SGD, SGD_8BIT.'),
+    F('decay_rate', None, float, nullable=True, tooltip='Decay rate of the second moment (Adafactor). Used by: ADAFACTOR.'),
+    F('decouple', False, bool, tooltip='Decouple weight decay from the gradient update. Used by: DADAPT_ADAM, PRODIGY.'),
+    F('differentiable', False, bool, tooltip='Differentiable. Used by: ADAM, ADAMW, SGD.'),
+    F('eps', None, float, nullable=True, tooltip='Small constant added to the denominator for numerical stability. Used by: ADAGRAD, ADAGRAD_8BIT, ADAM, ADAM_8BIT, ADAMW, ADAMW_8BIT, ADAMW_ADV, AdEMAMix, AdEMAMix_8BIT, ADOPT, ADOPT_ADV, LAMB, LAMB_8BIT, RMSPROP, RMSPROP_8BIT, SCHEDULE_FREE_ADAMW, DADAPT_ADA_GRAD, DADAPT_ADAM, DADAPT_ADAN, PRODIGY, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV, ADAFACTOR, CAME, CAME_8BIT, ADAMUON_ADV, ADABELIEF, AIDA, YOGI.'),
+    F('eps2', None, float, nullable=True, tooltip='Second stability constant (factored optimizers). Used by: ADAFACTOR, CAME, CAME_8BIT.'),
+    F('foreach', False, bool, nullable=True, tooltip='Use the multi-tensor implementation. Used by: ADAM, ADAMW, SGD, SCHEDULE_FREE_ADAMW, SCHEDULE_FREE_SGD.'),
+    F('fsdp_in_use', False, bool, tooltip='Fsdp in use. Used by: DADAPT_ADAM, DADAPT_LION, DADAPT_SGD, PRODIGY.'),
+    F('fused', False, bool, tooltip='Use the fused kernel implementation where available. Used by: ADAM, ADAMW.'),
+    F('fused_back_pass', False, bool, tooltip='Apply the optimizer step inside the backward pass to save memory. Used by: ADAGRAD_8BIT, ADAM, ADAMW, ADAMW_ADV, ADOPT_ADV, LION_ADV, SIGNSGD_ADV, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV, ADAFACTOR, CAME, CAME_8BIT, MUON_ADV, ADAMUON_ADV.'),
+    F('growth_rate', None, float, nullable=True, tooltip='Largest factor by which D may grow per step (inf = unlimited). Used by: DADAPT_ADA_GRAD, DADAPT_ADAM, DADAPT_ADAN, DADAPT_SGD, PRODIGY, PRODIGY_ADV.'),
+    F('initial_accumulator_value', None, int, nullable=True, tooltip='Initial accumulator value. Used by: ADAGRAD, ADAGRAD_8BIT.'),
+    F('initial_accumulator', None, float, nullable=True, tooltip='Initial accumulator. Used by: YOGI.'),
+    F('is_paged', False, bool, tooltip='Use paged optimizer state (spills to CPU memory). Used by: ADAM_8BIT, ADAMW_8BIT, AdEMAMix, AdEMAMix_8BIT, LION_8BIT.'),
+    F('log_every', None, int, nullable=True, min=0, tooltip='Log every. Used by: DADAPT_ADA_GRAD, DADAPT_ADAM, DADAPT_ADAN, DADAPT_LION, DADAPT_SGD.'),
+    F('lr_decay', None, float, nullable=True, tooltip='Lr decay. Used by: ADAGRAD, ADAGRAD_8BIT.'),
+    F('max_unorm', None, float, nullable=True, tooltip='Max unorm. Used by: LAMB, LAMB_8BIT, LARS, LARS_8BIT.'),
+    F('maximize', False, bool, tooltip='Maximize. Used by: ADAM, ADAMW, SGD.'),
+    F('min_8bit_size', None, int, nullable=True, tooltip='Smallest tensor size kept in 8-bit state. Used by: ADAGRAD, ADAGRAD_8BIT, ADAM_8BIT, ADAMW_8BIT, AdEMAMix, AdEMAMix_8BIT, LAMB, LAMB_8BIT, LARS, LARS_8BIT, LION_8BIT, RMSPROP, RMSPROP_8BIT, SGD_8BIT, CAME_8BIT.'),
+    F('quant_block_size', None, int, nullable=True, tooltip='Quant block size. Used by: CAME_8BIT.'),
+    F('momentum', None, float, nullable=True, tooltip='Momentum factor. Used by: LARS, LARS_8BIT, RMSPROP, RMSPROP_8BIT, SGD, SGD_8BIT, SIGNSGD_ADV, SCHEDULE_FREE_SGD, DADAPT_ADA_GRAD, DADAPT_SGD, MUON.'),
+    F('nesterov', False, bool, tooltip='Use Nesterov momentum. Used by: LARS, LARS_8BIT, SGD, SGD_8BIT, MUON_ADV, ADAMUON_ADV.'),
+    F('no_prox', False, bool, tooltip='No prox. Used by: DADAPT_ADAN.'),
+    F('optim_bits', None, int, nullable=True, tooltip='Bits used for the optimizer state. Used by: ADAGRAD, ADAGRAD_8BIT, ADAM_8BIT, ADAMW_8BIT, AdEMAMix, LAMB, LARS, RMSPROP.'),
+    F('percentile_clipping', None, int, nullable=True, tooltip='Adaptive gradient clipping by percentile (100 = off). Used by: ADAGRAD, ADAGRAD_8BIT, ADAM_8BIT, ADAMW_8BIT, LAMB, LAMB_8BIT, LARS, LARS_8BIT, LION_8BIT, RMSPROP, RMSPROP_8BIT, SGD_8BIT.'),
+    F('r', None, float, nullable=True, tooltip='R. Used by: SCHEDULE_FREE_ADAMW, SCHEDULE_FREE_SGD, AIDA, YOGI.'),
+    F('relative_step', False, bool, tooltip='Compute the step size from the step count (ignores the learning rate). Used by: ADAFACTOR.'),
+    F('safeguard_warmup', False, bool, tooltip='Avoid D growing too fast during LR warmup. Used by: PRODIGY.'),
+    F('scale_parameter', False, bool, tooltip='Scale the learning rate by the parameter RMS. Used by: ADAFACTOR.'),
+    F('stochastic_rounding', True, bool, tooltip='Round stochastically when weights are stored in bfloat16. Used by: ADAM, ADAMW, ADAMW_ADV, ADOPT_ADV, LION_ADV, SIGNSGD_ADV, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV, ADAFACTOR, CAME, CAME_8BIT, MUON_ADV, ADAMUON_ADV.'),
+    F('use_bias_correction', False, bool, tooltip='Apply Adam-style bias correction. Used by: DADAPT_ADAM, PRODIGY, PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('use_triton', False, bool, tooltip='Use triton. Used by: LION.'),
+    F('warmup_init', False, bool, tooltip='Warm-up initialisation of the relative step size. Used by: ADAFACTOR.'),
+    F('weight_decay', None, float, nullable=True, tooltip='Weight decay (L2 penalty, decoupled for AdamW-style optimizers). Used by: ADAGRAD, ADAGRAD_8BIT, ADAM, ADAM_8BIT, ADAMW, ADAMW_8BIT, ADAMW_ADV, AdEMAMix, AdEMAMix_8BIT, ADOPT, ADOPT_ADV, LAMB, LAMB_8BIT, LARS, LARS_8BIT, LION, LION_8BIT, LION_ADV, RMSPROP, RMSPROP_8BIT, SGD, SGD_8BIT, SIGNSGD_ADV, SCHEDULE_FREE_ADAMW, SCHEDULE_FREE_SGD, DADAPT_ADA_GRAD, DADAPT_ADAM, DADAPT_ADAN, DADAPT_LION, DADAPT_SGD, PRODIGY, PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV, ADAFACTOR, CAME, CAME_8BIT, MUON, MUON_ADV, ADAMUON_ADV, ADABELIEF, TIGER, AIDA, YOGI.'),
+    F('weight_lr_power', None, float, nullable=True, tooltip='Weight lr power. Used by: SCHEDULE_FREE_ADAMW, SCHEDULE_FREE_SGD.'),
+    F('decoupled_decay', False, bool, tooltip='Decoupled decay. Used by: ADOPT, ADABELIEF, TIGER, AIDA, YOGI.'),
+    F('fixed_decay', False, bool, tooltip='Fixed decay. Used by: ADOPT, ADABELIEF, TIGER, AIDA, YOGI.'),
+    F('rectify', False, bool, tooltip='Rectify. Used by: ADABELIEF, AIDA.'),
+    F('degenerated_to_sgd', False, bool, tooltip='Degenerated to sgd. Used by: ADABELIEF, AIDA.'),
+    F('k', None, int, nullable=True, tooltip='K. Used by: AIDA.'),
+    F('xi', None, float, nullable=True, tooltip='Xi. Used by: AIDA.'),
+    F('n_sma_threshold', None, int, nullable=True, tooltip='N sma threshold. Used by: AIDA.'),
+    F('ams_bound', False, bool, tooltip='Ams bound. Used by: AIDA.'),
+    F('adanorm', False, bool, tooltip='Adanorm. Used by: AIDA, YOGI.'),
+    F('adam_debias', False, bool, tooltip='Adam debias. Used by: AIDA, YOGI.'),
+    F('slice_p', None, int, nullable=True, tooltip='Slice p. Used by: PRODIGY, PRODIGY_ADV.'),
+    F('cautious', False, bool, tooltip='Cautious. Used by: ADOPT.'),
+    F('weight_decay_by_lr', True, bool, tooltip='Weight decay by lr. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('prodigy_steps', None, int, nullable=True, tooltip='Prodigy steps. Used by: PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV.'),
+    F('use_speed', False, bool, tooltip='Use speed. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('split_groups', True, bool, tooltip='Split groups. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('split_groups_mean', True, bool, tooltip='Split groups mean. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('factored', True, bool, tooltip='Factored. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('factored_fp32', True, bool, tooltip='Factored fp32. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('use_stableadamw', True, bool, tooltip='Use stableadamw. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('use_cautious', False, bool, tooltip='Use cautious. Used by: PRODIGY_PLUS_SCHEDULE_FREE, CAME.'),
+    F('use_grams', False, bool, tooltip='Use grams. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('use_adopt', False, bool, tooltip='Use adopt. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('d_limiter', True, bool, nullable=True, tooltip='D limiter. Used by: PRODIGY_PLUS_SCHEDULE_FREE, PRODIGY_ADV.'),
+    F('use_schedulefree', True, bool, nullable=True, tooltip='Use schedulefree. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('use_orthograd', False, bool, tooltip='Use orthograd. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('nnmf_factor', False, bool, tooltip='Nnmf factor. Used by: ADAMW_ADV, ADOPT_ADV, LION_ADV, SIGNSGD_ADV, PRODIGY_ADV, MUON_ADV, ADAMUON_ADV.'),
+    F('orthogonal_gradient', False, bool, tooltip='Orthogonal gradient. Used by: ADAMW_ADV, ADOPT_ADV, LION_ADV, SIGNSGD_ADV, PRODIGY_ADV, MUON_ADV, ADAMUON_ADV.'),
+    F('use_atan2', False, bool, tooltip='Use atan2. Used by: ADAMW_ADV, ADOPT_ADV, PRODIGY_ADV, ADAMUON_ADV.'),
+    F('use_AdEMAMix', False, bool, tooltip='Use ademamix. Used by: ADAMW_ADV, ADOPT_ADV, PRODIGY_ADV.'),
+    F('beta3_ema', None, float, nullable=True, tooltip='Beta3 ema. Used by: ADAMW_ADV, ADOPT_ADV, PRODIGY_ADV.'),
+    F('alpha_grad', None, float, nullable=True, tooltip='Alpha grad. Used by: ADOPT_ADV, SIGNSGD_ADV, PRODIGY_ADV, MUON_ADV, ADAMUON_ADV.'),
+    F('beta1_warmup', None, int, nullable=True, tooltip="Beta1 warmup. Used by: (none; not exposed by any optimizer's default set)."),
+    F('min_beta1', None, float, nullable=True, tooltip="Min beta1. Used by: (none; not exposed by any optimizer's default set)."),
+    F('Simplified_AdEMAMix', False, bool, tooltip='Simplified ademamix. Used by: ADOPT_ADV, SIGNSGD_ADV, PRODIGY_ADV, MUON_ADV, ADAMUON_ADV.'),
+    F('kourkoutas_beta', False, bool, tooltip='Kourkoutas beta. Used by: ADAMW_ADV, ADOPT_ADV, PRODIGY_ADV.'),
+    F('schedulefree_c', None, float, nullable=True, tooltip='Schedulefree c. Used by: PRODIGY_PLUS_SCHEDULE_FREE.'),
+    F('ns_steps', None, int, nullable=True, tooltip='Ns steps. Used by: MUON_ADV, ADAMUON_ADV.'),
+    F('MuonWithAuxAdam', False, bool, tooltip='Muonwithauxadam. Used by: MUON, MUON_ADV, ADAMUON_ADV.'),
+    F('muon_hidden_layers', None, str, nullable=True, tooltip='Muon hidden layers. Used by: MUON, MUON_ADV, ADAMUON_ADV.'),
+    F('muon_adam_regex', False, bool, tooltip='Muon adam regex. Used by: MUON, MUON_ADV, ADAMUON_ADV.'),
+    F('muon_adam_lr', None, float, nullable=True, tooltip='Muon adam lr. Used by: MUON, MUON_ADV, ADAMUON_ADV.'),
+    F('muon_te1_adam_lr', None, float, nullable=True, tooltip='Muon te1 adam lr. Used by: MUON, MUON_ADV, ADAMUON_ADV.'),
+    F('muon_te2_adam_lr', None, float, nullable=True, tooltip='Muon te2 adam lr. Used by: MUON, MUON_ADV, ADAMUON_ADV.'),
+    F('muon_adam_config', {}, dict, nullable=True, tooltip='Muon adam config. Used by: MUON, MUON_ADV, ADAMUON_ADV.'),
+    F('rms_rescaling', True, bool, nullable=True, tooltip='Rms rescaling. Used by: MUON_ADV, ADAMUON_ADV.'),
+    F('normuon_variant', False, bool, tooltip='Normuon variant. Used by: MUON_ADV, ADAMUON_ADV.'),
+    F('beta2_normuon', None, float, nullable=True, tooltip='Beta2 normuon. Used by: MUON_ADV.'),
+    F('low_rank_ortho', False, bool, tooltip='Low rank ortho. Used by: MUON_ADV, ADAMUON_ADV.'),
+    F('ortho_rank', None, int, nullable=True, tooltip='Ortho rank. Used by: MUON_ADV, ADAMUON_ADV.'),
+    F('accelerated_ns', False, bool, tooltip='Accelerated ns. Used by: MUON_ADV, ADAMUON_ADV.'),
+    F('cautious_wd', False, bool, tooltip='Cautious wd. Used by: ADAMW_ADV, ADOPT_ADV, LION_ADV, SIGNSGD_ADV, PRODIGY_ADV, MUON_ADV, ADAMUON_ADV.'),
+    F('approx_mars', False, bool, tooltip='Approx mars. Used by: MUON_ADV, ADAMUON_ADV.'),
+    F('auto_kappa_p', False, bool, tooltip='Auto kappa p. Used by: LION_ADV.'),
+    F('compile', False, bool, tooltip='Compile. Used by: ADAMW_ADV, ADOPT_ADV, LION_ADV, SIGNSGD_ADV, PRODIGY_ADV, MUON_ADV, ADAMUON_ADV.'),
+)
+
+TrainConfig.FIELDS = fields(
+    F('training_method', TrainingMethod.FINE_TUNE, TrainingMethod, tooltip='What is trained: full fine-tune, LoRA-family adapter, textual-inversion embedding, or (SD1/2 only) the VAE.'),
+    F('model_type', ModelType.STABLE_DIFFUSION_15, ModelType, tooltip='Base architecture; drives loader/saver/setup/sampler selection.'),
+    F('debug_mode', False, bool, tooltip='Dump dataloader images and per-step debug tensors into debug_dir.'),
+    F('debug_dir', 'debug', str, widget='dir', tooltip='Folder for debug output (<debug_dir>/dataloader, <debug_dir>/training_batches).'),
+    F('workspace_dir', 'workspace/run', str, widget='dir', tooltip='Run output root (config/, backup/, save/, samples/, tensorboard/).'),
+    F('cache_dir', 'workspace-cache/run', str, widget='dir', tooltip='Latent/text cache root (image/, text/) and default parent of the quantization cache.'),
+    F('huggingface_cache_dir', '', str, widget='dir', tooltip='Hugging Face hub cache override; empty = library default.'),
+    F('offline_mode', False, bool, tooltip='Hugging Face hub offline mode.'),
+    F('tensorboard', True, bool, tooltip="Trainer spawns its own TensorBoard subprocess on the run's log dir."),
+    F('tensorboard_expose', False, bool, tooltip='Adds --bind_all to the TensorBoard command line.'),
+    F('tensorboard_always_on', False, bool, tooltip='TensorBoard is managed by the UI for the whole session; the trainer then does not start/stop one.'),
+    F('tensorboard_port', 6006, int, min=0, max=65535, tooltip='TensorBoard --port.'),
+    F('validation', False, bool, tooltip='Compute validation loss on concepts of type VALIDATION.'),
+    F('validate_after', 1, int, min=0, tooltip='Validation interval (value).'),
+    F('validate_after_unit', TimeUnit.EPOCH, TimeUnit, tooltip='Validation interval (unit).'),
+    F('continue_last_backup', False, bool, tooltip='Resume from the newest directory under <workspace_dir>/backup.'),
+    F('prevent_overwrites', False, bool, tooltip='UI-side guard only: path validation refuses existing output paths.'),
+    F('include_train_config', ConfigPart.NONE, ConfigPart, tooltip='Embed the config JSON in the safetensors header key ot_config (NONE / SETTINGS / ALL).'),
+    F('multi_gpu', False, bool, tooltip='Use the multi-process trainer (torch.distributed, one process per GPU).'),
+    F('device_indexes', '', str, tooltip='Comma-separated GPU indices for multi-GPU; empty = all visible devices.'),
+    F('gradient_reduce_precision', GradientReducePrecision.FLOAT_32_STOCHASTIC, GradientReducePrecision, tooltip='Precision used when all-reducing gradients across GPUs.'),
+    F('fused_gradient_reduce', True, bool, tooltip='Reduce each gradient inside its post-accumulate hook instead of after backward.'),
+    F('async_gradient_reduce', True, bool, tooltip='Let gradient all-reduce run asynchronously.'),
+    F('async_gradient_reduce_buffer', 100, int, tooltip='Async reduce buffer size in MiB.'),
+    F('base_model_name', 'stable-diffusion-v1-5/stable-diffusion-v1-5', str, widget='file', tooltip='HF repo id, local diffusers folder or single checkpoint file of the base model (or a fine-tune backup dir when resuming).'),
+    F('output_dtype', DataType.FLOAT_32, DataType, tooltip='Dtype of tensors written by saves.'),
+    F('output_model_format', ModelFormat.SAFETENSORS, ModelFormat, tooltip='ModelFormat used for periodic saves and the final model.'),
+    F('output_model_destination', 'models/model.safetensors', str, widget='file', tooltip='Final model path (file or directory).'),
+    F('async_offloading', True, bool, tooltip='Asynchronous host<->device copies for layer offloading (CUDA only).'),
+    F('force_circular_padding', False, bool, tooltip='Switch conv layers (VAE + UNet/LoRA) to circular padding for seamless textures.'),
+    F('compile', False, bool, tooltip='torch.compile the checkpointed transformer blocks.'),
+    F('concept_file_name', 'training_concepts/concepts.json', str, widget='file', tooltip='Path of the concepts JSON list (used when concepts is null).'),
+    F('concepts', None, list, element=ConceptConfig, nullable=True, tooltip='Inline concept list (packed configs); takes precedence over concept_file_name when not null.'),
+    F('aspect_ratio_bucketing', True, bool, tooltip='Aspect-ratio bucketing on/off (off = square crops).'),
+    F('latent_caching', True, bool, tooltip='Cache VAE latents (and text encodings when TEs are frozen) on disk.'),
+    F('clear_cache_before_training', True, bool, tooltip='Delete cache sub-folders (image, text, epoch-*) at start (only if latent caching).'),
+    F('learning_rate_scheduler', LearningRateScheduler.CONSTANT, LearningRateScheduler, tooltip='LR schedule shape.'),
+    F('custom_learning_rate_scheduler', None, str, nullable=True, tooltip='module.ClassName of a user scheduler (CUSTOM only).'),
+    F('scheduler_params', [], list, nullable=True, tooltip='CUSTOM scheduler kwargs as a list of {"key": ..., "value": ...} string pairs.'),
+    F('learning_rate', 3e-06, float, min=0.0, tooltip='Base LR (used by every parameter group without its own LR).'),
+    F('learning_rate_warmup_steps', 200.0, float, min=0.0, tooltip='>1: number of (micro)steps; in (0,1]: fraction of total optimizer steps.'),
+    F('learning_rate_cycles', 1.0, float, tooltip='Cycle count for the restart schedulers.'),
+    F('learning_rate_min_factor', 0.0, float, min=0.0, tooltip='Floor of the schedule as a fraction of the peak LR.'),
+    F('epochs', 100, int, min=1, tooltip='Number of epochs.'),
+    F('batch_size', 1, int, min=1, tooltip='Per-process (local) batch size.'),
+    F('gradient_accumulation_steps', 1, int, min=1, tooltip='Micro-batches per optimizer step.'),
+    F('ema', EMAMode.OFF, EMAMode, tooltip='EMA of trainable weights: OFF, on GPU, or on CPU.'),
+    F('ema_decay', 0.999, float, min=0.0, max=1.0, tooltip='Maximum EMA decay.'),
+    F('ema_update_step_interval', 5, int, min=1, tooltip='EMA update every N optimizer steps.'),
+    F('dataloader_threads', 2, int, min=1, tooltip='Worker threads of the data pipeline.'),
+    F('train_device', 'cuda', str, default_factory=_default_device, tooltip="Training device string (default = accelerate's detected device type)."),
+    F('temp_device', 'cpu', str, tooltip='Where idle model parts are parked.'),
+    F('train_dtype', DataType.FLOAT_16, DataType, tooltip='Autocast / mixed precision dtype.'),
+    F('fallback_train_dtype', DataType.BFLOAT_16, DataType, tooltip='Dtype for components that are unstable in float16.'),
+    F('enable_autocast_cache', True, bool, tooltip='torch autocast weight cache.'),
+    F('only_cache', False, bool, tooltip='Only run caching for all epochs, then stop.'),
+    F('resolution', '512', str, tooltip='Target resolution(s): "512", "512,768,1024" or exact "<W>x<H>".'),
+    F('frames', '25', str, tooltip='Target frame count for video models (string holding an int).'),
+    F('attention_mechanism', AttentionMechanism.SDP, AttentionMechanism, tooltip='Attention backend.'),
+    F('mse_strength', 1.0, float, min=0.0, tooltip='Weight of the MSE term.'),
+    F('mae_strength', 0.0, float, min=0.0, tooltip='Weight of the L1 term.'),
+    F('log_cosh_strength', 0.0, float, min=0.0, tooltip='Weight of the log-cosh term.'),
+    F('huber_strength', 0.0, float, min=0.0, tooltip='Weight of the Huber term.'),
+    F('huber_delta', 1.0, float, min=0.0, tooltip='Huber delta.'),
+    F('vb_loss_strength', 1.0, float, min=0.0, tooltip='Weight of the variational-bound term (only models that predict variance).'),
+    F('loss_weight_fn', LossWeight.CONSTANT, LossWeight, tooltip='Timestep-dependent loss weighting.'),
+    F('loss_weight_strength', 5.0, float, min=0.0, tooltip='Gamma for MIN_SNR_GAMMA / P2.'),
+    F('dropout_probability', 0.0, float, min=0.0, max=1.0, tooltip='Adapter (LoRA/LoHa/LoKr) dropout; for OFT a multiplicative dropout. NOT caption dropout.'),
+    F('loss_scaler', LossScaler.NONE, LossScaler, tooltip='Multiply the loss by batch size and/or accumulation steps (optionally x world size).'),
+    F('learning_rate_scaler', LearningRateScaler.NONE, LearningRateScaler, tooltip='Multiply every group LR by sqrt(batch / accumulation / world-size product).'),
+    F('clip_grad_norm', 1.0, float, nullable=True, min=0.0, tooltip='Max global grad norm; null disables clipping.'),
+    F('offset_noise_weight', 0.0, float, tooltip='Per-channel offset noise weight.'),
+    F('generalized_offset_noise', False, bool, tooltip='Time-dependent (psi_t) offset noise; only for discrete-beta diffusion models.'),
+    F('perturbation_noise_weight', 0.0, float, tooltip='Input-perturbation noise weight.'),
+    F('rescale_noise_scheduler_to_zero_terminal_snr', False, bool, tooltip='Rescale betas to zero terminal SNR and switch to v-prediction (SD/SDXL).'),
+    F('force_v_prediction', False, bool, tooltip='Force v-prediction target (SD/SDXL fine-tune setups).'),
+    F('force_epsilon_prediction', False, bool, tooltip='Force epsilon target (SD/SDXL fine-tune setups).'),
+    F('min_noising_strength', 0.0, float, min=0.0, tooltip='Lower bound of the sampled timestep range (fraction of T).'),
+    F('max_noising_strength', 1.0, float, min=0.0, tooltip='Upper bound of the sampled timestep range (fraction of T).'),
+    F('timestep_distribution', TimestepDistribution.UNIFORM, TimestepDistribution, tooltip='Training timestep sampling distribution.'),
+    F('noising_weight', 0.0, float, tooltip='Distribution parameter (scale / steepness / alpha, per distribution).'),
+    F('noising_bias', 0.0, float, tooltip='Distribution parameter (location / beta, per distribution).'),
+    F('timestep_shift', 1.0, float, tooltip='Static timestep shift factor s (1 = none).'),
+    F('dynamic_timestep_shifting', False, bool, tooltip="Derive the shift from the latent resolution using the scheduler's base/max shift."),
+    F('unet', None, TrainModelPartConfig, tooltip='Part config for the UNet (SD, SDXL).'),
+    F('prior', None, TrainModelPartConfig, tooltip='Part config for the prior (Wuerstchen v2 / Stable Cascade).'),
+    F('transformer', None, TrainModelPartConfig, tooltip='Part config for the denoising transformer.'),
+    F('unconditional_transformer', {'train': False, 'stop_training_after': None, 'gradient_checkpointing': False}, TrainModelPartConfig, tooltip="Part config for Ideogram 4's separate unconditional transformer."),
+    F('quantization', None, QuantizationConfig, tooltip='Quantization layer filter and SVD options.'),
+    F('text_encoder', {'stop_training_after': 30, 'stop_training_after_unit': 'EPOCH'}, TrainModelPartConfig, tooltip='Part config for text encoder 1.'),
+    F('text_encoder_layer_skip', 0, int, tooltip='Extra hidden layers to skip at the end of TE1 ("clip skip").'),
+    F('text_encoder_sequence_length', 512, int, nullable=True, tooltip='Token length for TE1 (nullable = model default).'),
+    F('text_encoder_2', {'stop_training_after': 30, 'stop_training_after_unit': 'EPOCH'}, TrainModelPartConfig, tooltip='Part config for text encoder 2.'),
+    F('text_encoder_2_layer_skip', 0, int, tooltip='Clip skip for TE2.'),
+    F('text_encoder_2_sequence_length', 77, int, nullable=True, tooltip='Token length override for TE2 (e.g. T5 on Flux).'),
+    F('text_encoder_3', {'stop_training_after': 30, 'stop_training_after_unit': 'EPOCH'}, TrainModelPartConfig, tooltip='Part config for text encoder 3.'),
+    F('text_encoder_3_layer_skip', 0, int, tooltip='Clip skip for TE3.'),
+    F('text_encoder_4', {'stop_training_after': 30, 'stop_training_after_unit': 'EPOCH'}, TrainModelPartConfig, tooltip='Part config for text encoder 4.'),
+    F('text_encoder_4_layer_skip', 0, int, tooltip='Clip skip for TE4.'),
+    F('vae', {'stop_training_after': None}, TrainModelPartConfig, tooltip='Part config for the VAE (model_name = VAE override).'),
+    F('effnet_encoder', {'stop_training_after': None}, TrainModelPartConfig, tooltip='Part config for the EfficientNet encoder (Wuerstchen/Cascade).'),
+    F('decoder', {'stop_training_after': None}, TrainModelPartConfig, tooltip='Part config for the decoder (Wuerstchen/Cascade).'),
+    F('decoder_text_encoder', {'stop_training_after': None}, TrainModelPartConfig, tooltip="Part config for the decoder's text encoder (Wuerstchen v2)."),
+    F('decoder_vqgan', {'stop_training_after': None}, TrainModelPartConfig, tooltip='Part config for the VQGAN (Wuerstchen/Cascade).'),
+    F('masked_training', False, bool, tooltip='Use per-image masks (<name>-masklabel.png) to weight the loss.'),
+    F('unmasked_probability', 0.1, float, min=0.0, max=1.0, tooltip='Probability of replacing the mask by an all-ones mask (wired only for mask-input/inpainting models).'),
+    F('unmasked_weight', 0.1, float, min=0.0, max=1.0, tooltip='Loss weight floor outside the mask.'),
+    F('normalize_masked_area_loss', False, bool, tooltip='Divide loss by the mean of the (clamped) mask.'),
+    F('masked_prior_preservation_weight', 0.0, float, tooltip="LoRA only: unmasked region is trained towards the base model's prediction."),
+    F('custom_conditioning_image', False, bool, tooltip='Inpainting: load <name>-condlabel.png as conditioning image instead of generating it.'),
+    F('layer_filter', '', str, tooltip='Comma-separated module-name patterns selecting adapted/trained layers (empty = all).'),
+    F('layer_filter_preset', 'full', str, tooltip='UI preset name that produced layer_filter (not interpreted at runtime).'),
+    F('layer_filter_regex', False, bool, tooltip='Treat layer_filter patterns as regular expressions.'),
+    F('embedding_learning_rate', None, float, nullable=True, tooltip='LR for embedding vectors (null = base LR).'),
+    F('preserve_embedding_norm', False, bool, tooltip='After each step rescale trained embeddings to the median norm of the vocabulary.'),
+    F('embedding', None, TrainEmbeddingConfig, tooltip='The main embedding (EMBEDDING training method).'),
+    F('additional_embeddings', [], list, element=TrainEmbeddingConfig, tooltip='Extra embeddings trained/used alongside any method.'),
+    F('embedding_weight_dtype', DataType.FLOAT_32, DataType, tooltip='Dtype of the input-embedding matrix while training embeddings.'),
+    F('cloud', None, CloudConfig, tooltip='Cloud training settings.'),
+    F('peft_type', PeftType.LORA, PeftType, tooltip='Adapter family for the LORA method.'),
+    F('lora_model_name', '', str, widget='file', tooltip='Existing adapter to continue training from (file or backup dir); empty = new.'),
+    F('lora_rank', 16, int, min=1, tooltip='Adapter rank (LoRA/LoHa).'),
+    F('lora_alpha', 1.0, float, min=0.0, tooltip='Adapter alpha; scale = alpha / rank.'),
+    F('lora_decompose', False, bool, tooltip='DoRA (weight-decomposed LoRA).'),
+    F('lora_decompose_norm_epsilon', True, bool, tooltip='Add epsilon in the DoRA norm division.'),
+    F('lora_decompose_output_axis', False, bool, tooltip='DoRA magnitude on the output axis instead of input axis.'),
+    F('lora_weight_dtype', DataType.FLOAT_32, DataType, tooltip='Dtype of adapter weights.'),
+    F('bundle_additional_embeddings', True, bool, tooltip='Write additional embeddings into the adapter file (bundle_emb.*) instead of separate files.'),
+    F('oft_block_size', 32, int, tooltip='OFT block size.'),
+    F('oft_block_share', False, bool, tooltip='Share one rotation across all blocks of a layer.'),
+    F('oft_scaled', False, bool, tooltip='Scale OFT weights by 1/(2*sqrt(block_size-1)) so LR is block-size invariant.'),
+    F('lokr_dim', 16, int, tooltip='LoKr decomposition dim (rank analogue).'),
+    F('lokr_decompose_both', False, bool, tooltip='Low-rank-decompose both Kronecker factors.'),
+    F('lokr_decompose_factor', -1, int, tooltip='Kronecker factor; -1 = automatic.'),
+    F('lokr_use_tucker', False, bool, tooltip='Tucker decomposition for conv layers.'),
+    F('lokr_weight_decompose', False, bool, tooltip='DoRA-style decomposition on top of LoKr.'),
+    F('lokr_dora_on_output', True, bool, tooltip='LoKr-DoRA magnitude on the output axis.'),
+    F('lokr_full_matrix', False, bool, tooltip='Force the second Kronecker factor to be a full matrix.'),
+    F('lokr_vec_trick', True, bool, tooltip='Apply the Kronecker product without materialising it (Linear layers).'),
+    F('optimizer', None, TrainOptimizerConfig, tooltip='Active optimizer + its parameters.'),
+    F('optimizer_defaults', {}, dict, element=TrainOptimizerConfig, tooltip='Per-optimizer remembered parameter sets, keyed by Optimizer name.'),
+    F('sample_definition_file_name', 'training_samples/samples.json', str, widget='file', tooltip='Path of the samples JSON list (used when samples is null).'),
+    F('samples', None, list, element=SampleConfig, nullable=True, tooltip='Inline sample list (packed configs).'),
+    F('sample_after', 10, int, min=0, tooltip='Sampling interval (value).'),
+    F('sample_after_unit', TimeUnit.MINUTE, TimeUnit, tooltip='Sampling interval (unit).'),
+    F('sample_skip_first', 0, int, min=0, tooltip='Suppress sampling until this many units have elapsed.'),
+    F('sample_image_format', ImageFormat.JPG, ImageFormat, tooltip='File format for image samples.'),
+    F('sample_video_format', VideoFormat.MP4, VideoFormat, tooltip='File format for video samples.'),
+    F('sample_audio_format', AudioFormat.MP3, AudioFormat, tooltip='File format for audio samples.'),
+    F('samples_to_tensorboard', True, bool, tooltip='Also log image samples to TensorBoard.'),
+    F('non_ema_sampling', True, bool, tooltip='With EMA on, additionally sample with the raw (non-EMA) weights.'),
+    F('backup_after', 30, int, min=0, tooltip='Backup interval (value).'),
+    F('backup_after_unit', TimeUnit.MINUTE, TimeUnit, tooltip='Backup interval (unit).'),
+    F('rolling_backup', False, bool, tooltip='Keep only the newest rolling_backup_count backups.'),
+    F('rolling_backup_count', 3, int, min=1, tooltip='Backups kept when rolling.'),
+    F('backup_before_save', True, bool, tooltip='Write a backup at the end of training before the final save (also on Ctrl-C in the CLI).'),
+    F('save_every', 0, int, min=0, tooltip='Periodic save interval (value).'),
+    F('save_every_unit', TimeUnit.NEVER, TimeUnit, tooltip='Periodic save interval (unit).'),
+    F('save_skip_first', 0, int, min=0, tooltip='Suppress periodic saves until this many units have elapsed.'),
+    F('save_filename_prefix', '', str, tooltip='Prefix for save/sample/config/tensorboard-run names.'),
+    F('secrets', None, SecretsConfig, tooltip='Secrets (not written by settings/pack exports unless requested).'),
+)

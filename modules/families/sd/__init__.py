@@ -1,0 +1,3 @@
+from .family import StableDiffusionFamily
+
+__all__ = ["StableDiffusionFamily"]

@@ -1,0 +1,71 @@
+"""Stable Diffusion 1.x / 2.x: base, inpainting, depth, ε- and v-prediction."""
+from __future__ import annotations
+
+import torch
+
+from ..diffusion import LatentDiffusionFamily
+from .tiny import build_tiny_sd
+
+
+class StableDiffusionFamily(LatentDiffusionFamily):
+    text_encoders = ("text_encoder",)
+    conditioning_keys = {"text_encoder": ("hidden",)}
+    embedding_keys = {"text_encoder": "emp_params"}
+    bundle_embedding_keys = {"text_encoder": "clip_l"}
+    layer_presets = {"attn-mlp": ["attentions"], "attn-only": ["attn"], "full": []}
+
+    @property
+    def pipeline_class(self) -> str:
+        if self.has_depth_input:
+            return "StableDiffusionDepth2ImgPipeline"
+        return "StableDiffusionInpaintPipeline" if self.has_mask_input else "StableDiffusionPipeline"
+
+    @property
+    def single_file_pipeline_class(self) -> str:
+        return self.pipeline_class
+
+    def encode_prompts(self, model, texts, config):
+        encoder, tokenizer = model["text_encoder"], model["tokenizer"]
+        ids = self.tokenize(tokenizer, texts)
+        skip = int(getattr(config, "text_encoder_layer_skip", 0) or 0)
+        if skip > 0:
+            _, hidden = self.clip_hidden(encoder, ids, skip)
+        else:
+            hidden = encoder(ids.to(encoder.device)).last_hidden_state
+        return {"hidden": hidden}
+
+    def run_denoiser(self, model, x, timesteps, inputs, config):
+        unet = model["unet"]
+        hidden = inputs.conditioning["hidden"].to(unet.dtype)
+        return unet(x.to(unet.dtype), timesteps, encoder_hidden_states=hidden).sample
+
+    def sample_kwargs(self, model, sample_config):
+        kwargs = super().sample_kwargs(model, sample_config)
+        if self.has_depth_input:
+            from PIL import Image
+
+            size = (int(sample_config.width), int(sample_config.height))
+            image = Image.open(sample_config.base_image_path).convert("RGB").resize(size) \
+                if sample_config.base_image_path else Image.new("RGB", size, (127, 127, 127))
+            pixels = torch.from_numpy(__import__("numpy").asarray(image)).permute(2, 0, 1)[None].float() / 127.5 - 1
+            depth = self.depth_input(model, pixels, (size[1], size[0]))[:, 0]
+            kwargs.update(image=image, depth_map=depth, strength=1.0)
+            kwargs.pop("width", None)
+        return kwargs
+
+    @torch.no_grad()
+    def sample(self, model, sample_config, on_step=None):
+        if not self.has_depth_input:
+            return super().sample(model, sample_config, on_step)
+        # the depth pipeline takes its size from the image, not width/height
+        pipe = self.pipeline(model, sample_config)
+        pipe.set_progress_bar_config(disable=True)
+        generator = torch.Generator().manual_seed(int(sample_config.seed))
+        expand = model.extra.get("expand_prompt", lambda s: s)
+        return pipe(prompt=expand(sample_config.prompt), negative_prompt=expand(sample_config.negative_prompt) or None,
+                    num_inference_steps=int(sample_config.diffusion_steps),
+                    guidance_scale=float(sample_config.cfg_scale), generator=generator,
+                    **self.sample_kwargs(model, sample_config)).images[0]
+
+    def build_tiny(self, out_dir, seed: int = 0):
+        return build_tiny_sd(self.model_type, out_dir, seed)

@@ -1,0 +1,86 @@
+"""Training loss (spec §9.5): weighted MSE / L1 / log-cosh / Huber terms, masks, timestep weights."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from modules.config.enums import LossScaler, LossWeight
+
+
+@dataclass
+class Prediction:
+    """What a family returns for one batch: the model output and what it should have been."""
+
+    predicted: torch.Tensor
+    target: torch.Tensor
+    timesteps: torch.Tensor
+    snr: torch.Tensor | None = None  # diffusion families: ᾱ/(1−ᾱ) per sample
+    sigma: torch.Tensor | None = None  # flow-matching families
+    v_prediction: bool = False
+    flow_matching: bool = False
+
+
+def _per_sample(x: torch.Tensor) -> torch.Tensor:
+    return x.mean(dim=tuple(range(1, x.ndim)))
+
+
+def _element_terms(pred: torch.Tensor, target: torch.Tensor, config) -> torch.Tensor:
+    diff = pred - target
+    total = torch.zeros_like(diff)
+    if config.mse_strength:
+        total = total + config.mse_strength * diff.square()
+    if config.mae_strength:
+        total = total + config.mae_strength * diff.abs()
+    if config.log_cosh_strength:
+        total = total + config.log_cosh_strength * (diff + F.softplus(-2 * diff) - math.log(2))
+    if config.huber_strength:
+        total = total + config.huber_strength * F.huber_loss(pred, target, reduction="none", delta=config.huber_delta)
+    return total
+
+
+def timestep_weight(prediction: Prediction, config) -> torch.Tensor:
+    fn = LossWeight(config.loss_weight_fn)
+    n = prediction.predicted.shape[0]
+    if fn == LossWeight.CONSTANT:
+        return torch.ones(n)
+    if prediction.flow_matching != (fn == LossWeight.SIGMA):
+        raise ValueError(f"loss weight {fn.value} is not available for this model")
+    if fn == LossWeight.SIGMA:
+        return prediction.sigma.float().cpu()
+    snr = prediction.snr.float().cpu()
+    v = 1.0 if prediction.v_prediction else 0.0
+    gamma = config.loss_weight_strength
+    if fn == LossWeight.MIN_SNR_GAMMA:
+        return torch.minimum(snr, torch.full_like(snr, gamma)) / (snr + v)
+    if fn == LossWeight.DEBIASED_ESTIMATION:
+        return 1 / torch.sqrt(snr.clamp(max=1000) + v)
+    return (1 + snr + v) ** (-gamma)  # P2
+
+
+def compute_loss(prediction: Prediction, config, *, mask: torch.Tensor | None = None,
+                 concept_weights: torch.Tensor | None = None, prior: torch.Tensor | None = None,
+                 masked: bool = False) -> torch.Tensor:
+    """Mean loss of the batch, before division by the accumulation steps."""
+    pred, target = prediction.predicted.float(), prediction.target.float()
+    elements = _element_terms(pred, target, config)
+    if masked and mask is not None:
+        m = mask.float().clamp(config.unmasked_weight, 1)
+        losses = _per_sample(elements * m)
+        if config.normalize_masked_area_loss:
+            losses = losses / _per_sample(m)
+        if prior is not None and config.masked_prior_preservation_weight > 0:
+            inverse = 1 - m
+            prior_loss = _per_sample(_element_terms(pred, prior.float(), config) * inverse)
+            if config.normalize_masked_area_loss:
+                prior_loss = prior_loss / _per_sample(inverse).clamp(min=1e-8)
+            losses = losses + config.masked_prior_preservation_weight * prior_loss
+    else:
+        losses = _per_sample(elements)
+    scale = LossScaler(config.loss_scaler).get_scale(config.batch_size, config.gradient_accumulation_steps)
+    losses = losses * scale * timestep_weight(prediction, config).to(losses.device)
+    if concept_weights is not None:
+        losses = losses * concept_weights.to(losses.device, losses.dtype)
+    return losses.mean()
