@@ -1,0 +1,303 @@
+"""TrainDataset: concepts -> deterministic, single-bucket batches (cached or computed inline)."""
+
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import Tensor
+
+from . import cache
+from .rng import enum_name
+from .sample import SamplePipeline
+from .sampler import Draw, epoch_draws, make_batches, samples_per_epoch
+from .scan import Item, scan_concept
+
+ENCODE_CHUNK = 4  # samples per encoder call while filling the cache
+
+
+@dataclass
+class Batch:
+    pixels: Tensor | None  # (B, 3, H, W) in [-1, 1]; None when latents come from the cache
+    latents: Tensor | None  # (B, C, h, w) cached latents, else None
+    masks: Tensor | None  # (B, 1, H, W) in [0, 1] when masks are on
+    prompts: list[str]
+    text: dict[str, Tensor] | None  # cached text encodings, stacked per key
+    image_paths: list[str]
+    concept_names: list[str]
+    loss_weights: Tensor  # (B,) concept loss_weight per sample
+    resolution: tuple[int, int]  # (H, W) in pixels
+    concept_types: list[str] = field(default_factory=list)
+    original_sizes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) before scaling
+    crop_offsets: list[tuple[int, int]] = field(default_factory=list)  # (top, left) of the crop
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
+@dataclass
+class _Group:
+    concept: object
+    items: list[Item]
+    samples: int  # per epoch, after balancing
+    pipeline: SamplePipeline
+    image_hash: str
+    text_hash: str
+    fingerprint: list
+
+
+class TrainDataset:
+    def __init__(self, train_config, concepts, *,
+                 encode_images: Callable[[Tensor], Tensor] | None = None,
+                 encode_prompts: Callable[[list[str]], dict[str, Tensor]] | None = None,
+                 latent_scale: int = 8,
+                 concept_type="STANDARD",
+                 with_masks: bool | None = None):
+        """latent_scale is the bucket quantum in pixels: every bucket side is a multiple of it.
+        concept_type VALIDATION selects validation concepts, anything else all the others.
+        with_masks overrides train_config.masked_training (e.g. for mask-input models)."""
+        self.config = train_config
+        want_validation = enum_name(concept_type) == "VALIDATION"
+        self.concepts = [c for c in concepts
+                         if bool(c.enabled) and (enum_name(c.type) == "VALIDATION") == want_validation]
+        self.encode_images = encode_images
+        self.encode_prompts = encode_prompts
+        self.quantum = int(latent_scale)
+        self.with_masks = bool(train_config.masked_training) if with_masks is None else bool(with_masks)
+        caching = bool(train_config.latent_caching)
+        self.cache_images = caching and encode_images is not None
+        self.cache_text = caching and encode_prompts is not None
+        self.cache_dir = Path(train_config.cache_dir)
+        self.threads = max(1, int(getattr(train_config, "dataloader_threads", 1) or 1))
+        self._groups: list[_Group] | None = None
+        self._cleared = False
+        self._aggregates: dict[Path, list[dict]] = {}
+        self._plan_key: tuple[int, int] | None = None
+        self._plan: list[list[Draw]] = []
+
+    # --- setup ----------------------------------------------------------------------------------
+    def prepare(self) -> None:
+        """Scan the concepts and fill what the first epoch needs of the cache. Idempotent."""
+        if bool(self.config.latent_caching) and bool(self.config.clear_cache_before_training) \
+                and not self._cleared:
+            cache.clear_cache(self.cache_dir)
+            self._aggregates.clear()
+        self._cleared = True
+        if self._groups is None:
+            self._groups = [self._scan(concept) for concept in self.concepts]
+        self._ensure_cached(epoch_draws(self._file_counts(), self._sample_counts(), 0))
+
+    def _scan(self, concept) -> _Group:
+        items = scan_concept(concept, with_masks=self.with_masks)
+        pipeline = SamplePipeline(concept, str(self.config.resolution),
+                                  bucketing=bool(self.config.aspect_ratio_bucketing),
+                                  quantum=self.quantum, with_masks=self.with_masks)
+        files = []
+        for item in items:
+            files.append([str(item.path), *_stamp(item.path), *(_stamp(item.mask_path) if item.mask_path else [])])
+        fingerprint = [files, str(self.config.resolution), bool(self.config.aspect_ratio_bucketing),
+                       self.quantum, self.with_masks]
+        return _Group(concept, items,
+                      samples_per_epoch(len(items), concept.balancing, concept.balancing_strategy),
+                      pipeline, cache.group_hash(concept, "image"), cache.group_hash(concept, "text"),
+                      fingerprint)
+
+    @property
+    def groups(self) -> list[_Group]:
+        if self._groups is None:
+            raise RuntimeError("call prepare() first")
+        return self._groups
+
+    def _file_counts(self) -> list[int]:
+        return [len(g.items) for g in self.groups]
+
+    def _sample_counts(self) -> list[int]:
+        return [g.samples for g in self.groups]
+
+    def __len__(self) -> int:
+        return sum(self._sample_counts())
+
+    # --- variations -----------------------------------------------------------------------------
+    def _image_variation(self, draw: Draw) -> int:
+        if self.cache_images:
+            return draw.cycle % max(1, int(self.groups[draw.group].concept.image_variations))
+        return draw.cycle
+
+    def _text_variation(self, draw: Draw) -> int:
+        if self.cache_text:
+            return draw.cycle % max(1, int(self.groups[draw.group].concept.text_variations))
+        return draw.cycle
+
+    def _image_dir(self, group: int, variation: int) -> Path:
+        return cache.variation_dir(self.cache_dir, "image", self.groups[group].image_hash, variation)
+
+    def _text_dir(self, group: int, variation: int) -> Path:
+        return cache.variation_dir(self.cache_dir, "text", self.groups[group].text_hash, variation)
+
+    # --- epochs ---------------------------------------------------------------------------------
+    def _batches(self, epoch: int, batch_size: int) -> list[list[Draw]]:
+        if self._plan_key != (epoch, batch_size):
+            draws = epoch_draws(self._file_counts(), self._sample_counts(), epoch)
+            self._ensure_cached(draws)
+            self._plan = make_batches(draws, self._resolution, batch_size, epoch)
+            self._plan_key = (epoch, batch_size)
+        return self._plan
+
+    def _resolution(self, draw: Draw) -> tuple[int, int]:
+        variation = self._image_variation(draw)
+        if self.cache_images:
+            return tuple(self._aggregate(self._image_dir(draw.group, variation))[draw.item]["resolution"])
+        group = self.groups[draw.group]
+        return group.pipeline.resolution(group.items[draw.item], variation)
+
+    def batches_per_epoch(self, batch_size: int, epoch: int = 0) -> int:
+        return len(self._batches(epoch, batch_size))
+
+    def epoch(self, epoch: int, batch_size: int, start_batch: int = 0) -> Iterator[Batch]:
+        """The batches of an epoch; the same for the same (epoch, batch_size) in every run."""
+        batches = self._batches(epoch, batch_size)[max(0, start_batch):]
+        with ThreadPoolExecutor(self.threads) as pool:
+            pending: deque = deque()
+            for batch in batches:
+                pending.append([pool.submit(self._load, draw) for draw in batch])
+                if len(pending) > 1:  # keep one batch loading ahead
+                    yield self._collate([f.result() for f in pending.popleft()])
+            while pending:
+                yield self._collate([f.result() for f in pending.popleft()])
+
+    # --- samples --------------------------------------------------------------------------------
+    def _load(self, draw: Draw) -> dict:
+        group = self.groups[draw.group]
+        item = group.items[draw.item]
+        out = {"group": group, "item": item}
+        variation = self._image_variation(draw)
+        if self.cache_images:
+            directory = self._image_dir(draw.group, variation)
+            info = self._aggregate(directory)[item.index]
+            tensors = cache.read_item(directory, item.index)
+            out["latent"] = tensors["latent"]
+            out["mask"] = tensors["mask"].float() / 255.0 if "mask" in tensors else None
+            out.update(resolution=tuple(info["resolution"]), original_size=tuple(info["original_size"]),
+                       crop_offset=tuple(info["crop_offset"]))
+        else:
+            sample = group.pipeline.image_sample(item, variation)
+            geometry = sample.geometry
+            out.update(pixels=sample.pixels, mask=sample.mask, resolution=geometry.resolution,
+                       original_size=geometry.original_size, crop_offset=geometry.crop_offset)
+        text_variation = self._text_variation(draw)
+        if self.cache_text:
+            directory = self._text_dir(draw.group, text_variation)
+            out["prompt"] = self._aggregate(directory)[item.index]["prompt"]
+            out["text"] = cache.read_item(directory, item.index)
+        else:
+            out["prompt"] = group.pipeline.prompt(item, text_variation)
+        return out
+
+    def _collate(self, samples: list[dict]) -> Batch:
+        first = samples[0]
+        masks = [s["mask"] for s in samples]
+        text = None
+        if self.cache_text:
+            text = {key: torch.stack([s["text"][key] for s in samples]) for key in first["text"]}
+        return Batch(
+            pixels=torch.stack([s["pixels"] for s in samples]) if "pixels" in first else None,
+            latents=torch.stack([s["latent"] for s in samples]) if "latent" in first else None,
+            masks=torch.stack(masks) if self.with_masks else None,
+            prompts=[s["prompt"] for s in samples],
+            text=text,
+            image_paths=[str(s["item"].path) for s in samples],
+            concept_names=[str(s["group"].concept.name) for s in samples],
+            loss_weights=torch.tensor([float(s["group"].concept.loss_weight) for s in samples]),
+            resolution=tuple(first["resolution"]),
+            concept_types=[enum_name(s["group"].concept.type) for s in samples],
+            original_sizes=[tuple(s["original_size"]) for s in samples],
+            crop_offsets=[tuple(s["crop_offset"]) for s in samples],
+        )
+
+    # --- cache ----------------------------------------------------------------------------------
+    def _aggregate(self, directory: Path) -> list[dict]:
+        return self._aggregates[directory]
+
+    def _ensure_cached(self, draws: list[Draw]) -> None:
+        needed_images = sorted({(d.group, self._image_variation(d)) for d in draws}) if self.cache_images else []
+        needed_text = sorted({(d.group, self._text_variation(d)) for d in draws}) if self.cache_text else []
+        for group, variation in needed_images:
+            self._fill_images(group, variation)
+        for group, variation in needed_text:
+            self._fill_text(group, variation)
+
+    def _fill_images(self, group_index: int, variation: int) -> None:
+        directory = self._image_dir(group_index, variation)
+        if directory in self._aggregates:
+            return
+        group = self.groups[group_index]
+        items = cache.read_aggregate(directory, group.fingerprint)
+        if items is None:
+            items = self._encode_images(group, variation, directory)
+        self._aggregates[directory] = items
+
+    def _encode_images(self, group: _Group, variation: int, directory: Path) -> list[dict]:
+        infos: list[dict] = [{} for _ in group.items]
+        with ThreadPoolExecutor(self.threads) as pool:
+            samples = _bounded_map(pool, lambda item: (item, group.pipeline.image_sample(item, variation)),
+                                   group.items, window=2 * self.threads + ENCODE_CHUNK)
+            by_resolution: dict[tuple[int, int], list] = {}
+            for item, sample in samples:
+                geometry = sample.geometry
+                infos[item.index] = {"resolution": list(geometry.resolution), "image_path": str(item.path),
+                                     "original_size": list(geometry.original_size),
+                                     "crop_offset": list(geometry.crop_offset)}
+                chunk = by_resolution.setdefault(geometry.resolution, [])
+                chunk.append((item, sample))
+                if len(chunk) == ENCODE_CHUNK:
+                    self._encode_chunk(by_resolution.pop(geometry.resolution), directory)
+            for chunk in by_resolution.values():
+                self._encode_chunk(chunk, directory)
+        cache.write_aggregate(directory, group.fingerprint, infos)
+        return infos
+
+    def _encode_chunk(self, chunk: list, directory: Path) -> None:
+        with torch.no_grad():
+            latents = self.encode_images(torch.stack([sample.pixels for _, sample in chunk]))
+        for (item, sample), latent in zip(chunk, latents, strict=True):
+            tensors = {"latent": latent.detach().cpu().clone()}
+            if sample.mask is not None:
+                tensors["mask"] = (sample.mask * 255.0).round().to(torch.uint8)
+            cache.write_item(directory, item.index, tensors)
+
+    def _fill_text(self, group_index: int, variation: int) -> None:
+        directory = self._text_dir(group_index, variation)
+        if directory in self._aggregates:
+            return
+        group = self.groups[group_index]
+        prompts = [group.pipeline.prompt(item, variation) for item in group.items]
+        fingerprint = [[str(item.path) for item in group.items], prompts]
+        items = cache.read_aggregate(directory, fingerprint)
+        if items is None:
+            for start in range(0, len(prompts), ENCODE_CHUNK):
+                with torch.no_grad():
+                    encoded = self.encode_prompts(prompts[start:start + ENCODE_CHUNK])
+                for offset in range(len(prompts[start:start + ENCODE_CHUNK])):
+                    cache.write_item(directory, start + offset,
+                                     {key: value[offset].detach().cpu().clone() for key, value in encoded.items()})
+            items = [{"prompt": prompt} for prompt in prompts]
+            cache.write_aggregate(directory, fingerprint, items)
+        self._aggregates[directory] = items
+
+
+def _bounded_map(pool: ThreadPoolExecutor, fn, values, window: int):
+    """pool.map that keeps at most `window` results in memory (loading may outrun encoding)."""
+    pending: deque = deque()
+    for value in values:
+        pending.append(pool.submit(fn, value))
+        if len(pending) >= window:
+            yield pending.popleft().result()
+    while pending:
+        yield pending.popleft().result()
+
+
+def _stamp(path: Path) -> list[int]:
+    stat = path.stat()
+    return [stat.st_size, stat.st_mtime_ns]
