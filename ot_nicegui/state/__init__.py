@@ -1,0 +1,1 @@
+"""Process-wide state shared by every browser client."""

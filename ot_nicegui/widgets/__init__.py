@@ -1,0 +1,1 @@
+"""Reusable inputs bound to config fields."""
