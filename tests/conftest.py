@@ -1,18 +1,10 @@
 """Shared test fixtures."""
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
-
-REPO_ROOT = Path(__file__).resolve().parents[1]
-
-
-def shared_reference_dir() -> Path:
-    """OneTrainer reference facts beside the checkout (`../shared/reference/onetrainer`)."""
-    base = Path(os.environ.get('OT_SHARED_DIR', REPO_ROOT.parent / 'shared'))
-    return base / 'reference' / 'onetrainer'
+from ot_test_paths import shared_reference_dir
 
 
 @pytest.fixture(scope='session')
