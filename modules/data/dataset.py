@@ -57,9 +57,13 @@ class TrainDataset:
                  with_masks: bool | None = None):
         """latent_scale is the bucket quantum in pixels: every bucket side is a multiple of it.
         concept_type VALIDATION selects validation concepts, anything else all the others.
-        with_masks overrides train_config.masked_training (e.g. for mask-input models)."""
+        with_masks overrides train_config.masked_training (e.g. for mask-input models).
+
+        Only a training dataset acts on clear_cache_before_training (a validation dataset shares
+        the cache folder and must not wipe it); prepare the training dataset first."""
         self.config = train_config
         want_validation = enum_name(concept_type) == "VALIDATION"
+        self.clears_cache = not want_validation
         self.concepts = [c for c in concepts
                          if bool(c.enabled) and (enum_name(c.type) == "VALIDATION") == want_validation]
         self.encode_images = encode_images
@@ -80,8 +84,8 @@ class TrainDataset:
     # --- setup ----------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Scan the concepts and fill what the first epoch needs of the cache. Idempotent."""
-        if bool(self.config.latent_caching) and bool(self.config.clear_cache_before_training) \
-                and not self._cleared:
+        if self.clears_cache and bool(self.config.latent_caching) \
+                and bool(self.config.clear_cache_before_training) and not self._cleared:
             cache.clear_cache(self.cache_dir)
             self._aggregates.clear()
         self._cleared = True
@@ -158,6 +162,7 @@ class TrainDataset:
     def epoch(self, epoch: int, batch_size: int, start_batch: int = 0) -> Iterator[Batch]:
         """The batches of an epoch; the same for the same (epoch, batch_size) in every run."""
         batches = self._batches(epoch, batch_size)[max(0, start_batch):]
+        self._ensure_cached([draw for batch in batches for draw in batch])  # refill a cache cleared meanwhile
         with ThreadPoolExecutor(self.threads) as pool:
             pending: deque = deque()
             for batch in batches:
@@ -230,7 +235,7 @@ class TrainDataset:
 
     def _fill_images(self, group_index: int, variation: int) -> None:
         directory = self._image_dir(group_index, variation)
-        if directory in self._aggregates:
+        if directory in self._aggregates and (directory / "aggregate.pt").is_file():
             return
         group = self.groups[group_index]
         items = cache.read_aggregate(directory, group.fingerprint)
@@ -269,7 +274,7 @@ class TrainDataset:
 
     def _fill_text(self, group_index: int, variation: int) -> None:
         directory = self._text_dir(group_index, variation)
-        if directory in self._aggregates:
+        if directory in self._aggregates and (directory / "aggregate.pt").is_file():
             return
         group = self.groups[group_index]
         prompts = [group.pipeline.prompt(item, variation) for item in group.items]

@@ -1,5 +1,6 @@
 """Concept folders -> training items (image files with their caption candidates)."""
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -27,22 +28,16 @@ def list_images(root: Path, recursive: bool) -> list[Path]:
     if not root.is_dir():
         raise FileNotFoundError(f"concept folder not found: {root}")
     if recursive:
-        files = [
-            Path(dirpath) / name
-            for dirpath, dirnames, names in _walk(root)
-            for name in names
-        ]
+        files = [Path(dirpath) / name for dirpath, names in _walk(root) for name in names]
     else:
         files = [p for p in root.iterdir() if p.is_file()]
     return sorted((p for p in files if is_training_image(p)), key=lambda p: str(p))
 
 
 def _walk(root: Path):
-    import os
-
     for dirpath, dirnames, names in os.walk(root):
         dirnames[:] = [d for d in dirnames if not d.startswith(".")]  # hidden folders are skipped
-        yield dirpath, dirnames, names
+        yield dirpath, names
 
 
 def read_lines(path: Path) -> list[str]:
