@@ -295,7 +295,7 @@ class BaseConfig:
                 self._load_field(f, value, migrate, warnings, field_path)
             except ConfigError:
                 raise
-            except (TypeError, ValueError, KeyError, AttributeError) as exc:
+            except (TypeError, ValueError, KeyError, AttributeError, OverflowError) as exc:
                 warnings.append(LoadWarning(field_path, value, str(exc) or type(exc).__name__))
         object.__setattr__(self, '_load_warnings', warnings)
         return self
@@ -320,6 +320,8 @@ class BaseConfig:
                 return
             if not isinstance(value, list):
                 raise TypeError('expected a list')
+            if any(not isinstance(element, dict) for element in value):
+                raise TypeError('every element must be an object')
             current = getattr(self, f.name) or []
             items = []
             for i, element in enumerate(value):
@@ -328,8 +330,8 @@ class BaseConfig:
                 items.append(item)
             setattr(self, f.name, items)
         elif kind == 'config_dict':
-            if not isinstance(value, dict):
-                raise TypeError('expected an object')
+            if not isinstance(value, dict) or any(not isinstance(e, dict) for e in value.values()):
+                raise TypeError('expected an object of objects')
             items = {}
             for key, element in value.items():
                 items[str(key)] = f.element.default_values().from_dict(

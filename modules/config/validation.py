@@ -163,14 +163,14 @@ def _looks_local(path: str) -> bool:
     return os.path.isabs(path) or path.startswith(('.', '~')) or os.sep in path and not _HUB_REPO_ID.match(path)
 
 
-def _check_model_path(path: str, field: str, offline: bool, required: bool) -> list[Problem]:
+def _check_model_path(path: str, field: str, offline: bool, required: bool, allow_hub: bool = True) -> list[Problem]:
     path = path.strip()
     if not path:
         return [Problem(field, 'a model is required')] if required else []
     expanded = os.path.expanduser(path)
     if os.path.exists(expanded):
         return []
-    if _HUB_REPO_ID.match(path) and not _looks_local(path):
+    if allow_hub and _HUB_REPO_ID.match(path) and not _looks_local(path):
         if offline:
             return [Problem(field, f'"{path}" is not a local path and offline mode is on')]
         return []
@@ -185,7 +185,8 @@ def _resolve(path: str, base_dir: str | None) -> str:
 def check_paths(config: TrainConfig, base_dir: str | None = None) -> list[Problem]:
     problems = _check_model_path(config.base_model_name, 'base_model_name', config.offline_mode, True)
     if config.training_method == TrainingMethod.LORA and config.lora_model_name:
-        problems += _check_model_path(config.lora_model_name, 'lora_model_name', config.offline_mode, False)
+        problems += _check_model_path(config.lora_model_name, 'lora_model_name', config.offline_mode, False,
+                                      allow_hub=False)
     for prefix, embedding in [('embedding', config.embedding)] + [
             (f'additional_embeddings[{i}]', e) for i, e in enumerate(config.additional_embeddings)]:
         if embedding.model_name and not os.path.exists(_resolve(embedding.model_name, base_dir)):
