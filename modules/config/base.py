@@ -70,7 +70,7 @@ class ConfigField:
 
     @property
     def display_label(self) -> str:
-        return self.label or self.name.replace('_', ' ').capitalize()
+        return self.label or humanize(self.name)
 
     @property
     def choices(self) -> list[Enum] | None:
@@ -85,6 +85,26 @@ class ConfigField:
                 nested.from_dict(self.default, migrate=False)
             return nested
         return copy.deepcopy(self.default)
+
+
+_WORDS = {
+    'lr': 'LR', 'ema': 'EMA', 'vae': 'VAE', 'lora': 'LoRA', 'dtype': 'data type', 'te': 'TE', 'snr': 'SNR',
+    'cfg': 'CFG', 'gpu': 'GPU', 'cpu': 'CPU', 'id': 'ID', 'ssh': 'SSH', 'url': 'URL', 'unet': 'UNet', 'svd': 'SVD',
+    'dora': 'DoRA', 'loha': 'LoHa', 'lokr': 'LoKr', 'oft': 'OFT', 'mse': 'MSE', 'mae': 'MAE', 'huber': 'Huber',
+    'vb': 'VB', 'fp32': 'FP32', 'tf32': 'TF32', 'hf': 'HF', 'huggingface': 'Hugging Face', 'tensorboard': 'TensorBoard',
+    'ns': 'NS', 'wd': 'WD', 'nnmf': 'NNMF', 'mars': 'MARS', 'adam': 'Adam', 'muon': 'Muon', 'rms': 'RMS',
+    'ademamix': 'AdEMAMix', 'sgd': 'SGD', 'ot': 'OT', 'api': 'API', 'mlp': 'MLP', 'qkv': 'QKV', 'mp4': 'MP4',
+}
+
+
+def humanize(name: str) -> str:
+    """A readable label from a field name: `ema_decay` -> `EMA decay`."""
+    words = [_WORDS.get(w.lower(), w) for w in name.split('_') if w]
+    if not words:
+        return name
+    first = words[0]
+    words[0] = first if first[:1].isupper() else first[:1].upper() + first[1:]
+    return ' '.join(words)
 
 
 def _coerce_float(value: Any) -> float:

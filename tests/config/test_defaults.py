@@ -89,3 +89,18 @@ def test_round_trip_of_non_default_values():
     # exactly as in OneTrainer; everything else is unchanged.
     data['secrets']['cloud']['port'] = '0'
     assert again.to_dict() == data
+
+
+def test_every_field_has_metadata_for_the_ui():
+    from modules.config.base import humanize
+
+    config = TrainConfig.default_values()
+    for path, _owner, field in config.iter_fields():
+        assert field.display_label, path
+        if field.kind == 'enum':
+            assert field.choices and all(choice.label for choice in field.choices), path
+        if field.min is not None and field.max is not None:
+            assert field.min <= field.max, path
+    assert humanize('ema_decay') == 'EMA decay'
+    assert TrainConfig.get_field('batch_size').min == 1
+    assert TrainConfig.get_field('optimizer').tooltip
