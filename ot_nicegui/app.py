@@ -1,0 +1,237 @@
+"""The main page: top bar, model type and method, tabs, bottom status bar.
+
+Everything is registered by `setup()` (called from `__main__.main`), never at import time, so a
+test run can register it afresh.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from nicegui import app, context, ui
+from nicegui.element_filter import ElementFilter
+
+from modules.config.enums import TrainingMethod
+from modules.config.train_config import TrainConfig
+from ot_nicegui.schemas.search import Entry, build_index
+from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.widgets.fields import field_input, watch
+
+STATIC = Path(__file__).parent / 'static'
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TabSpec:
+    key: str
+    label: str
+    module: str  # module with `render(session)` (or `build(session)`)
+    visible: Callable[[TrainConfig], bool] = lambda _config: True
+
+
+def _supports_embeddings(config: TrainConfig) -> bool:
+    return TrainingMethod.EMBEDDING in config.model_type.supported_training_methods()
+
+
+TABS = [
+    TabSpec('general', 'General', 'ot_nicegui.tabs.general'),
+    TabSpec('model', 'Model', 'ot_nicegui.tabs.model'),
+    TabSpec('data', 'Data', 'ot_nicegui.tabs.data'),
+    TabSpec('concepts', 'Concepts', 'ot_nicegui.tabs.concepts'),
+    TabSpec('training', 'Training', 'ot_nicegui.tabs.training'),
+    TabSpec('sampling', 'Sampling', 'ot_nicegui.tabs.sampling'),
+    TabSpec('backup', 'Backup', 'ot_nicegui.tabs.backup'),
+    TabSpec('tools', 'Tools', 'ot_nicegui.tabs.tools'),
+    TabSpec('additional_embeddings', 'Additional Embeddings', 'ot_nicegui.tabs.additional_embeddings',
+            _supports_embeddings),
+    TabSpec('cloud', 'Cloud', 'ot_nicegui.tabs.cloud'),
+    TabSpec('lora', 'LoRA', 'ot_nicegui.tabs.lora', lambda c: c.training_method == TrainingMethod.LORA),
+    TabSpec('embedding', 'Embedding', 'ot_nicegui.tabs.embedding',
+            lambda c: c.training_method == TrainingMethod.EMBEDDING),
+    TabSpec('help', 'Help', 'ot_nicegui.tabs.help'),
+]
+
+# controls another part of the app adds to the bottom bar (e.g. training start/stop); each is
+# called inside the bar's row when a page is built
+BOTTOM_BAR: list[Callable[[ConfigSession], None]] = []
+
+
+def available_tabs() -> list[TabSpec]:
+    """Tabs whose module is installed (Concepts and Sampling come with their own package)."""
+    found = []
+    for tab in TABS:
+        try:
+            if importlib.util.find_spec(tab.module) is not None:
+                found.append(tab)
+        except ModuleNotFoundError:
+            continue
+    return found
+
+
+def visible_tabs(config: TrainConfig) -> list[TabSpec]:
+    return [tab for tab in available_tabs() if tab.visible(config)]
+
+
+def setup(session: ConfigSession) -> None:
+    """Register the page and the lifecycle hooks."""
+    app.add_static_files('/ot-static', STATIC)
+    app.on_shutdown(session.flush)
+
+    @ui.page('/', title='OT NiceGUI')
+    def index(tab: str = 'general', doc: str = 'index') -> None:
+        MainPage(session, tab, doc)
+
+
+class MainPage:
+    """One browser tab's view of the shared session."""
+
+    def __init__(self, session: ConfigSession, tab: str, doc: str):
+        self.session = session
+        self.config = session.config
+        self.tabs_spec = available_tabs()
+        ui.add_head_html('<link rel="stylesheet" href="ot-static/app.css?v=1">'
+                         '<script src="ot-static/app.js?v=1" defer></script>')
+        stored = app.storage.user.get('dark') if _has_user_storage() else None
+        self.dark = ui.dark_mode(stored)
+
+        self._top_bar()
+        self._context_bar()
+        self._tabs(tab, doc)
+        self._bottom_bar()
+        self._update_tab_visibility()
+        session.subscribe(self._on_session_change)
+        context.client.on_delete(lambda: session.unsubscribe(self._on_session_change))
+        watch(self.config, ('training_method', 'model_type'), lambda _: self._update_tab_visibility(), self.tabs)
+
+    # ---- top bar ------------------------------------------------------------------------------------
+    def _top_bar(self) -> None:
+        from ot_nicegui.widgets.preset_bar import PresetBar
+        from ot_nicegui.widgets.search_box import search_box
+
+        with ui.header(elevated=True).classes('items-center gap-2 px-3 py-1 flex-wrap ot-top'):
+            ui.label('OT NiceGUI').classes('text-lg font-bold mr-2').props('role=heading aria-level=1')
+            self.preset_bar = PresetBar(self.session, self.announce)
+            self.changes_button = ui.button(on_click=self._open_changes) \
+                .props('flat dense no-caps color=white').mark('changes-button')
+            self.changes_button.tooltip('Fields that differ from the loaded preset')
+            ui.space()
+            search_box(self._search_index, self._tab_labels, self.jump)
+            self.theme_button = ui.button(on_click=self.toggle_theme) \
+                .props('flat round color=white').mark('theme-toggle')
+            self._show_theme()
+            ui.html('<span id="ot-connection" class="ot-connection" data-state="connecting" role="status" '
+                    'aria-label="Connection: connecting" title="Connection to the server"></span>', sanitize=False)
+        self._show_changes()
+
+    def _context_bar(self) -> None:
+        with ui.row().classes('w-full items-start gap-3 px-1 flex-wrap ot-context'):
+            field_input(self.config, 'model_type').classes('w-64').mark('model_type')
+
+            @ui.refreshable
+            def method() -> None:
+                field_input(self.config, 'training_method',
+                            choices=self.config.model_type.supported_training_methods()) \
+                    .classes('w-48').mark('training_method')
+
+            with ui.element('div') as holder:
+                method()
+            watch(self.config, 'model_type', lambda _: method.refresh(), holder)
+
+    # ---- tabs -----------------------------------------------------------------------------------------
+    def _tabs(self, selected: str, doc: str) -> None:
+        keys = [t.key for t in self.tabs_spec]
+        selected = selected if selected in keys else 'general'
+        self.tab_elements: dict[str, ui.tab] = {}
+        with ui.tabs(value=selected).props('dense inline-label outside-arrows mobile-arrows align=left') \
+                .classes('w-full ot-tabs') as self.tabs:
+            for spec in self.tabs_spec:
+                self.tab_elements[spec.key] = ui.tab(spec.key, spec.label).mark(f'tab-{spec.key}')
+        with ui.tab_panels(self.tabs, value=selected).props('keep-alive').classes('w-full ot-panels'):
+            for spec in self.tabs_spec:
+                with ui.tab_panel(spec.key).mark(f'panel-{spec.key}'):
+                    self._render_tab(spec, doc)
+
+    def _render_tab(self, spec: TabSpec, doc: str) -> None:
+        try:
+            module = importlib.import_module(spec.module)
+            render = getattr(module, 'render', None) or module.build
+            if spec.key == 'help':
+                render(self.session, doc)
+            else:
+                render(self.session)
+        except Exception:  # one broken tab must not take the whole page down
+            log.warning('the %s tab could not be shown', spec.label, exc_info=True)
+            ui.label(f'The {spec.label} tab could not be shown; the server log has the details.') \
+                .props('role=alert')
+
+    def _update_tab_visibility(self) -> None:
+        for spec in self.tabs_spec:
+            self.tab_elements[spec.key].set_visibility(spec.visible(self.config))
+        if not self.tab_elements[self.tabs.value].visible:
+            self.tabs.value = 'general'
+
+    def _tab_labels(self) -> dict[str, str]:
+        return {t.key: t.label for t in visible_tabs(self.config)}
+
+    # ---- settings search ------------------------------------------------------------------------------
+    def _search_index(self) -> list[Entry]:
+        return build_index(self.config, [t.key for t in visible_tabs(self.config)])
+
+    def jump(self, entry: Entry) -> None:
+        """Show the entry's tab, scroll its field into view and focus it."""
+        self.tabs.value = entry.tab
+        with self.tabs.client:
+            targets = [e for e in ElementFilter(marker=entry.path, local_scope=False)
+                       if not e.is_deleted]
+        if not targets:
+            return
+        self.announce(f'{entry.label} ({entry.path})')
+        ui.run_javascript(f'otFocusField({targets[0].id})')
+
+    # ---- bottom bar ---------------------------------------------------------------------------------
+    def _bottom_bar(self) -> None:
+        with ui.footer().classes('items-center gap-3 px-3 py-1 ot-bottom'):
+            self.status = ui.label('Ready').props('role=status aria-live=polite').classes('text-sm grow') \
+                .mark('status')
+            for add_controls in BOTTOM_BAR:
+                add_controls(self.session)
+
+    def announce(self, message: str) -> None:
+        self.status.text = message
+
+    # ---- session state shown in the bars -------------------------------------------------------------
+    def _on_session_change(self) -> None:
+        self.preset_bar.refresh()
+        self._show_changes()
+
+    def _show_changes(self) -> None:
+        count = len(self.session.changes())
+        self.changes_button.text = f'{count} change{"s" if count != 1 else ""}' if count else 'No changes'
+        self.changes_button.props(f'aria-label="{self.changes_button.text} since the preset"')
+
+    def _open_changes(self) -> None:
+        from ot_nicegui.widgets.changes import open_changes_dialog
+
+        open_changes_dialog(self.session)
+
+    # ---- theme ----------------------------------------------------------------------------------------
+    def toggle_theme(self) -> None:
+        self.dark.value = not self.dark.value
+        if _has_user_storage():
+            app.storage.user['dark'] = self.dark.value
+        self._show_theme()
+
+    def _show_theme(self) -> None:
+        dark = self.dark.value
+        label = 'Switch to light theme' if dark else 'Switch to dark theme'
+        self.theme_button.props(f'icon={"light_mode" if dark else "dark_mode"} aria-label="{label}"')
+
+
+def _has_user_storage() -> bool:
+    from nicegui.storage import Storage
+
+    return Storage.secret is not None

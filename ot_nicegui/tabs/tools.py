@@ -1,0 +1,39 @@
+"""The Tools tab: stand-alone tools. Only tools that are installed are listed."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from nicegui import ui
+
+from ot_nicegui.state.config_session import ConfigSession
+
+
+@dataclass(frozen=True)
+class Tool:
+    title: str
+    description: str
+    open: Callable[[ConfigSession], object]
+
+
+TOOLS: list[Tool] = []
+
+
+def register_tool(title: str, description: str, opener: Callable[[ConfigSession], object]) -> None:
+    """Add a tool to the tab (called at start-up by the module that provides the tool)."""
+    if all(t.title != title for t in TOOLS):
+        TOOLS.append(Tool(title, description, opener))
+
+
+def render(session: ConfigSession) -> None:
+    with ui.column().classes('w-full gap-3'):
+        if not TOOLS:
+            ui.label('No tools are installed in this version.').classes('text-sm opacity-80')
+        for tool in TOOLS:
+            with ui.card().classes('w-full').props('flat bordered'):
+                with ui.row().classes('w-full items-center'):
+                    with ui.column().classes('grow gap-0'):
+                        ui.label(tool.title).classes('text-base font-medium').props('role=heading aria-level=3')
+                        ui.label(tool.description).classes('text-sm opacity-80')
+                    ui.button('Open', on_click=lambda t=tool: t.open(session)) \
+                        .props(f'aria-label="Open {tool.title}"')

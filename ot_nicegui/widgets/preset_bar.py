@@ -1,0 +1,222 @@
+"""Top-bar preset controls: pick, save, save as, rename, delete, import a file, export a pack."""
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from nicegui import ui
+
+from modules.config.base import ConfigError, LoadWarning
+from modules.config.presets import check_name
+from ot_nicegui.state.config_session import ConfigSession
+
+MAX_IMPORT_BYTES = 16 * 1024 * 1024
+
+
+def _report(announce: Callable[[str], None], message: str, warnings: list[LoadWarning]) -> None:
+    announce(message)
+    if warnings:
+        ui.notify(f'{message}, with {len(warnings)} value(s) that could not be used: '
+                  + '; '.join(str(w) for w in warnings[:3]), type='warning', multi_line=True)
+    else:
+        ui.notify(message, type='positive')
+
+
+async def ask_name(title: str, initial: str = '', action: str = 'Save') -> str | None:
+    """A small dialog asking for a preset name; None when cancelled."""
+    with ui.dialog() as dialog, ui.card().classes('w-96 max-w-full'):
+        ui.label(title).classes('text-lg font-medium')
+
+        def check(value: str) -> str | None:
+            try:
+                name = check_name(value, 'Name')
+            except ConfigError as exc:
+                return exc.reason.capitalize()
+            return 'Names starting with "#" are reserved for built-in presets' if name.startswith('#') else None
+
+        name = ui.input('Name', value=initial, validation=check).classes('w-full').mark('preset-name')
+        name.props('autofocus')
+
+        def submit() -> None:
+            if name.validate():
+                dialog.submit(name.value.strip())
+
+        name.on('keydown.enter', submit)
+        with ui.row().classes('w-full justify-end'):
+            ui.button('Cancel', on_click=lambda: dialog.submit(None)).props('flat')
+            ui.button(action, on_click=submit).mark('preset-name-ok')
+    result = await dialog
+    dialog.delete()
+    return result
+
+
+async def confirm(message: str, action: str) -> bool:
+    with ui.dialog() as dialog, ui.card():
+        ui.label(message)
+        with ui.row().classes('w-full justify-end'):
+            ui.button('Cancel', on_click=lambda: dialog.submit(False)).props('flat')
+            ui.button(action, on_click=lambda: dialog.submit(True)).props('color=negative').mark('confirm-ok')
+    result = await dialog
+    dialog.delete()
+    return bool(result)
+
+
+class PresetBar:
+    """The preset menu and the buttons around it, for one client."""
+
+    def __init__(self, session: ConfigSession, announce: Callable[[str], None]):
+        self.session = session
+        self.announce = announce
+        with ui.row().classes('items-center gap-1 no-wrap'):
+            self.picker = ui.button(icon='expand_more').props('no-caps outline color=white') \
+                .classes('max-w-[18rem]').mark('preset-picker')
+            self.picker.tooltip('Load a preset')
+            with self.picker:
+                self.menu = ui.menu().props('max-height=70vh')
+            self.dirty = ui.icon('circle', size='0.6rem').classes('text-amber-400') \
+                .props('aria-label="Unsaved changes"').tooltip('Unsaved changes')
+            self.save_button = self._button('save', 'Save preset', self.save, 'preset-save')
+            self._button('save_as', 'Save as a new preset', self.save_as, 'preset-save-as')
+            self.rename_button = self._button('drive_file_rename_outline', 'Rename preset', self.rename,
+                                              'preset-rename')
+            self.delete_button = self._button('delete', 'Delete preset', self.delete, 'preset-delete')
+            self._button('upload_file', 'Import a config file', self.open_import, 'config-import')
+            self._button('download', 'Export a self-contained config', self.export, 'config-export')
+        self.refresh()
+
+    @staticmethod
+    def _button(icon: str, text: str, handler: Callable, marker: str) -> ui.button:
+        button = ui.button(icon=icon, on_click=handler).props(f'flat round color=white aria-label="{text}"')
+        button.tooltip(text)
+        return button.mark(marker)
+
+    # ---- state shown ---------------------------------------------------------------------------
+    def refresh(self) -> None:
+        name = self.session.preset_name
+        self.picker.text = name or 'No preset'
+        user_preset = name is not None and not name.startswith('#')
+        self.rename_button.set_visibility(user_preset)
+        self.delete_button.set_visibility(user_preset)
+        self.dirty.set_visibility(self.session.dirty)
+        self.menu.clear()
+        with self.menu:
+            groups = self.session.presets()
+            if not groups:
+                ui.menu_item('No presets yet').props('disable')
+            for group, infos in groups.items():
+                ui.item_label(group).props('header').classes('text-xs uppercase font-medium py-1')
+                for info in infos:
+                    item = ui.menu_item(info.name, on_click=lambda n=info.name: self.load(n)) \
+                        .mark(f'preset-item-{info.name}')
+                    if info.name == name:
+                        item.classes('font-bold').props('active')
+
+    # ---- actions -------------------------------------------------------------------------------
+    def load(self, name: str) -> None:
+        try:
+            warnings = self.session.load_preset(name)
+        except ConfigError as exc:
+            ui.notify(f'Could not load preset: {exc}', type='negative')
+            return
+        _report(self.announce, f'Loaded preset "{name}"', warnings)
+
+    async def save(self) -> None:
+        name = self.session.preset_name
+        if name is None or name.startswith('#'):
+            await self.save_as()
+            return
+        self._save(name)
+
+    async def save_as(self) -> None:
+        current = self.session.preset_name or ''
+        name = await ask_name('Save as a new preset', current.lstrip('#'))
+        if not name:
+            return
+        if self.session.user_store.user_path(name).exists() and \
+                not await confirm(f'A preset named "{name}" exists. Replace it?', 'Replace'):
+            return
+        self._save(name)
+
+    def _save(self, name: str) -> None:
+        try:
+            self.session.save_preset(name)
+        except (ConfigError, OSError) as exc:
+            ui.notify(f'Could not save: {exc}', type='negative')
+            return
+        self.announce(f'Saved preset "{name}"')
+        ui.notify(f'Saved preset "{name}"', type='positive')
+
+    async def rename(self) -> None:
+        old = self.session.preset_name
+        if old is None:
+            return
+        new = await ask_name(f'Rename "{old}"', old, 'Rename')
+        if not new or new == old:
+            return
+        try:
+            self.session.rename_preset(old, new)
+        except ConfigError as exc:
+            ui.notify(f'Could not rename: {exc}', type='negative')
+            return
+        self.announce(f'Renamed preset "{old}" to "{new}"')
+
+    async def delete(self) -> None:
+        name = self.session.preset_name
+        if name is None:
+            return
+        if not await confirm(f'Delete the preset "{name}"? This cannot be undone.', 'Delete'):
+            return
+        try:
+            self.session.delete_preset(name)
+        except ConfigError as exc:
+            ui.notify(f'Could not delete: {exc}', type='negative')
+            return
+        self.announce(f'Deleted preset "{name}"')
+
+    def open_import(self) -> None:
+        with ui.dialog() as dialog, ui.card().classes('w-[28rem] max-w-full'):
+            ui.label('Import a config file').classes('text-lg font-medium')
+            ui.label('A OneTrainer config, preset or exported config (JSON). It replaces the current '
+                     'settings; concepts and samples it contains are saved as new list files.') \
+                .classes('text-sm')
+
+            async def received(e) -> None:
+                await self.import_upload(e.file.name, await e.file.read())
+                dialog.close()
+
+            ui.upload(on_upload=received, auto_upload=True, max_file_size=MAX_IMPORT_BYTES) \
+                .props('accept=".json,application/json" flat bordered').classes('w-full').mark('import-upload')
+            with ui.row().classes('w-full justify-end'):
+                ui.button('Close', on_click=dialog.close).props('flat')
+        dialog.on('hide', dialog.delete)
+        dialog.open()
+
+    async def import_upload(self, filename: str, content: bytes) -> None:
+        stem = Path(filename).stem or 'imported'
+        with tempfile.TemporaryDirectory() as folder:
+            path = Path(folder) / 'config.json'
+            path.write_bytes(content)
+            try:
+                warnings = self.session.import_config(path, name=_safe_stem(stem))
+            except ConfigError as exc:
+                ui.notify(f'Could not import "{filename}": {exc.reason}', type='negative', multi_line=True)
+                return
+        _report(self.announce, f'Imported "{filename}"', warnings)
+
+    def export(self) -> None:
+        try:
+            data = self.session.export_pack()
+        except ConfigError as exc:
+            ui.notify(f'Could not export: {exc}', type='negative')
+            return
+        name = (self.session.preset_name or 'config').lstrip('#') or 'config'
+        ui.download.content(json.dumps(data, indent=4, ensure_ascii=False), f'{_safe_stem(name)}.json',
+                            'application/json')
+        self.announce('Exported the config with its concepts and samples')
+
+
+def _safe_stem(stem: str) -> str:
+    cleaned = ''.join(c if c.isalnum() or c in ' ._-' else '_' for c in stem).strip(' .') or 'config'
+    return cleaned[:80]
