@@ -152,3 +152,24 @@ def rescale_to_alpha(part_state_dicts: Mapping[str, Mapping[str, torch.Tensor]],
             file_alpha = alphas.get(f"{part}.{module}", alpha)
             scaled[part][key] = state_dict[key] * (file_alpha / alpha)
     return scaled
+
+
+def align_to_module(state_dict: Mapping[str, torch.Tensor], module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """Rename module paths to the ones `module` actually has.
+
+    Files keep wrapper levels (CLIP's `text_model.`) that some library versions flatten away, or the
+    other way round; peft's `set_peft_model_state_dict` needs the live model's names.
+    """
+    names = {name for name, _ in module.named_modules()}
+    out = {}
+    for key, value in state_dict.items():
+        path, suffix = split_key(key)
+        if path not in names:
+            dropped = path.split(".", 1)[-1]
+            wrapped = [n for n in names if n.endswith("." + path)]
+            if dropped in names:
+                path = dropped
+            elif len(wrapped) == 1:
+                path = wrapped[0]
+        out[f"{path}.{suffix}"] = value
+    return out

@@ -65,7 +65,7 @@ def build_sd(seed: int = 0, v2: bool = False):
         cross_attention_dim=32, attention_head_dim=4 if v2 else 8, use_linear_projection=v2)
     vae = tiny_vae(0.18215)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              clip_sample=False, set_alpha_to_one=False,
+                              clip_sample=False, set_alpha_to_one=False, steps_offset=1,
                               prediction_type="v_prediction" if v2 else "epsilon")
     return StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
                                    scheduler=scheduler, safety_checker=None, feature_extractor=None,
