@@ -93,8 +93,9 @@ class ModelFamily(ABC):
     def encode_prompts(self, model: Model, texts: list[str], config) -> dict[str, torch.Tensor]:
         """Captions (placeholders already expanded) → conditioning tensors."""
 
-    def prepare_inputs(self, model: Model, latents, pixels, masks, conditioning, config) -> Inputs:
-        """Hook for model-specific extras (inpainting mask + masked latents, depth)."""
+    def prepare_inputs(self, model: Model, latents, pixels, masks, conditioning, config, batch=None) -> Inputs:
+        """Hook for model-specific extras (inpainting mask + masked latents, depth, size conditioning);
+        `batch` carries the data geometry (original sizes, crop offsets)."""
         return Inputs(latents=latents, conditioning=conditioning, pixels=pixels, masks=masks)
 
     # ---- training

@@ -28,8 +28,6 @@ def weight_dtype(part_config, default=torch.float32) -> torch.dtype:
 class LatentDiffusionFamily(ModelFamily):
     denoiser = "unet"
     pipeline_class = "StableDiffusionPipeline"
-    inpainting_pipeline_class = "StableDiffusionInpaintPipeline"
-    single_file_pipeline_class = "StableDiffusionPipeline"
 
     # ---------------------------------------------------------------- loading
     def resolve_source(self, source: str) -> str:
@@ -84,7 +82,7 @@ class LatentDiffusionFamily(ModelFamily):
             raise ValueError("loading a single-file checkpoint offline needs a local diffusers config folder")
         import diffusers
 
-        cls = getattr(diffusers, self.single_file_pipeline_class)
+        cls = getattr(diffusers, self.pipeline_class)
         pipe = cls.from_single_file(path, config=str(config_dir), local_files_only=True,
                                     safety_checker=None, requires_safety_checker=False)
         return {k: v for k, v in pipe.components.items() if v is not None}
@@ -149,7 +147,7 @@ class LatentDiffusionFamily(ModelFamily):
     def has_depth_input(self) -> bool:
         return self.model_type.has_depth_input()
 
-    def prepare_inputs(self, model, latents, pixels, masks, conditioning, config) -> Inputs:
+    def prepare_inputs(self, model, latents, pixels, masks, conditioning, config, batch=None) -> Inputs:
         inputs = Inputs(latents=latents, conditioning=conditioning, pixels=pixels, masks=masks)
         size = latents.shape[-2:]
         if self.has_mask_input:
@@ -214,13 +212,16 @@ class LatentDiffusionFamily(ModelFamily):
     def pipeline(self, model: Model, sample_config):
         import diffusers
 
-        inpaint = self.has_mask_input
-        cls = getattr(diffusers, self.inpainting_pipeline_class if inpaint else self.pipeline_class)
-        scheduler = create_sample_scheduler(sample_config.noise_scheduler, model.extra["train_scheduler"].config)
-        names = set(cls._get_signature_keys(cls)[0]) if hasattr(cls, "_get_signature_keys") else set()
+        cls = getattr(diffusers, self.pipeline_class)
+        train = model.extra["train_scheduler"].config
+        scheduler = create_sample_scheduler(sample_config.noise_scheduler, model["scheduler"].config,
+                                            prediction_type=train.prediction_type,
+                                            rescale_betas_zero_snr=train.rescale_betas_zero_snr,
+                                            **({"timestep_spacing": "trailing"} if train.rescale_betas_zero_snr else {}))
+        names, options = cls._get_signature_keys(cls)
         parts = {k: v for k, v in model.components.items() if k in names and k != "scheduler"}
         optional = {k: None for k in names if k not in parts and k != "scheduler"}
-        extra = {"requires_safety_checker": False} if "requires_safety_checker" in names else {}
+        extra = {k: False for k in ("requires_safety_checker", "add_watermarker") if k in options}
         return cls(**parts, **optional, scheduler=scheduler, **extra)
 
     def sample_kwargs(self, model: Model, sample_config) -> dict:

@@ -2,8 +2,12 @@
 from __future__ import annotations
 
 from importlib import import_module
+from typing import TYPE_CHECKING
 
 from modules.config.enums import ModelType
+
+if TYPE_CHECKING:
+    from .base import ModelFamily
 
 _TABLE: dict[str, str] = {
     **{t: "modules.families.sd:StableDiffusionFamily" for t in (
@@ -19,7 +23,10 @@ def supported_model_types() -> list[ModelType]:
     return [ModelType(t) for t in _TABLE]
 
 
-def family_for(model_type) -> ModelFamily:  # noqa: F821 - imported lazily to keep torch out of light imports
+def family_for(model_type) -> ModelFamily:
+    from .quiet import quiet_libraries
+
+    quiet_libraries()
     key = ModelType(model_type).value
     if key not in _TABLE:
         raise NotImplementedError(f"model type {key} is not supported yet")

@@ -20,10 +20,6 @@ class StableDiffusionFamily(LatentDiffusionFamily):
             return "StableDiffusionDepth2ImgPipeline"
         return "StableDiffusionInpaintPipeline" if self.has_mask_input else "StableDiffusionPipeline"
 
-    @property
-    def single_file_pipeline_class(self) -> str:
-        return self.pipeline_class
-
     def encode_prompts(self, model, texts, config):
         encoder, tokenizer = model["text_encoder"], model["tokenizer"]
         ids = self.tokenize(tokenizer, texts)

@@ -1,0 +1,1 @@
+"""Adapters (LoRA family via peft) and textual-inversion embeddings."""

@@ -1,0 +1,83 @@
+"""Headless training, as OneTrainer's scripts/train.py.
+
+    python -m modules.cli.train --config-path CONFIG.json [--preset-path PRESET.json]
+        [--secrets-path secrets.json] [--config-value KEY=VALUE ...]
+
+Ctrl-C cancels: the final model is still written when backup_before_save is on (after a backup).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from modules.config.files import load_secrets, read_json
+from modules.config.train_config import TrainConfig
+
+_TRUE = {"true", "1", "yes"}
+
+
+def apply_config_value(config: TrainConfig, assignment: str) -> None:
+    """`a.b.c=value`: set a (possibly nested) field; bools accept true/1/yes, the rest is coerced."""
+    if "=" not in assignment:
+        raise ValueError(f"--config-value needs KEY=VALUE, got {assignment!r}")
+    key, value = assignment.split("=", 1)
+    *path, leaf = key.strip().split(".")
+    owner = config
+    for name in path:
+        owner = getattr(owner, name)
+    field = type(owner).get_field(leaf)
+    if field.type is bool:
+        setattr(owner, leaf, value.strip().lower() in _TRUE)
+    else:
+        owner.from_dict({leaf: value}, migrate=False)
+
+
+def load_train_config(config_path: str, preset_path: str | None = None, secrets_path: str | None = None,
+                      config_values: list[str] | None = None) -> TrainConfig:
+    config = TrainConfig.default_values()
+    if preset_path:
+        config.from_dict(read_json(preset_path), migrate=False)
+    config.from_dict(read_json(config_path), migrate=not preset_path)
+    for assignment in config_values or []:
+        apply_config_value(config, assignment)
+    config.secrets = load_secrets(secrets_path or "secrets.json", required=secrets_path is not None)
+    return config
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m modules.cli.train", description="Train from a config file.")
+    parser.add_argument("--config-path", required=True)
+    parser.add_argument("--preset-path")
+    parser.add_argument("--secrets-path")
+    parser.add_argument("--config-value", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--callback-path", help="accepted for compatibility (remote training)")
+    parser.add_argument("--command-path", help="accepted for compatibility (remote training)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    config = load_train_config(args.config_path, args.preset_path, args.secrets_path, args.config_value)
+    from modules.train import TrainCallbacks, TrainCommands, create_trainer
+
+    def progress(p, max_step, max_epoch):
+        print(f"epoch {p.epoch}/{max_epoch} step {p.epoch_step}/{max_step} (global {p.global_step})", flush=True)
+
+    callbacks = TrainCallbacks(on_update_status=lambda s: print(s, flush=True), on_update_train_progress=progress)
+    commands = TrainCommands()
+    trainer = create_trainer(config, callbacks, commands)
+    trainer.start()
+    cancelled = False
+    try:
+        trainer.train()
+    except KeyboardInterrupt:
+        cancelled = True
+        commands.stop()
+        print("training cancelled", file=sys.stderr)
+    if not cancelled or trainer.config.backup_before_save:
+        trainer.end()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

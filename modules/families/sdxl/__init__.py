@@ -1,0 +1,3 @@
+from .family import StableDiffusionXLFamily
+
+__all__ = ["StableDiffusionXLFamily"]

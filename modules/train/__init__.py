@@ -1,0 +1,13 @@
+"""The training engine: trainer lifecycle, events in and out, progress."""
+from .callbacks import SampleOutput, TrainCallbacks
+from .commands import TrainCommands
+from .progress import TrainProgress
+
+
+def create_trainer(config, callbacks=None, commands=None):
+    from .trainer import create_trainer as _create
+
+    return _create(config, callbacks, commands)
+
+
+__all__ = ["SampleOutput", "TrainCallbacks", "TrainCommands", "TrainProgress", "create_trainer"]

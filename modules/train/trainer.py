@@ -1,0 +1,503 @@
+"""The generic training loop (spec §7): construction, start(), train(), end()."""
+from __future__ import annotations
+
+import gc
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import time
+from contextlib import nullcontext
+from pathlib import Path
+
+import torch
+
+from modules.config.enums import EMAMode, ModelFormat, TrainingMethod
+from modules.config.files import atomic_write_json, load_concepts
+
+from .callbacks import TrainCallbacks
+from .commands import TrainCommands
+from .ema import EMA
+from .loss import Prediction, compute_loss
+from .noise import TimestepSampler
+from .progress import TrainProgress
+from .sampling import render_samples, training_samples
+from .timing import IntervalClock
+from .workspace import (
+    Workspace,
+    read_progress,
+    restore_optimizer,
+    timestamp,
+    write_backup_extras,
+)
+
+log = logging.getLogger(__name__)
+
+
+class GenericTrainer:
+    def __init__(self, config, callbacks: TrainCallbacks | None = None, commands: TrainCommands | None = None):
+        # a private, normalised copy: values set as plain strings become enum members again
+        self.config = type(config).default_values().from_dict(config.to_dict(), migrate=False)
+        self.callbacks = callbacks or TrainCallbacks()
+        self.commands = commands or TrainCommands()
+        self.workspace = Workspace(self.config)
+        self.clock = IntervalClock()
+        self.progress = TrainProgress()
+        self.one_step_trained = False
+        self.loss_history: list[tuple[int, float]] = []  # (global step of the update, loss)
+        self.family = self.model = self.method = self.optimizer = self.lr_scheduler = None
+        self.ema: EMA | None = None
+        self.dataset = None
+        self._tb_process = None
+        self._smooth_loss: float | None = None
+        self._loss_updates = 0
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.workspace.tensorboard_dir.parent.mkdir(parents=True, exist_ok=True)
+        self.writer = SummaryWriter(str(self.workspace.tensorboard_dir))
+        if self.config.tensorboard and not self.config.tensorboard_always_on:
+            self._start_tensorboard()
+
+    # ================================================================== start
+    def start(self) -> None:
+        cfg = self.config
+        self._write_config_snapshot()
+        if cfg.train_dtype.value == "TFLOAT_32":
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        self._status("loading the model")
+        from modules.families import family_for
+
+        self.family = family_for(cfg.model_type)
+        if cfg.continue_last_backup:
+            self._status("searching for previous backups")
+            self._use_last_backup()
+        self.device = torch.device(cfg.train_device if cfg.train_device else "cpu")
+        base = cfg.base_model_name
+        self.model = self.family.load(base, cfg)
+        self._status("running model setup")
+        from .methods import MethodSetup
+
+        self.method = MethodSetup(self.family, self.model, cfg)
+        self.method.setup()
+        for module in self.model.modules().values():
+            module.to(self.device)
+        self._create_optimizer()
+        resumed = self._resume_source()
+        if resumed is not None:
+            progress = read_progress(resumed)
+            if progress is not None:
+                self.progress = progress
+            restore_optimizer(resumed, self.optimizer, self._group_names(), self._optimizer_name())
+            ema_file = Path(resumed) / "ema" / "ema.pt"
+            if self.ema is not None and ema_file.is_file():
+                self.ema.load_state_dict(torch.load(ema_file, map_location="cpu"))
+        self._status("creating the data loader/caching")
+        self._create_dataset()
+
+    def _write_config_snapshot(self) -> None:
+        try:
+            data = self.config.to_pack_dict(secrets=False)
+        except (OSError, ValueError):  # missing concept/sample files: keep the settings at least
+            data = self.config.to_settings_dict(secrets=False)
+        atomic_write_json(self.workspace.config_path(), data)
+
+    def _use_last_backup(self) -> None:
+        cfg = self.config
+        path = cfg.get_last_backup_path()
+        if path is None:
+            print("no backup found, starting a new run")
+            return
+        print(f"continuing from backup {path}")
+        method = TrainingMethod(cfg.training_method)
+        if method == TrainingMethod.LORA:
+            cfg.lora_model_name = path
+        elif method == TrainingMethod.EMBEDDING:
+            cfg.embedding.model_name = path
+        else:
+            cfg.base_model_name = path
+        for emb in cfg.additional_embeddings:
+            emb.model_name = path
+
+    def _resume_source(self) -> str | None:
+        cfg = self.config
+        method = TrainingMethod(cfg.training_method)
+        candidate = {TrainingMethod.LORA: cfg.lora_model_name,
+                     TrainingMethod.EMBEDDING: cfg.embedding.model_name}.get(method, cfg.base_model_name)
+        if candidate and (Path(candidate) / "meta.json").is_file():
+            return candidate
+        return None
+
+    def _create_optimizer(self) -> None:
+        from modules.optim import create_optimizer
+
+        cfg = self.config
+        groups = self.method.parameter_groups()
+        if not groups:
+            raise ValueError("nothing to train: every part is switched off")
+        self.optimizer = create_optimizer(groups, cfg)
+        if EMAMode(cfg.ema) != EMAMode.OFF:
+            device = self.device if EMAMode(cfg.ema) == EMAMode.GPU else "cpu"
+            self.ema = EMA(self.method.trainable_parameters(), cfg.ema_decay, cfg.ema_update_step_interval, device)
+
+    def _group_names(self) -> list[str]:
+        return [g.name for g in self.method.groups]
+
+    def _optimizer_name(self) -> str:
+        return str(self.config.optimizer.optimizer)
+
+    def _create_dataset(self) -> None:
+        from modules.data import TrainDataset
+
+        cfg, family, model, method = self.config, self.family, self.model, self.method
+        concepts = cfg.concepts if cfg.concepts is not None else load_concepts(cfg.concept_file_name)
+        self.concepts = concepts
+        # latents can be cached unless the pixels are needed at train time (VAE target, inpainting input)
+        needs_pixels = TrainingMethod(cfg.training_method) == TrainingMethod.FINE_TUNE_VAE \
+            or cfg.model_type.has_mask_input() or cfg.model_type.has_depth_input()
+        encode_images = None if needs_pixels else (lambda pixels: family.encode_images(model, pixels.to(self.device)))
+        text_trains = any(method.text_encoder_trains(p) for p in family.text_encoders)
+        encode_prompts = None
+        if not text_trains:
+            def encode_prompts(texts):
+                return family.encode_prompts(model, [method.expand(t, family.text_encoders[0]) for t in texts], cfg)
+        with_masks = bool(cfg.masked_training) or cfg.model_type.has_mask_input()
+        self.dataset = TrainDataset(cfg, concepts, encode_images=encode_images, encode_prompts=encode_prompts,
+                                    latent_scale=family.latent_scale, with_masks=with_masks)
+        self.dataset.prepare()
+        self.validation_dataset = None
+        if cfg.validation and any(str(c.type) == "VALIDATION" for c in concepts):
+            self.validation_dataset = TrainDataset(cfg, concepts, encode_images=encode_images,
+                                                   encode_prompts=encode_prompts, latent_scale=family.latent_scale,
+                                                   concept_type="VALIDATION", with_masks=with_masks)
+            self.validation_dataset.prepare()
+
+    # ================================================================== train
+    def train(self) -> None:
+        cfg = self.config
+        from modules.optim import create_lr_scheduler, prepare_for_training
+
+        if cfg.only_cache:
+            self._status("Caching")
+            for epoch in range(self.progress.epoch, cfg.epochs):
+                self.dataset.batches_per_epoch(cfg.batch_size, epoch)
+            return
+        accumulation = max(1, int(cfg.gradient_accumulation_steps))
+        sampler = TimestepSampler(cfg, self.family.num_train_timesteps(self.model))
+        pending_grads = False
+        accumulated = 0.0
+        queued_samples: list[tuple[list, bool]] = []
+        last_gc = time.monotonic()
+        for epoch in range(self.progress.epoch, cfg.epochs):
+            if self.commands.get_stop_command():
+                return
+            self._status("Starting epoch/caching")
+            steps_in_epoch = self.dataset.batches_per_epoch(cfg.batch_size, epoch)
+            prepare_for_training(self.optimizer)
+            if self.lr_scheduler is None:
+                total = int(steps_in_epoch * cfg.epochs / accumulation)
+                self.lr_scheduler = create_lr_scheduler(self.optimizer, cfg, total, self.progress.global_step,
+                                                        steps_per_epoch=steps_in_epoch)
+            for batch in self.dataset.epoch(epoch, cfg.batch_size, start_batch=self.progress.epoch_step):
+                stop = self.commands.get_stop_command()
+                sample_due = not stop and self.clock.elapsed(cfg.sample_skip_first, cfg.sample_after_unit,
+                                                             self.progress) \
+                    and self.clock.repeating("sample", cfg.sample_after, cfg.sample_after_unit, self.progress, True)
+                if sample_due or self.commands.get_and_reset_sample_default_command():
+                    queued_samples.append((training_samples(cfg), False))
+                if self.clock.repeating("backup", cfg.backup_after, cfg.backup_after_unit, self.progress, False):
+                    self.commands.backup()
+                if self.clock.elapsed(cfg.save_skip_first, cfg.save_every_unit, self.progress) and \
+                        self.clock.repeating("save", cfg.save_every, cfg.save_every_unit, self.progress, False):
+                    self.commands.save()
+                for custom in self.commands.get_and_reset_sample_custom_commands():
+                    queued_samples.append(([custom], True))
+                if time.monotonic() - last_gc > 300:
+                    gc.collect()
+                    last_gc = time.monotonic()
+                if not pending_grads:
+                    for samples, custom in queued_samples:
+                        self._sample(samples, custom)
+                    queued_samples.clear()
+                    if self.commands.get_and_reset_backup_command():
+                        self.backup()
+                    if self.commands.get_and_reset_save_command():
+                        self.save()
+                self._status("Training ...")
+                loss = self._train_step(batch, sampler) / accumulation
+                loss.backward()
+                accumulated += float(loss.detach())
+                pending_grads = True
+                if (self.progress.global_step + 1) % accumulation == 0:
+                    self._optimizer_step(accumulated)
+                    accumulated = 0.0
+                    pending_grads = False
+                if self.validation_dataset is not None and self.clock.repeating(
+                        "validate", cfg.validate_after, cfg.validate_after_unit, self.progress, True):
+                    self._validate(sampler)
+                self.progress.next_step(cfg.batch_size)
+                self.callbacks.on_update_train_progress(self.progress, steps_in_epoch, cfg.epochs)
+                if self.commands.get_stop_command():
+                    return
+            self.progress.next_epoch()
+            self.callbacks.on_update_train_progress(self.progress, steps_in_epoch, cfg.epochs)
+            if self.commands.get_stop_command():
+                return
+
+    def _generator(self, deterministic: bool = False) -> torch.Generator:
+        # one generator per micro-step: noise, timesteps and caption dropout repeat exactly after a resume
+        seed = 0 if deterministic else self.progress.global_step
+        return torch.Generator().manual_seed(seed)
+
+    def _autocast(self):
+        dtype = self.config.train_dtype.torch_dtype()
+        if dtype in (torch.bfloat16, torch.float16):
+            return torch.autocast(device_type=self.device.type, dtype=dtype)
+        return nullcontext()
+
+    def _conditioning(self, batch, generator: torch.Generator, deterministic: bool) -> dict[str, torch.Tensor]:
+        family, model, cfg, method = self.family, self.model, self.config, self.method
+        if batch.text is not None:
+            cond = {k: v.to(self.device) for k, v in batch.text.items()}
+        else:
+            texts = [method.expand(t, family.text_encoders[0]) for t in batch.prompts]
+            trains = any(method.text_encoder_trains(p) for p in family.text_encoders)
+            with torch.enable_grad() if trains else torch.no_grad():
+                cond = family.encode_prompts(model, texts, cfg)
+        if deterministic:
+            return cond
+        n = len(batch)
+        for part, keys in family.conditioning_keys.items():
+            p = float(getattr(cfg, part).dropout_probability or 0.0)
+            if p <= 0:
+                continue
+            keep = (torch.rand(n, generator=generator) >= p).float()
+            for key in keys:
+                value = cond[key]
+                cond[key] = value * keep.to(value).view(-1, *([1] * (value.ndim - 1)))
+        return cond
+
+    def _prediction(self, batch, sampler, deterministic: bool = False) -> tuple[Prediction, object]:
+        family, model, cfg = self.family, self.model, self.config
+        generator = self._generator(deterministic)
+        cond = self._conditioning(batch, generator, deterministic)
+        pixels = batch.pixels.to(self.device) if batch.pixels is not None else None
+        latents = batch.latents.to(self.device) if batch.latents is not None else family.encode_images(model, pixels)
+        masks = batch.masks.to(self.device) if batch.masks is not None else None
+        inputs = family.prepare_inputs(model, latents, pixels, masks, cond, cfg, batch=batch)
+        return family.predict(model, inputs, cfg, generator, sampler, deterministic), inputs
+
+    def _train_step(self, batch, sampler) -> torch.Tensor:
+        cfg = self.config
+        torch.manual_seed(self.progress.global_step)  # adapter dropout draws from the global generator
+        self.method.set_training(True)
+        with self._autocast():
+            if TrainingMethod(cfg.training_method) == TrainingMethod.FINE_TUNE_VAE:
+                return self._vae_step(batch)
+            prediction, inputs = self._prediction(batch, sampler)
+            prior = self._prior_prediction(batch, sampler, prediction)
+        masked = bool(cfg.masked_training) and not cfg.model_type.has_conditioning_image_input()
+        return compute_loss(prediction, cfg, mask=inputs.masks, concept_weights=batch.loss_weights, prior=prior,
+                            masked=masked)
+
+    def _prior_prediction(self, batch, sampler, prediction: Prediction):
+        """LoRA only: the base model's output for PRIOR_PREDICTION concepts and masked prior preservation."""
+        cfg = self.config
+        if TrainingMethod(cfg.training_method) != TrainingMethod.LORA:
+            return None
+        prior_rows = [i for i, t in enumerate(batch.concept_types) if t == "PRIOR_PREDICTION"]
+        wants_masked = cfg.masked_training and cfg.masked_prior_preservation_weight > 0
+        if not prior_rows and not wants_masked:
+            return None
+        from modules.adapters.peft_adapters import adapters_disabled
+
+        with torch.no_grad(), adapters_disabled(self.model.modules().values()):
+            base, _ = self._prediction(batch, sampler)
+        for i in prior_rows:
+            prediction.target[i] = base.predicted[i].detach()
+        return base.predicted.detach() if wants_masked else None
+
+    def _vae_step(self, batch) -> torch.Tensor:
+        pixels = batch.pixels.to(self.device)
+        latents = self.family.encode_images(self.model, pixels)
+        decoded = self.family.decode_for_vae_training(self.model, latents)
+        prediction = Prediction(predicted=decoded, target=pixels, timesteps=torch.zeros(len(batch), dtype=torch.long))
+        return compute_loss(prediction, self.config, concept_weights=batch.loss_weights)
+
+    def _optimizer_step(self, accumulated_loss: float) -> None:
+        cfg = self.config
+        params = [p for p in self.method.trainable_parameters() if p.grad is not None]
+        if cfg.clip_grad_norm is not None and params:
+            torch.nn.utils.clip_grad_norm_(params, float(cfg.clip_grad_norm))
+        self.optimizer.step()
+        self.lr_scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        step = self.progress.global_step
+        if not math.isfinite(accumulated_loss):
+            raise FloatingPointError(f"loss is {accumulated_loss} at step {step}")
+        self.loss_history.append((step, accumulated_loss))
+        self._log_step(accumulated_loss, step)
+        self.method.after_optimizer_step()
+        self.method.update_frozen(self.clock, self.progress)
+        if self.ema is not None:
+            n = step // max(1, int(cfg.gradient_accumulation_steps))
+            self.ema.step(n)
+            self.writer.add_scalar("ema_decay", self.ema.decay, step)
+        self.one_step_trained = True
+
+    def _log_step(self, loss: float, step: int) -> None:
+        from modules.optim import reported_learning_rates
+
+        for name, lr in reported_learning_rates(self.optimizer, self.lr_scheduler.get_last_lr()).items():
+            self.writer.add_scalar(f"lr/{name}", lr, step)
+        self._loss_updates += 1
+        decay = min(0.99, 1 - 1 / self._loss_updates)
+        self._smooth_loss = loss if self._smooth_loss is None else decay * self._smooth_loss + (1 - decay) * loss
+        self.writer.add_scalar("loss/train_step", loss, step)
+        self.writer.add_scalar("smooth_loss/train_step", self._smooth_loss, step)
+
+    @torch.no_grad()
+    def _validate(self, sampler) -> None:
+        self._status("Calculating validation loss")
+        self.method.set_training(False)
+        totals: dict[str, list[float]] = {}
+        for batch in self.validation_dataset.epoch(0, 1):
+            prediction, inputs = self._prediction(batch, sampler, deterministic=True)
+            loss = compute_loss(prediction, self.config, concept_weights=batch.loss_weights)
+            label = batch.concept_names[0] or os.path.basename(os.path.dirname(batch.image_paths[0]))
+            totals.setdefault(label, []).append(float(loss))
+        step = self.progress.global_step
+        for label, values in totals.items():
+            self.writer.add_scalar(f"loss/validation_step/{label}", sum(values) / len(values), step)
+        if len(totals) > 1:
+            means = [sum(v) / len(v) for v in totals.values()]
+            self.writer.add_scalar("loss/validation_step/total_average", sum(means) / len(means), step)
+
+    # ================================================================== sampling, backup, save
+    def _eval_mode(self):
+        from contextlib import contextmanager
+
+        from modules.optim import prepare_for_eval, prepare_for_training
+
+        @contextmanager
+        def scope():
+            prepare_for_eval(self.optimizer)
+            self.method.set_training(False)
+            self.method.after_optimizer_step()
+            try:
+                yield
+            finally:
+                prepare_for_training(self.optimizer)
+
+        return scope()
+
+    def _sample(self, samples: list, custom: bool) -> None:
+        if not samples:
+            return
+        self._status("Sampling ...")
+        on_sample = self.callbacks.on_sample_custom if custom else self.callbacks.on_sample_default
+        on_progress = self.callbacks.on_update_sample_custom_progress if custom \
+            else self.callbacks.on_update_sample_default_progress
+        kwargs = dict(custom=custom, on_sample=on_sample, on_progress=on_progress, writer=self.writer)
+        with self._eval_mode():
+            if self.ema is not None:
+                with self.ema.swapped_in():
+                    render_samples(self.family, self.model, self.config, self.workspace, self.progress, samples,
+                                   postfix="", **kwargs)
+                if self.config.non_ema_sampling and not custom:
+                    render_samples(self.family, self.model, self.config, self.workspace, self.progress, samples,
+                                   postfix=" - no-ema", **kwargs)
+            else:
+                render_samples(self.family, self.model, self.config, self.workspace, self.progress, samples,
+                               postfix="", **kwargs)
+
+    def backup(self) -> Path | None:
+        self._status("Creating backup")
+        directory = self.workspace.backup_dir(self.progress)
+        try:
+            with self._eval_mode():
+                self.method.save_internal(directory)
+                write_backup_extras(directory, self.progress, self.optimizer, self._group_names(),
+                                    self._optimizer_name(), self.ema, self.config)
+        except Exception:
+            shutil.rmtree(directory, ignore_errors=True)
+            raise
+        if self.config.rolling_backup:
+            self.workspace.prune_backups(int(self.config.rolling_backup_count))
+        return directory
+
+    def _output_dtype(self):
+        return self.config.output_dtype.torch_dtype()
+
+    def save(self) -> Path:
+        self._status("Saving")
+        fmt = ModelFormat(self.config.output_model_format)
+        path = self.workspace.save_path(self.progress, fmt.file_extension())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with self._eval_mode(), (self.ema.swapped_in() if self.ema is not None else nullcontext()):
+            self.method.save_final(str(path), fmt, self._output_dtype(), self._metadata())
+        return path
+
+    def _metadata(self) -> dict[str, str]:
+        from modules.formats import build_model_spec
+
+        cfg = self.config
+        try:
+            return build_model_spec(cfg.model_type, cfg.training_method, resolution=cfg.resolution,
+                                    train_config=cfg, include_train_config=cfg.include_train_config)
+        except Exception:  # noqa: BLE001 - a missing spec entry must not lose the trained model
+            log.exception("no model-spec header")
+            return {}
+
+    # ================================================================== end
+    def end(self) -> None:
+        cfg = self.config
+        try:
+            if self.one_step_trained:
+                if cfg.backup_before_save:
+                    self.backup()
+                self._status("Saving the final model")
+                if self.ema is not None:
+                    self.ema.copy_to_model()
+                fmt = ModelFormat(cfg.output_model_format)
+                destination = cfg.output_model_destination
+                if os.path.isdir(destination) and fmt.is_single_file():
+                    destination = os.path.join(destination, f"{self.workspace.prefix}{timestamp()}.safetensors")
+                Path(destination).parent.mkdir(parents=True, exist_ok=True)
+                with self._eval_mode():
+                    self.method.save_final(destination, fmt, self._output_dtype(), self._metadata())
+        finally:
+            self.writer.close()
+            self._stop_tensorboard()
+
+    # ================================================================== helpers
+    def _status(self, text: str) -> None:
+        self.callbacks.on_update_status(text)
+
+    def _start_tensorboard(self) -> None:
+        cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(self.workspace.root / "tensorboard"),
+               "--port", str(self.config.tensorboard_port), "--samples_per_plugin=images=100,scalars=10000"]
+        if self.config.tensorboard_expose:
+            cmd.append("--bind_all")
+        try:
+            self._tb_process = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        except OSError:
+            log.warning("could not start TensorBoard")
+
+    def _stop_tensorboard(self) -> None:
+        if self._tb_process is not None:
+            self._tb_process.terminate()
+            try:
+                self._tb_process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._tb_process.kill()
+            self._tb_process = None
+
+
+def create_trainer(config, callbacks: TrainCallbacks | None = None, commands: TrainCommands | None = None):
+    """The trainer for a config (single process; multi-GPU and cloud runs are not available yet)."""
+    if getattr(config, "multi_gpu", False) or getattr(getattr(config, "cloud", None), "enabled", False):
+        log.warning("multi-GPU and cloud training are not available; training in this process")
+    return GenericTrainer(config, callbacks, commands)
