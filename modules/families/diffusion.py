@@ -259,7 +259,8 @@ class LatentDiffusionFamily(ModelFamily):
         result = pipe(prompt=prompt, negative_prompt=negative or None, width=int(sample_config.width),
                       height=int(sample_config.height), num_inference_steps=steps,
                       guidance_scale=float(sample_config.cfg_scale), generator=generator,
-                      callback_on_step_end=step_end, **self.sample_kwargs(model, sample_config))
+                      callback_on_step_end=step_end, clip_skip=int(sample_config.text_encoder_1_layer_skip) or None,
+                      **self.sample_kwargs(model, sample_config))
         return result.images[0]
 
     # ---------------------------------------------------------------- saving
