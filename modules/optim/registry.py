@@ -159,14 +159,17 @@ def _adv_adam_kwargs(cls, optimizer_config) -> dict:
     return kwargs
 
 
-def create_optimizer(parameter_groups: list[dict], train_config) -> torch.optim.Optimizer:
+def create_optimizer(parameter_groups: list[dict], train_config) -> torch.optim.Optimizer | None:
     """Build ``train_config.optimizer.optimizer`` over torch param-group dicts (``params``, ``lr``,
     optional ``name`` and, for the Muon family, ``param_names``).
 
     Null config fields get the fallbacks OneTrainer's constructors use. Raises
     OptimizerUnavailableError when the optimizer's library is missing or cannot run here.
+    No optimizer (None) when none is configured, as for sampling only.
     """
     optimizer_config = train_config.optimizer
+    if optimizer_config is None or optimizer_config.optimizer is None:
+        return None
     kind = Optimizer(optimizer_config.optimizer)
     recipe = recipe_for(kind)
     constructor = recipe.distributed_constructor if recipe.distributed_constructor and _world_size() > 1 else recipe.constructor

@@ -98,6 +98,12 @@ def test_warmup_is_passed_to_optimizers_that_warm_up_themselves():
     assert _build(config).defaults['k_warmup_steps'] == 10.0
 
 
+def test_no_optimizer_configured_builds_none():
+    config = config_for(Optimizer.ADAMW)
+    config.optimizer.optimizer = None
+    assert create_optimizer(groups_for(tiny_model(), 1e-3), config) is None
+
+
 def test_group_learning_rates_and_names_are_kept():
     model = tiny_model()
     params = list(model.parameters())
