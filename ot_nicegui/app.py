@@ -52,6 +52,9 @@ TABS = [
     TabSpec('lora', 'LoRA', 'ot_nicegui.tabs.lora', lambda c: c.training_method == TrainingMethod.LORA),
     TabSpec('embedding', 'Embedding', 'ot_nicegui.tabs.embedding',
             lambda c: c.training_method == TrainingMethod.EMBEDDING),
+    TabSpec('run', 'Run', 'ot_nicegui.tabs.run'),
+    TabSpec('tensorboard', 'TensorBoard', 'ot_nicegui.tabs.tensorboard'),
+    TabSpec('performance', 'Performance', 'ot_nicegui.tabs.performance'),
     TabSpec('help', 'Help', 'ot_nicegui.tabs.help'),
 ]
 
@@ -80,6 +83,9 @@ def setup(session: ConfigSession) -> None:
     """Register the page and the lifecycle hooks."""
     app.add_static_files('/ot-static', STATIC)
     app.on_shutdown(session.flush)
+    from ot_nicegui.widgets.training_controls import install as install_training
+
+    install_training(session)
 
     @ui.page('/', title='OT NiceGUI')
     def index(tab: str = 'general', doc: str = 'index') -> None:

@@ -1,0 +1,204 @@
+"""The Run tab: the live run's charts, its sample gallery and a summary.
+
+Built from the training session's state when the page opens (so a reload or a second browser
+sees the whole run), then extended by the session's relay updates: chart points in one batch per
+tick, sample thumbnails as they are written.
+"""
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+
+from nicegui import context, ui
+
+from ot_nicegui.state.training_session import (
+    Outcome,
+    Phase,
+    SampleRecord,
+    TrainingSession,
+    Update,
+    file_url,
+    get_training_session,
+)
+from ot_nicegui.widgets.live_chart import LiveChart
+from ot_nicegui.widgets.training_controls import format_duration, show_error_details
+
+# chart titles for the tag groups OneTrainer logs; any other group gets its own chart under its name
+GROUP_TITLES = {'loss': 'Loss', 'lr': 'Learning rate', 'validation': 'Validation loss'}
+TRACE_STYLES = {
+    'loss/train_step': {'name': 'loss', 'line': {'width': 1}, 'opacity': 0.45},
+    'smooth_loss/train_step': {'name': 'smoothed loss', 'line': {'width': 2.5}},
+}
+
+
+def chart_group(tag: str) -> str:
+    """The chart a scalar tag is drawn in: train loss and smoothed loss share one."""
+    if tag.startswith('loss/validation_step'):
+        return 'validation'
+    head = tag.split('/', 1)[0]
+    return 'loss' if head in ('loss', 'smooth_loss') else head
+
+
+def group_title(group: str) -> str:
+    return GROUP_TITLES.get(group, group.replace('_', ' ').capitalize())
+
+
+def _group_points(points: Mapping[str, tuple[list, list]]) -> dict[str, dict[str, tuple[list, list]]]:
+    grouped: dict[str, dict[str, tuple[list, list]]] = {}
+    for tag, xy in points.items():
+        grouped.setdefault(chart_group(tag), {})[tag] = xy
+    return grouped
+
+
+class RunCharts:
+    """One LiveChart per tag group, created when the group's first point arrives."""
+
+    ORDER = ('loss', 'lr', 'validation')
+
+    def __init__(self) -> None:
+        self.charts: dict[str, LiveChart] = {}
+        with ui.element('div').classes('w-full grid gap-2 ot-run-charts') \
+                .style('grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))') as self.holder:
+            self.empty = ui.label('No chart data yet: charts fill in as the run logs its first steps.') \
+                .classes('text-sm opacity-70').mark('run-charts-empty')
+
+    def extend(self, points: Mapping[str, tuple[list, list]]) -> None:
+        for group, series in sorted(_group_points(points).items(),
+                                    key=lambda g: (self.ORDER.index(g[0]) if g[0] in self.ORDER else 99, g[0])):
+            chart = self.charts.get(group)
+            if chart is None:
+                with self.holder:
+                    chart = self.charts[group] = LiveChart(group_title(group), y_title=group_title(group),
+                                                           log_y=group == 'lr', marker=f'run-chart-{group}')
+                self.empty.set_visibility(False)
+            names = {tag: TRACE_STYLES.get(tag, {}).get('name', tag) for tag in series}
+            styles = {names[tag]: TRACE_STYLES[tag] for tag in series if tag in TRACE_STYLES}
+            chart.extend({names[tag]: xy for tag, xy in series.items()}, styles)
+
+    def clear(self) -> None:
+        for chart in self.charts.values():
+            chart.plot.delete()
+        self.charts.clear()
+        self.empty.set_visibility(True)
+
+
+def open_large(record: SampleRecord) -> None:
+    with context.client.layout:
+        dialog = ui.dialog().props('maximized=false').mark('sample-large')
+    with dialog, ui.card().classes('items-center').style('max-width: 96vw'):
+        ui.label(_caption(record)).classes('text-sm')
+        ui.image(file_url(record)).props('fit=contain').style('width: min(90vw, 900px); height: min(80vh, 900px)') \
+            .mark('sample-large-image')
+        ui.button('Close', on_click=dialog.close)
+    dialog.on_value_change(lambda e: None if e.value else dialog.delete())
+    dialog.open()
+
+
+def _caption(record: SampleRecord) -> str:
+    kind = 'custom sample' if record.custom else 'sample'
+    return f'{kind} · step {record.step} · epoch {record.epoch + 1} · {record.prompt or "(no prompt)"}'
+
+
+class Gallery:
+    """Samples in one row per prompt, ordered by step; a click opens the large view."""
+
+    MAX_PER_PROMPT = 60  # the oldest thumbnails of a long run make way for new ones
+
+    def __init__(self) -> None:
+        self.rows: dict[tuple, ui.row] = {}
+        with ui.column().classes('w-full gap-3').mark('sample-gallery') as self.holder:
+            self.empty = ui.label('No samples yet.').classes('text-sm opacity-70').mark('gallery-empty')
+
+    def add(self, record: SampleRecord) -> None:
+        key = (record.custom, record.index if not record.custom else None, record.prompt)
+        row = self.rows.get(key)
+        if row is None:
+            with self.holder:
+                with ui.column().classes('w-full gap-1'):
+                    title = f'Custom: {record.prompt}' if record.custom else record.prompt or '(no prompt)'
+                    ui.label(title).classes('text-sm font-medium').mark('gallery-prompt')
+                    row = self.rows[key] = ui.row().classes('gap-2 no-wrap overflow-x-auto w-full pb-1')
+            self.empty.set_visibility(False)
+        with row:
+            with ui.column().classes('gap-0 items-center cursor-pointer').mark('gallery-item') as item:
+                image = ui.image(file_url(record)).props('fit=contain').classes('w-28 h-28 rounded') \
+                    .mark('gallery-image')
+                image.props['alt'] = _caption(record)
+                ui.label(f'step {record.step}').classes('text-xs')
+            item.on('click', lambda r=record: open_large(r))
+        children = list(row)
+        for old in children[:-self.MAX_PER_PROMPT]:
+            old.delete()
+
+    def clear(self) -> None:
+        for row in self.rows.values():
+            row.parent_slot.parent.delete()
+        self.rows.clear()
+        self.empty.set_visibility(True)
+
+
+class Summary:
+    """Key facts of the current (or last) run."""
+
+    def __init__(self, session: TrainingSession):
+        self.session = session
+        with ui.card().classes('w-full').mark('run-summary'):
+            self.content = ui.refreshable(self._render)
+            self.content()
+
+    def _render(self) -> None:
+        summary = self.session.summary
+        if summary is None:
+            ui.label('No run yet. Start training from the bottom bar.').classes('text-sm').mark('run-summary-empty')
+            return
+        state = summary.outcome.value if summary.outcome else self.session.phase.value
+        rows = [
+            ('State', state),
+            ('Model', f'{summary.model_type} · {summary.training_method}'),
+            ('Base model', summary.base_model),
+            ('Optimizer', f'{summary.optimizer}, learning rate {summary.learning_rate}'),
+            ('Epochs / batch size', f'{summary.epochs} / {summary.batch_size}'),
+            ('Started', time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(summary.started_at))),
+            ('Duration', format_duration(summary.duration)),
+            ('Workspace', summary.workspace_dir),
+            ('Output', summary.output),
+        ]
+        with ui.grid(columns='auto 1fr').classes('gap-x-4 gap-y-0 text-sm'):
+            for name, value in rows:
+                ui.label(name).classes('opacity-70')
+                ui.label(str(value)).classes('break-all').mark(f'run-summary-{name.split()[0].lower()}')
+        if summary.outcome == Outcome.FAILED:
+            with ui.row().classes('items-center gap-2'):
+                ui.label(summary.error).classes('text-negative text-sm').mark('run-error')
+                ui.button('Show traceback', on_click=lambda: show_error_details(summary)).props('flat dense')
+
+    def refresh(self) -> None:
+        self.content.refresh()
+
+
+def render(config_session=None, session: TrainingSession | None = None) -> None:
+    session = session or get_training_session()
+    with ui.column().classes('w-full gap-3').mark('run-page'):
+        summary = Summary(session)
+        ui.label('Charts').classes('text-subtitle1')
+        charts = RunCharts()
+        ui.label('Samples').classes('text-subtitle1')
+        gallery = Gallery()
+    charts.extend(session.scalars)
+    for record in session.samples:
+        gallery.add(record)
+    last_phase: list[Phase] = [session.phase]
+
+    def on_update(update: Update) -> None:
+        if update.reset:
+            charts.clear()
+            gallery.clear()
+        if update.scalars:
+            charts.extend(update.scalars)
+        for record in update.samples:
+            gallery.add(record)
+        if update.reset or update.ended is not None or session.phase != last_phase[0]:
+            last_phase[0] = session.phase
+            summary.refresh()
+
+    session.updated.subscribe(on_update)

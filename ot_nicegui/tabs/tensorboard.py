@@ -1,0 +1,147 @@
+"""The TensorBoard tab: scalar charts read straight from the workspace's event files.
+
+Pick a run and the tags to show, smooth the curves as TensorBoard does, and compare with a
+second run. The real TensorBoard can be started for the same folder (on this machine's loopback).
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from nicegui import run, ui
+
+from ot_nicegui.tb_reader import list_runs, scalar_cache, smooth, tensorboard_server
+from ot_nicegui.widgets.live_chart import LiveChart
+
+LIVE_INTERVAL = 5.0  # seconds between re-reads while "follow" is on
+RUN_COLORS = ('#1f77b4', '#ff7f0e')
+
+
+def default_logdir(config_session) -> Path:
+    config = config_session.config
+    return (Path(config_session.data_dir) / config.workspace_dir / 'tensorboard').resolve()
+
+
+def traces(run: str, points: tuple[list, list], weight: float, color: str) -> dict[str, tuple[dict, tuple]]:
+    """{trace name: (style, (xs, ys))}: the smoothed curve over a faint raw one (raw alone at 0)."""
+    steps, values = points
+    if weight <= 0:
+        return {run: ({'line': {'color': color, 'width': 1.5}}, (steps, values))}
+    return {
+        f'{run} (raw)': ({'line': {'color': color, 'width': 1}, 'opacity': 0.3, 'showlegend': False},
+                         (steps, values)),
+        run: ({'line': {'color': color, 'width': 2}}, (steps, smooth(values, weight))),
+    }
+
+
+class TensorBoardView:
+    def __init__(self, config_session):
+        self.config_session = config_session
+        self.data: dict[str, dict[str, tuple[list, list]]] = {}  # run -> tag -> points
+        self.charts: dict[str, LiveChart] = {}
+        with ui.column().classes('w-full gap-2').mark('tensorboard-page'):
+            with ui.row().classes('w-full items-end gap-2'):
+                self.logdir = ui.input('Log folder', value=str(default_logdir(config_session))) \
+                    .classes('grow').mark('tb-logdir')
+                ui.button('Reload', icon='refresh', on_click=self.reload).mark('tb-refresh')
+                self.follow = ui.switch('Follow', value=False).mark('tb-follow') \
+                    .tooltip(f'Re-read the files every {LIVE_INTERVAL:.0f} s')
+            with ui.row().classes('w-full items-end gap-2'):
+                self.run = ui.select([], label='Run', on_change=self.load).classes('w-64').mark('tb-run')
+                self.compare = ui.select([], label='Compare with', clearable=True, on_change=self.load) \
+                    .classes('w-64').mark('tb-compare')
+                self.tags = ui.select([], label='Tags', multiple=True, on_change=self.draw) \
+                    .props('use-chips').classes('grow').mark('tb-tags')
+                with ui.column().classes('gap-0 w-48'):
+                    self.smoothing_label = ui.label().classes('text-xs')
+                    self.smoothing = ui.slider(min=0, max=0.99, step=0.01, value=0.6, on_change=self.draw) \
+                        .props('aria-label="Smoothing"').mark('tb-smoothing')
+            self.message = ui.label().classes('text-sm opacity-70').mark('tb-message')
+            with ui.element('div').classes('w-full grid gap-2') \
+                    .style('grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))') as self.holder:
+                pass
+            self._launcher()
+        ui.timer(LIVE_INTERVAL, self.load, active=False).bind_active_from(self.follow, 'value')
+
+    # ---- the real TensorBoard ----------------------------------------------------------------------
+    def _launcher(self) -> None:
+        server = tensorboard_server()
+        with ui.row().classes('items-center gap-2').mark('tb-launcher'):
+            ui.button('Launch TensorBoard', icon='open_in_new', on_click=self.launch).mark('tb-launch')
+            self.stop_button = ui.button('Stop TensorBoard', on_click=self.stop_server).props('flat') \
+                .mark('tb-stop')
+            self.link = ui.link('', '', new_tab=True).mark('tb-link')
+        self._show_server(server)
+
+    def _show_server(self, server) -> None:
+        url = server.url
+        self.link.set_text(f'TensorBoard at {url}' if url else '')
+        self.link.props(f'href={url}' if url else 'href=""')
+        self.link.set_visibility(bool(url))
+        self.stop_button.set_visibility(bool(url))
+
+    def launch(self) -> None:
+        server = tensorboard_server()
+        port = int(self.config_session.config.tensorboard_port or 6006)
+        try:
+            server.start(self.logdir.value, port)
+        except OSError as exc:
+            ui.notify(f'TensorBoard could not start: {exc}', type='negative')
+            return
+        self._show_server(server)
+        ui.notify(f'TensorBoard starting at {server.url}', type='info')
+
+    def stop_server(self) -> None:
+        tensorboard_server().stop()
+        self._show_server(tensorboard_server())
+
+    # ---- reading ------------------------------------------------------------------------------------------
+    async def reload(self) -> None:
+        """Re-list the runs (keeping the choice when it still exists), then read."""
+        runs = await run.io_bound(list_runs, self.logdir.value)
+        self.run.set_options(runs, value=self.run.value if self.run.value in runs else (runs[0] if runs else None))
+        self.compare.set_options(runs, value=self.compare.value if self.compare.value in runs else None)
+        if not runs:
+            self.message.set_text('No event files in this folder yet.')
+        await self.load()
+
+    async def load(self) -> None:
+        root = Path(self.logdir.value)
+        chosen = [r for r in (self.run.value, self.compare.value) if r]
+        data = {}
+        for name in dict.fromkeys(chosen):
+            data[name] = await run.io_bound(scalar_cache().read, root / name)
+        self.data = data
+        tags = sorted({tag for series in data.values() for tag in series})
+        keep = [t for t in (self.tags.value or []) if t in tags]
+        self.tags.set_options(tags, value=keep or tags)
+        if chosen:
+            count = sum(len(p[0]) for series in data.values() for p in series.values())
+            self.message.set_text(f'{count} points in {len(tags)} tags')
+        self.draw()
+
+    def draw(self) -> None:
+        weight = float(self.smoothing.value or 0)
+        self.smoothing_label.set_text(f'Smoothing {weight:.2f}')
+        wanted = list(self.tags.value or [])
+        for tag in list(self.charts):
+            if tag not in wanted:
+                self.charts.pop(tag).plot.delete()
+        runs = [r for r in dict.fromkeys((self.run.value, self.compare.value)) if r and r in self.data]
+        for tag in wanted:
+            chart = self.charts.get(tag)
+            if chart is None:
+                with self.holder:
+                    chart = self.charts[tag] = LiveChart(tag, gl=True, log_y=tag.startswith('lr/'),
+                                                         marker=f'tb-chart-{tag}')
+            points, styles = {}, {}
+            for i, name in enumerate(runs):
+                if tag not in self.data[name]:
+                    continue
+                for trace, (style, xy) in traces(name, self.data[name][tag], weight, RUN_COLORS[i]).items():
+                    points[trace], styles[trace] = xy, style
+            chart.replace(points, styles)
+
+
+def render(config_session) -> None:
+    view = TensorBoardView(config_session)
+    ui.timer(0.01, view.reload, once=True)

@@ -1,0 +1,111 @@
+"""A Plotly line chart that grows point by point without resending itself.
+
+New points are appended to the server-side figure (so a later full update, or a test, sees them
+all) and sent to the browser with one `extendTraces` call per batch. plotly.js loads lazily in the
+browser: until the chart reports its first `plotly_afterplot`, nothing is extended; the first
+report triggers one full resend that carries every point that arrived in the meantime.
+"""
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from nicegui import ui
+
+Points = Mapping[str, tuple[Sequence[float], Sequence[float]]]
+
+
+def base_layout(title: str, x_title: str, y_title: str, log_y: bool = False) -> dict:
+    return {
+        'title': {'text': title, 'font': {'size': 14}},
+        'margin': {'l': 55, 'r': 15, 't': 35, 'b': 40},
+        'xaxis': {'title': {'text': x_title}},
+        'yaxis': {'title': {'text': y_title}, 'type': 'log' if log_y else 'linear'},
+        'legend': {'orientation': 'h', 'y': -0.25},
+        'showlegend': True,
+        'uirevision': 'keep',  # zoom and legend choices survive updates
+    }
+
+
+class LiveChart:
+    """One chart, one trace per series name; `extend()` adds points to any series."""
+
+    def __init__(self, title: str, *, x_title: str = 'step', y_title: str = '', log_y: bool = False,
+                 max_points: int | None = None, height: str = '280px', gl: bool = False,
+                 marker: str | None = None):
+        self.max_points = max_points
+        self.trace_type = 'scattergl' if gl else 'scatter'
+        self.figure: dict = {'data': [], 'layout': base_layout(title, x_title, y_title, log_y),
+                             'config': {'displaylogo': False, 'responsive': True}}
+        self._index: dict[str, int] = {}
+        self.ready = False
+        self.plot = ui.plotly(self.figure).classes('w-full').style(f'height: {height}')
+        if marker:
+            self.plot.mark(marker)
+        self.plot.on('plotly_afterplot', self._on_afterplot, [], throttle=1.0)
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._index)
+
+    def series(self, name: str) -> tuple[list, list]:
+        trace = self.figure['data'][self._index[name]]
+        return trace['x'], trace['y']
+
+    def _on_afterplot(self) -> None:
+        if not self.ready:
+            self.ready = True
+            self.plot.update()  # whatever arrived before plotly.js had loaded
+
+    def add_series(self, name: str, style: Mapping | None = None) -> int:
+        if name not in self._index:
+            trace = {'type': self.trace_type, 'mode': 'lines', 'name': name, 'x': [], 'y': []}
+            trace.update(style or {})
+            self._index[name] = len(self.figure['data'])
+            self.figure['data'].append(trace)
+        return self._index[name]
+
+    def extend(self, points: Points, styles: Mapping[str, Mapping] | None = None) -> None:
+        """Append points: {series name: (xs, ys)}. Unknown names become new traces."""
+        points = {name: xy for name, xy in points.items() if len(xy[0])}
+        if not points:
+            return
+        new_trace = False
+        for name in points:
+            if name not in self._index:
+                self.add_series(name, (styles or {}).get(name))
+                new_trace = True
+        indices, xs, ys = [], [], []
+        for name, (x, y) in points.items():
+            index = self._index[name]
+            trace = self.figure['data'][index]
+            trace['x'].extend(x)
+            trace['y'].extend(y)
+            if self.max_points is not None and len(trace['x']) > self.max_points:
+                del trace['x'][:-self.max_points]
+                del trace['y'][:-self.max_points]
+            indices.append(index)
+            xs.append(list(x))
+            ys.append(list(y))
+        if not self.ready:
+            return  # the first afterplot resends everything
+        if new_trace:
+            self.plot.update()
+        else:
+            args = [{'x': xs, 'y': ys}, indices]
+            if self.max_points is not None:
+                args.append(self.max_points)
+            self.plot.run_plot_method('extendTraces', *args)
+
+    def replace(self, points: Points, styles: Mapping[str, Mapping] | None = None) -> None:
+        """Show exactly these series (one full update)."""
+        self.figure['data'].clear()
+        self._index.clear()
+        for name, (x, y) in points.items():
+            self.add_series(name, (styles or {}).get(name))
+            trace = self.figure['data'][self._index[name]]
+            trace['x'] = list(x)
+            trace['y'] = list(y)
+        self.plot.update()
+
+    def clear(self) -> None:
+        self.replace({})
