@@ -32,7 +32,8 @@ def build(args: argparse.Namespace):
     from ot_nicegui.state.config_session import init_session
 
     data_dir = Path(args.data_dir)
-    session = init_session(data_dir, Path(__file__).resolve().parents[1] / 'training_presets')
+    builtin = os.environ.get('OT_BUILTIN_PRESETS') or Path(__file__).resolve().parents[1] / 'training_presets'
+    session = init_session(data_dir, builtin)
     if args.config:
         try:
             if Path(args.config).is_file():

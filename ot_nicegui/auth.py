@@ -37,7 +37,7 @@ SESSION_KEY = 'ot_auth'
 # reachable without a session: the login page and what it needs (NiceGUI's assets and socket)
 PUBLIC_PREFIXES = ('/_nicegui/', '/_nicegui_ws/')
 # (the desktop window's close check is guarded by its own token)
-PUBLIC_PATHS = frozenset({LOGIN_PATH, '/favicon.ico', NATIVE_STATE_PATH})
+PUBLIC_PATHS = frozenset({LOGIN_PATH, LOGOUT_PATH, '/favicon.ico', NATIVE_STATE_PATH})
 
 # scrypt cost: about 30-60 ms per check on a small CPU, far too slow for guessing at scale
 _SCRYPT = {'n': 2 ** 14, 'r': 8, 'p': 1, 'dklen': 32, 'maxmem': 64 * 1024 * 1024}

@@ -42,13 +42,19 @@ def search(entries: list[Entry], query: str, limit: int = 20) -> list[Entry]:
     if not words:
         return []
 
-    def rank(entry: Entry) -> int:
+    phrase = ' '.join(words)
+
+    def rank(entry: Entry) -> tuple[int, int]:
         label = entry.label.lower()
-        if all(w in label for w in words):
-            return 0
-        if all(any(w in p for p in entry.paths) for w in words):
-            return 1
-        return 2
+        if label == phrase:
+            tier = 0
+        elif all(w in label for w in words):
+            tier = 1
+        elif all(any(w in p for p in entry.paths) for w in words):
+            tier = 2
+        else:
+            tier = 3
+        return tier, len(label)  # among equals, the shortest (most specific) label first
 
     hits = [e for e in entries if all(w in e.haystack() for w in words)]
     hits.sort(key=rank)

@@ -84,6 +84,7 @@ class ConfigSession:
 
         self.config.secrets = load_secrets(self.secrets_path)
         self.config.change_optimizer(self.config.optimizer.optimizer)
+        self.enforce_consistency()
         self._watch_tree(self.config, '')
         self.baseline = self.config.copy()
 

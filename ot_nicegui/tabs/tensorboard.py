@@ -43,8 +43,9 @@ class TensorBoardView:
                 self.logdir = ui.input('Log folder', value=str(default_logdir(config_session))) \
                     .classes('grow').mark('tb-logdir')
                 ui.button('Reload', icon='refresh', on_click=self.reload).mark('tb-refresh')
-                self.follow = ui.switch('Follow', value=False).mark('tb-follow') \
-                    .tooltip(f'Re-read the files every {LIVE_INTERVAL:.0f} s')
+                self.follow = ui.switch('Follow', value=False,
+                                        on_change=lambda e: setattr(self.timer, 'active', bool(e.value))) \
+                    .mark('tb-follow').tooltip(f'Re-read the files every {LIVE_INTERVAL:.0f} s')
             with ui.row().classes('w-full items-end gap-2'):
                 self.run = ui.select([], label='Run', on_change=self.load).classes('w-64').mark('tb-run')
                 self.compare = ui.select([], label='Compare with', clearable=True, on_change=self.load) \
@@ -60,7 +61,7 @@ class TensorBoardView:
                     .style('grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))') as self.holder:
                 pass
             self._launcher()
-        ui.timer(LIVE_INTERVAL, self.load, active=False).bind_active_from(self.follow, 'value')
+        self.timer = ui.timer(LIVE_INTERVAL, self.load, active=False)
 
     # ---- the real TensorBoard ----------------------------------------------------------------------
     def _launcher(self) -> None:
