@@ -24,14 +24,14 @@ CONNECTED_MESSAGE = 'window connected:'
 
 
 def run_active() -> bool:
-    """Whether a training run is active (the live-training state decides; absent means no run)."""
+    """Whether a training run is going (the live-training session decides; none means no run)."""
     try:
         module = importlib.import_module('ot_nicegui.state.training_session')
     except ImportError:
         return False
-    probe = getattr(module, 'run_active', None)
+    getter = getattr(module, 'get_training_session', None)
     try:
-        return bool(probe()) if callable(probe) else bool(probe)
+        return bool(getattr(getter(), 'busy', False)) if callable(getter) else False
     except Exception:  # a failing probe must not keep the window from closing
         return False
 
