@@ -88,6 +88,7 @@ class MethodSetup:
 
     def _attach_adapters(self, text_parts: list[str]) -> None:
         from modules.formats import load_lora, rescale_to_alpha
+        from modules.formats.adapter_tensors import align_to_module
 
         cfg, family, model = self.config, self.family, self.model
         loaded: dict[str, dict[str, torch.Tensor]] = {}
@@ -100,6 +101,7 @@ class MethodSetup:
             if file_state is None and not part_cfg.train:
                 continue
             if file_state is not None:
+                file_state = align_to_module(file_state, model[part])
                 targets = peft_adapters.adapted_modules({k: v for k, v in file_state.items()
                                                          if not k.endswith(".alpha")})
                 rank, alpha = peft_adapters.file_rank_alpha(file_state)
