@@ -15,6 +15,9 @@ import threading
 import urllib.request
 from urllib.parse import urlsplit
 
+from fastapi import Request  # at module level: FastAPI resolves the route's annotations here
+from fastapi.responses import JSONResponse
+
 TOKEN_ENV = 'OT_NATIVE_TOKEN'
 STATE_PATH = '/_ot/native/state'
 TOKEN_HEADER = 'X-OT-Native-Token'
@@ -43,8 +46,6 @@ def _token() -> str:
 
 def setup() -> None:
     """Configure the window and register the close check; call inside `main()` before `ui.run`."""
-    from fastapi import Request
-    from fastapi.responses import JSONResponse
     from nicegui import Client, app
 
     token = _token()
