@@ -80,11 +80,11 @@ class LatentDiffusionFamily(ModelFamily):
     def _load_single_file(self, path: str, config_dir: str | None) -> dict:
         if config_dir is None:
             raise ValueError("loading a single-file checkpoint offline needs a local diffusers config folder")
-        import diffusers
+        from modules.formats import load_single_file
 
-        cls = getattr(diffusers, self.pipeline_class)
-        pipe = cls.from_single_file(path, config=str(config_dir), local_files_only=True,
-                                    safety_checker=None, requires_safety_checker=False)
+        pipe = load_single_file(path, self.model_type, config_dir, safety_checker=None,
+                                requires_safety_checker=False) if not self.model_type.is_stable_diffusion_xl() \
+            else load_single_file(path, self.model_type, config_dir)
         return {k: v for k, v in pipe.components.items() if v is not None}
 
     # ---------------------------------------------------------------- noise schedule
