@@ -22,9 +22,10 @@ def adapter_config(kind: str, targets: list[str]):
     raise ValueError(kind)
 
 
-def add_adapters(pipe, kind: str = "lora", text_encoders: bool = True, seed: int = 1) -> dict:
+def add_adapters(pipe, kind: str = "lora", text_encoders: bool = True, seed: int = 1,
+                 unet_targets: list[str] = UNET_TARGETS) -> dict:
     """Inject adapters into the UNet (and text encoders), randomise them; returns per-part state dicts."""
-    parts = {"unet": UNET_TARGETS}
+    parts = {"unet": unet_targets}
     if text_encoders:
         parts.update({name: TE_TARGETS for name in ("text_encoder", "text_encoder_2") if getattr(pipe, name, None)})
     generator = torch.Generator().manual_seed(seed)

@@ -52,17 +52,23 @@ def tiny_vae(scaling_factor: float):
                          latent_channels=4, norm_num_groups=4, scaling_factor=scaling_factor)
 
 
-def build_sd(seed: int = 0, v2: bool = False):
-    from diffusers import DDIMScheduler, StableDiffusionPipeline, UNet2DConditionModel
+def sd_unet(seed: int = 0, v2: bool = False):
+    from diffusers import UNet2DConditionModel
 
     torch.manual_seed(seed)
-    tokenizer = clip_tokenizer("!" if v2 else "<|endoftext|>")
-    text_encoder = clip_text_encoder(tokenizer, 32, act="gelu" if v2 else "quick_gelu")
-    unet = UNet2DConditionModel(
+    return UNet2DConditionModel(
         block_out_channels=(8, 8, 16, 16), layers_per_block=2, sample_size=PIXELS // 2, norm_num_groups=4,
         down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
         up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
         cross_attention_dim=32, attention_head_dim=4 if v2 else 8, use_linear_projection=v2)
+
+
+def build_sd(seed: int = 0, v2: bool = False):
+    from diffusers import DDIMScheduler, StableDiffusionPipeline
+
+    unet = sd_unet(seed, v2)  # first, so `sd_unet(seed)` alone gives the same weights
+    tokenizer = clip_tokenizer("!" if v2 else "<|endoftext|>")
+    text_encoder = clip_text_encoder(tokenizer, 32, act="gelu" if v2 else "quick_gelu")
     vae = tiny_vae(0.18215)
     scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                               clip_sample=False, set_alpha_to_one=False, steps_offset=1,
