@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import socket
@@ -70,7 +71,7 @@ def wait_for_http(url: str, process: subprocess.Popen, log: Path, timeout: float
         if process.poll() is not None:
             raise RuntimeError(f'server exited with {process.returncode}:\n{log.read_text(errors="replace")[-3000:]}')
         with contextlib.suppress(httpx.HTTPError):
-            httpx.get(url, timeout=1)
+            httpx.get(url, timeout=1, verify=False)
             return
         time.sleep(0.1)
     raise TimeoutError(f'{url} did not answer:\n{log.read_text(errors="replace")[-3000:]}')
@@ -117,40 +118,45 @@ http {{
 '''
 
 
-def nginx_site(listen_port: int, app_port: int) -> str:
-    """The `server` block of docs/remote.md without TLS (the tests talk plain HTTP to 127.0.0.1)."""
-    return f'''\
-    map $http_upgrade $connection_upgrade {{ default upgrade; '' close; }}
-    server {{
-        listen 127.0.0.1:{listen_port};
-        client_max_body_size 200M;
-        location = /trainer {{ return 301 /trainer/; }}
-        location /trainer/ {{
-            proxy_pass http://127.0.0.1:{app_port}/;
-            proxy_http_version 1.1;
-            proxy_set_header Upgrade $http_upgrade;
-            proxy_set_header Connection $connection_upgrade;
-            proxy_set_header Host $host;
-            proxy_set_header X-Forwarded-For $remote_addr;
-            proxy_set_header X-Forwarded-Proto $scheme;
-            proxy_set_header X-Forwarded-Prefix /trainer;
-            proxy_read_timeout 1h;
-            proxy_buffering off;
-        }}
-    }}'''
+def documented_site(http_port: int, https_port: int, app_port: int, cert: Path, key: Path) -> str:
+    """The nginx configuration from docs/remote.md, pointed at test ports and a test certificate."""
+    text = (REPO_ROOT / 'docs' / 'remote.md').read_text(encoding='utf-8')
+    match = re.search(r'```nginx\n(.*?)```', text, re.S)
+    assert match, 'docs/remote.md has no nginx block'
+    site = match.group(1)
+    replacements = [
+        (r'listen 80;', f'listen 127.0.0.1:{http_port};'),
+        (r'listen 443 ssl', f'listen 127.0.0.1:{https_port} ssl'),
+        (r'ssl_certificate\s+\S+;', f'ssl_certificate {cert};'),
+        (r'ssl_certificate_key\s+\S+;', f'ssl_certificate_key {key};'),
+        (r'proxy_pass http://127\.0\.0\.1:8080/;', f'proxy_pass http://127.0.0.1:{app_port}/;'),
+    ]
+    for pattern, replacement in replacements:
+        site, count = re.subn(pattern, replacement, site)
+        assert count == 1, f'docs/remote.md: expected one "{pattern}"'
+    return site
+
+
+def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
+    cert, key = folder / 'cert.pem', folder / 'key.pem'
+    subprocess.run(['openssl', 'req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+                    '-keyout', str(key), '-out', str(cert)], check=True, capture_output=True)
+    return cert, key
 
 
 @contextlib.contextmanager
 def run_nginx(tmp: Path, app_port: int) -> Iterator[str]:
-    """nginx in front of the app under /trainer/; yields the proxy's base URL."""
+    """nginx with the documented configuration (TLS, /trainer/) in front of the app; yields the
+    HTTPS base URL."""
     root = tmp / 'nginx'
     (root / 'tmp').mkdir(parents=True, exist_ok=True)
-    port = free_port()
+    cert, key = self_signed_certificate(root)
+    https_port = free_port()
     conf = root / 'nginx.conf'
-    conf.write_text(NGINX_CONF.format(root=root, site=nginx_site(port, app_port)))
+    conf.write_text(NGINX_CONF.format(root=root, site=documented_site(free_port(), https_port, app_port, cert, key)))
     process = subprocess.Popen(['nginx', '-p', str(root), '-c', str(conf), '-e', str(root / 'error.log')],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    base = f'http://127.0.0.1:{port}'
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f'https://127.0.0.1:{https_port}'
     try:
         wait_for_http(base + '/trainer/login', process, root / 'error.log', timeout=20)
         yield base

@@ -1,5 +1,6 @@
-"""The app behind nginx under /trainer/ with a password: redirects, login, websocket, live updates,
-secrets, open redirects and rate limiting, all through the proxy."""
+"""The app behind nginx (the configuration of docs/remote.md, TLS included) under /trainer/ with a
+password: redirects, login, websocket, live updates, secrets, open redirects and rate limiting,
+all through the proxy."""
 from __future__ import annotations
 
 import re
@@ -13,8 +14,10 @@ from deploy.harness import ARTIFACTS, run_app, run_nginx
 from modules.config.files import save_secrets
 from modules.config.secrets_config import SecretsConfig
 
-pytestmark = pytest.mark.skipif(shutil.which('nginx') is None,
-                                reason='nginx is not installed (tests/setup_system.sh installs it)')
+pytestmark = [
+    pytest.mark.skipif(shutil.which('nginx') is None, reason='nginx is not installed (tests/setup_system.sh installs it)'),
+    pytest.mark.skipif(shutil.which('openssl') is None, reason='openssl is needed for a test certificate'),
+]
 
 PASSWORD = 'proxy-pass-7'
 TOKEN = 'hf_LEAKCHECK0123456789abcdef'
@@ -42,7 +45,7 @@ def _login(page, base: str, path: str = '/') -> None:
 
 def test_unauthenticated_requests_go_to_the_prefixed_login(proxied):
     base, _app = proxied
-    with httpx.Client(base_url=base, follow_redirects=False) as client:
+    with httpx.Client(base_url=base, follow_redirects=False, verify=False) as client:
         assert client.get('/trainer').headers['location'].endswith('/trainer/')
         response = client.get('/trainer/?tab=help')
         assert response.status_code == 303
@@ -56,7 +59,7 @@ def test_unauthenticated_requests_go_to_the_prefixed_login(proxied):
 
 def test_login_websocket_and_live_update_through_the_proxy(proxied, pw_browser):
     base, app = proxied
-    context = pw_browser.new_context(viewport={'width': 1280, 'height': 900})
+    context = pw_browser.new_context(viewport={'width': 1280, 'height': 900}, ignore_https_errors=True)
     sockets, frames, errors = [], [], []
 
     def on_socket(ws):
@@ -81,9 +84,9 @@ def test_login_websocket_and_live_update_through_the_proxy(proxied, pw_browser):
     workspace = page.get_by_role('textbox', name='Workspace dir', exact=True)
     workspace.wait_for(timeout=30_000)
 
-    # the websocket is upgraded through nginx under the prefix (not long-polling)
+    # the websocket is upgraded through nginx (TLS) under the prefix, not long-polling
     port = base.rsplit(':', 1)[1]
-    assert any(re.match(rf'ws://127\.0\.0\.1:{port}/trainer/_nicegui_ws/socket\.io/\?.*transport=websocket', url)
+    assert any(re.match(rf'wss://127\.0\.0\.1:{port}/trainer/_nicegui_ws/socket\.io/\?.*transport=websocket', url)
                for url in sockets), sockets
 
     # a change made in a second tab reaches the first one as a pushed update
@@ -110,6 +113,11 @@ def test_login_websocket_and_live_update_through_the_proxy(proxied, pw_browser):
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / 'proxy-trainer.png'))
     assert not [e for e in errors if 'favicon' not in e], errors
+
+    page.get_by_role('button', name='Log out').click()
+    page.wait_for_url(f'{base}/trainer/login', timeout=15_000)
+    other.goto(f'{base}/trainer/?tab=general')  # the whole browser session is logged out
+    assert other.url.startswith(f'{base}/trainer/login?redirect_to=')
     context.close()
 
 
@@ -120,7 +128,7 @@ OPEN_REDIRECTS = ['//evil.example/', '///evil.example', '/\\evil.example', 'http
 
 def test_login_never_redirects_off_site(proxied, pw_browser):
     base, _app = proxied
-    context = pw_browser.new_context()
+    context = pw_browser.new_context(ignore_https_errors=True)
     page = context.new_page()
     # the landing page is stubbed (the redirect is what matters); an off-site hop would hit the other stub
     landed = []
@@ -140,7 +148,7 @@ def test_login_never_redirects_off_site(proxied, pw_browser):
 
 def test_login_attempts_are_rate_limited_per_address(proxied, pw_browser):
     base, _app = proxied
-    context = pw_browser.new_context()
+    context = pw_browser.new_context(ignore_https_errors=True)
     page = context.new_page()
     page.goto(f'{base}/trainer/login')
     for attempt in range(5):
@@ -155,7 +163,8 @@ def test_login_attempts_are_rate_limited_per_address(proxied, pw_browser):
     context.close()
 
     # a forged X-Forwarded-For does not buy a new address: nginx sends the real peer
-    spoofed = pw_browser.new_context(extra_http_headers={'X-Forwarded-For': '198.51.100.7'})
+    spoofed = pw_browser.new_context(extra_http_headers={'X-Forwarded-For': '198.51.100.7'},
+                                     ignore_https_errors=True)
     page = spoofed.new_page()
     page.goto(f'{base}/trainer/login')
     page.get_by_label('Password').fill(PASSWORD)
