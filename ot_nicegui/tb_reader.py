@@ -264,3 +264,9 @@ def scalar_cache() -> StoreCache:
     if _CACHE is None:
         _CACHE = StoreCache()
     return _CACHE
+
+
+def stop_server() -> None:
+    """Stop the TensorBoard child if one was started (on app shutdown)."""
+    if _SERVER is not None:
+        _SERVER.stop()

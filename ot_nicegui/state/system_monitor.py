@@ -103,20 +103,21 @@ def _text(value) -> str:
 def _torch_gpus() -> list[GpuReading]:
     """What torch.cuda knows, only when torch is loaded already (never import it just for this)."""
     torch = sys.modules.get('torch')
-    if torch is None or not torch.cuda.is_available():
+    cuda = getattr(torch, 'cuda', None)  # None also while another thread is still importing torch
+    if cuda is None or not _try(cuda.is_available):
         return []
     out = []
-    for i in range(torch.cuda.device_count()):
-        gpu = GpuReading(i, _try(torch.cuda.get_device_name, i) or f'GPU {i}')
-        mem = _try(torch.cuda.mem_get_info, i)
+    for i in range(_try(cuda.device_count) or 0):
+        gpu = GpuReading(i, _try(cuda.get_device_name, i) or f'GPU {i}')
+        mem = _try(cuda.mem_get_info, i)
         if mem is not None:
             free, total = mem
             gpu.memory_used, gpu.memory_total = float(total - free), float(total)
-        util = _try(torch.cuda.utilization, i)
+        util = _try(cuda.utilization, i)
         gpu.utilization = None if util is None else float(util)
-        temp = _try(torch.cuda.temperature, i)
+        temp = _try(cuda.temperature, i)
         gpu.temperature = None if temp is None else float(temp)
-        power = _try(torch.cuda.power_draw, i)
+        power = _try(cuda.power_draw, i)
         gpu.power = None if power is None else power / 1000.0
         out.append(gpu)
     return out

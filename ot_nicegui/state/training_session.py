@@ -498,7 +498,10 @@ def install(config_session=None) -> None:
         monitor.start()
 
     def shutdown() -> None:
+        from ot_nicegui.tb_reader import stop_server
+
         monitor.stop()
+        stop_server()
         session.shutdown()
 
     def workspace_root() -> Path:

@@ -4,7 +4,7 @@ from __future__ import annotations
 from nicegui import ui
 
 from ot_nicegui.state.system_monitor import GpuReading, Reading, SystemMonitor, get_monitor
-from ot_nicegui.widgets.live_chart import LiveChart
+from ot_nicegui.widgets.live_chart import LiveChart, follow
 
 GIB = 1024 ** 3
 
@@ -36,7 +36,7 @@ class PerformanceView:
     def __init__(self, monitor: SystemMonitor):
         self.monitor = monitor
         self.gpu_count = -1
-        with ui.column().classes('w-full gap-3').mark('performance-page'):
+        with ui.column().classes('w-full gap-3').mark('performance-page') as self.page:
             with ui.row().classes('w-full gap-3'):
                 with ui.card().classes('min-w-48'):
                     ui.label('CPU').classes('text-subtitle2')
@@ -115,4 +115,4 @@ class PerformanceView:
 def render(config_session=None, monitor: SystemMonitor | None = None) -> None:
     monitor = monitor or get_monitor()
     view = PerformanceView(monitor)
-    monitor.updated.subscribe(view.on_reading)
+    follow(monitor.updated, view.page, view.on_reading)

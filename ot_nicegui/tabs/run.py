@@ -20,7 +20,7 @@ from ot_nicegui.state.training_session import (
     file_url,
     get_training_session,
 )
-from ot_nicegui.widgets.live_chart import LiveChart
+from ot_nicegui.widgets.live_chart import LiveChart, follow
 from ot_nicegui.widgets.training_controls import format_duration, show_error_details
 
 # chart titles for the tag groups OneTrainer logs; any other group gets its own chart under its name
@@ -178,7 +178,7 @@ class Summary:
 
 def render(config_session=None, session: TrainingSession | None = None) -> None:
     session = session or get_training_session()
-    with ui.column().classes('w-full gap-3').mark('run-page'):
+    with ui.column().classes('w-full gap-3').mark('run-page') as page:
         summary = Summary(session)
         ui.label('Charts').classes('text-subtitle1')
         charts = RunCharts()
@@ -201,4 +201,4 @@ def render(config_session=None, session: TrainingSession | None = None) -> None:
             last_phase[0] = session.phase
             summary.refresh()
 
-    session.updated.subscribe(on_update)
+    follow(session.updated, page, on_update)

@@ -21,6 +21,7 @@ from ot_nicegui.state.training_session import (
     get_training_session,
 )
 from ot_nicegui.widgets.fields import field_input
+from ot_nicegui.widgets.live_chart import follow
 
 CUSTOM_SAMPLE_FIELDS = ('prompt', 'negative_prompt', 'width', 'height', 'seed', 'random_seed',
                         'diffusion_steps', 'cfg_scale', 'noise_scheduler')
@@ -156,7 +157,7 @@ def training_controls(config_session, session: TrainingSession | None = None) ->
         if action():
             ui.notify(done, type='info')
 
-    with ui.row().classes('w-full items-center gap-x-3 gap-y-1').mark('training-controls'):
+    with ui.row().classes('grow items-center gap-x-3 gap-y-1').mark('training-controls') as bar:
         with ui.row().classes('items-center gap-1'):
             buttons = {
                 'start': ui.button('Start training', icon='play_arrow', on_click=start).mark('train-start'),
@@ -212,7 +213,7 @@ def training_controls(config_session, session: TrainingSession | None = None) ->
             ui.notify(text, type=kind, close_button=kind == 'negative', timeout=0 if kind == 'negative' else 5000)
 
     render_state()
-    session.updated.subscribe(on_update)
+    follow(session.updated, bar, on_update)
 
 
 

@@ -64,3 +64,107 @@ async def test_a_run_started_in_the_ui_shows_progress_charts_samples_and_complet
     await bob.should_see('Finished', marker='train-status')
     response = await bob.http_client.get(f'/run-files/{session.samples[0].path}')
     assert response.status_code == 200 and response.headers['content-type'].startswith('image/')
+
+
+async def test_commands_while_running_and_stop_leaves_a_backup(
+        user: User, data_dir: Path, tiny_model: Path, concept_dir: Path) -> None:
+    await user.open('/?tab=run')
+    tiny_run(get_session().config, data_dir, tiny_model, concept_dir, epochs=500)
+    session = get_training_session()
+    workspace = data_dir / 'workspace' / 'run'
+    with user:
+        assert not user.find(marker='train-stop').elements.pop().enabled  # idle: only start
+    user.find(marker='train-start').click()
+    await until(lambda: session.phase == Phase.RUNNING and session.progress.global_step >= 1, what='running')
+    await user.should_see(marker='train-rate')
+    with user:
+        assert not user.find(marker='train-start').elements.pop().enabled
+
+    user.find(marker='train-sample').click()
+    await until(lambda: len(session.samples) >= 1, what='the requested sample')
+    user.find(marker='train-custom-sample').click()
+    user.find(marker='custom-sample-prompt').clear().type('a custom prompt')
+    user.find(marker='custom-sample-width').clear().type('32')
+    user.find(marker='custom-sample-height').clear().type('32')
+    user.find(marker='custom-sample-diffusion_steps').clear().type('1')
+    user.find(marker='custom-sample-submit').click()
+    await until(lambda: any(r.custom for r in session.samples), what='the custom sample')
+    custom = next(r for r in session.samples if r.custom)
+    assert custom.prompt == 'a custom prompt' and custom.path.startswith('samples/custom/')
+    await user.should_see('Custom: a custom prompt')
+
+    user.find(marker='train-backup').click()
+    await until(lambda: (workspace / 'backup').is_dir() and any((workspace / 'backup').iterdir()),
+                what='the requested backup')
+    user.find(marker='train-save').click()
+    await until(lambda: (workspace / 'save').is_dir() and any((workspace / 'save').iterdir()),
+                what='the requested save')
+
+    before = len(list((workspace / 'backup').iterdir()))
+    user.find(marker='train-stop').click()
+    await user.should_see('Stopping')
+    await until(lambda: session.phase == Phase.IDLE, what='the stop')
+    assert session.last_outcome == Outcome.STOPPED
+    await user.should_see('Training stopped')
+    backups = sorted((workspace / 'backup').iterdir())
+    assert len(backups) == before + 1 and (backups[-1] / 'meta.json').is_file()
+    assert (data_dir / 'models' / 'out.safetensors').is_file()
+    assert session.progress.global_step < 1000
+
+
+async def test_a_failing_run_shows_the_error_and_the_next_run_works(
+        user: User, caplog, data_dir: Path, tiny_model: Path, concept_dir: Path) -> None:
+    await user.open('/?tab=run')
+    config = get_session().config
+    tiny_run(config, data_dir, tiny_model, concept_dir, epochs=1)
+    not_a_model = data_dir / 'empty-model'
+    not_a_model.mkdir()
+    config.base_model_name = str(not_a_model)  # exists, so it passes validation, but cannot load
+    session = get_training_session()
+    user.find(marker='train-start').click()
+    await until(lambda: session.phase == Phase.IDLE and session.summary.outcome is not None, what='the failure')
+    assert session.last_outcome == Outcome.FAILED
+    await user.should_see('Training failed')
+    await user.should_see(marker='run-error')
+    user.find(marker='train-error-details').click()
+    await user.should_see(marker='train-traceback')
+    with user:
+        code = user.find(marker='train-traceback').elements.pop()
+        assert 'Traceback' in code.content
+    caplog.clear()  # the failure was logged as an error on purpose
+
+    config.base_model_name = str(tiny_model)
+    user.find(marker='train-start').click()
+    await until(lambda: session.phase == Phase.IDLE and session.summary.outcome is not None, what='the second run')
+    assert session.last_outcome == Outcome.FINISHED
+    await user.should_see('Training finished')
+    await user.should_not_see(marker='run-error')
+
+
+async def test_configuration_errors_block_the_start_and_are_all_listed(
+        user: User, data_dir: Path, tiny_model: Path, concept_dir: Path) -> None:
+    await user.open('/?tab=run')
+    config = get_session().config
+    tiny_run(config, data_dir, tiny_model, concept_dir)
+    config.base_model_name = str(data_dir / 'no-such-model')
+    config.concept_file_name = 'training_concepts/missing.json'
+    user.find(marker='train-start').click()
+    await user.should_see(marker='start-problems')
+    await user.should_see('base_model_name')
+    await user.should_see('concepts: no enabled concept')
+    session = get_training_session()
+    assert session.phase == Phase.IDLE and session.run_id == 0
+    user.find(marker='start-problems-close').click()
+    await user.should_not_see(marker='start-problems')
+
+
+async def test_workspace_files_route_never_leaves_the_workspace(user: User, data_dir: Path) -> None:
+    await user.open('/')
+    workspace = data_dir / 'workspace' / 'run'
+    (workspace / 'samples').mkdir(parents=True)
+    (workspace / 'samples' / 'a.png').write_bytes(b'\x89PNG\r\n\x1a\n')
+    (data_dir / 'secret.png').write_bytes(b'secret')
+    assert (await user.http_client.get('/run-files/samples/a.png')).status_code == 200
+    for probe in ('../secret.png', '..%2Fsecret.png', '%2e%2e/secret.png', str(data_dir / 'secret.png'),
+                  'samples/../../secret.png', 'samples/missing.png'):
+        assert (await user.http_client.get(f'/run-files/{probe}')).status_code == 404, probe
