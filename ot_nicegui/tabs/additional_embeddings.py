@@ -8,7 +8,7 @@ from nicegui import ui
 from modules.config.train_config import TrainEmbeddingConfig
 from ot_nicegui.schemas.vocabulary import ALL_UNITS, fd, time_entry
 from ot_nicegui.state.config_session import ConfigSession
-from ot_nicegui.widgets.fields import watch
+from ot_nicegui.widgets.fields import register_binding, watch
 from ot_nicegui.widgets.schema_view import render_field
 
 ITEM_FIELDS = ('model_name', 'placeholder', 'token_count', 'initial_embedding_text', 'train', 'is_output_embedding')
@@ -65,6 +65,7 @@ def render(session: ConfigSession) -> None:
             ui.button('Train none', on_click=lambda: set_all(False)).props('outline')
         items()
     watch(config, 'additional_embeddings', lambda _: items.refresh(), holder)
+    register_binding(type(config), 'additional_embeddings')
 
 
 def _item_field(item: TrainEmbeddingConfig, name: str, prefix: str, time: bool = False) -> None:

@@ -100,9 +100,13 @@ class PresetBar:
         self.rename_button.set_visibility(user_preset)
         self.delete_button.set_visibility(user_preset)
         self.dirty.set_visibility(self.session.dirty)
+        groups = self.session.presets()
+        key = (name, tuple((g, tuple(i.name for i in infos)) for g, infos in groups.items()))
+        if key == getattr(self, '_menu_key', None):
+            return  # most refreshes are edits of a field: the menu stays as it is
+        self._menu_key = key
         self.menu.clear()
         with self.menu:
-            groups = self.session.presets()
             if not groups:
                 ui.menu_item('No presets yet').props('disable')
             for group, infos in groups.items():
