@@ -256,12 +256,15 @@ class LatentDiffusionFamily(ModelFamily):
 
         prompt = model.extra.get("expand_prompt", lambda s: s)(sample_config.prompt)
         negative = model.extra.get("expand_prompt", lambda s: s)(sample_config.negative_prompt or "")
-        result = pipe(prompt=prompt, negative_prompt=negative or None, width=int(sample_config.width),
-                      height=int(sample_config.height), num_inference_steps=steps,
+        result = pipe(prompt=prompt, negative_prompt=negative or None, num_inference_steps=steps,
+                      **self.pipeline_size_kwargs(sample_config),
                       guidance_scale=float(sample_config.cfg_scale), generator=generator,
                       callback_on_step_end=step_end, clip_skip=int(sample_config.text_encoder_1_layer_skip) or None,
                       **self.sample_kwargs(model, sample_config))
         return result.images[0]
+
+    def pipeline_size_kwargs(self, sample_config) -> dict:
+        return {"width": int(sample_config.width), "height": int(sample_config.height)}
 
     # ---------------------------------------------------------------- saving
     def save_diffusers(self, model: Model, path, dtype=None) -> None:

@@ -38,30 +38,22 @@ class StableDiffusionFamily(LatentDiffusionFamily):
     def sample_kwargs(self, model, sample_config):
         kwargs = super().sample_kwargs(model, sample_config)
         if self.has_depth_input:
+            import numpy as np
             from PIL import Image
 
             size = (int(sample_config.width), int(sample_config.height))
             image = Image.open(sample_config.base_image_path).convert("RGB").resize(size) \
                 if sample_config.base_image_path else Image.new("RGB", size, (127, 127, 127))
-            pixels = torch.from_numpy(__import__("numpy").asarray(image)).permute(2, 0, 1)[None].float() / 127.5 - 1
+            pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 127.5 - 1
             depth = self.depth_input(model, pixels, (size[1], size[0]))[:, 0]
+            # the depth pipeline takes its size from the image; width/height are not its arguments
             kwargs.update(image=image, depth_map=depth, strength=1.0)
-            kwargs.pop("width", None)
         return kwargs
 
-    @torch.no_grad()
-    def sample(self, model, sample_config, on_step=None):
-        if not self.has_depth_input:
-            return super().sample(model, sample_config, on_step)
-        # the depth pipeline takes its size from the image, not width/height
-        pipe = self.pipeline(model, sample_config)
-        pipe.set_progress_bar_config(disable=True)
-        generator = torch.Generator().manual_seed(int(sample_config.seed))
-        expand = model.extra.get("expand_prompt", lambda s: s)
-        return pipe(prompt=expand(sample_config.prompt), negative_prompt=expand(sample_config.negative_prompt) or None,
-                    num_inference_steps=int(sample_config.diffusion_steps),
-                    guidance_scale=float(sample_config.cfg_scale), generator=generator,
-                    **self.sample_kwargs(model, sample_config)).images[0]
+    def pipeline_size_kwargs(self, sample_config) -> dict:
+        if self.has_depth_input:
+            return {}
+        return super().pipeline_size_kwargs(sample_config)
 
     def build_tiny(self, out_dir, seed: int = 0):
         return build_tiny_sd(self.model_type, out_dir, seed)
