@@ -1,0 +1,127 @@
+"""The sampling tab: when samples are made, and the sample list file of the config."""
+from __future__ import annotations
+
+from typing import Any
+
+from nicegui import ui
+
+from modules.config.base import ConfigError
+from modules.config.sample_config import SampleConfig
+from ot_nicegui.dialogs.common import ask_text
+from ot_nicegui.dialogs.list_files import (
+    SAMPLES_FOLDER,
+    ListKind,
+    ListStore,
+    label,
+    read_samples,
+    store_for,
+    write_samples,
+)
+from ot_nicegui.dialogs.sample import open_sample_dialog
+from ot_nicegui.widgets.fields import field_input, watch
+
+SAMPLE_LIST = ListKind(
+    folder=SAMPLES_FOLDER,
+    file_field='sample_definition_file_name',
+    read=lambda session, name: read_samples(session.data_dir, name, session.config.model_type),
+    write=lambda session, name, items: write_samples(session.data_dir, name, items),
+    new_item=lambda session: SampleConfig.for_model_type(session.config.model_type),
+    clone=lambda sample: sample.copy(),
+)
+
+
+def sample_store(session: Any) -> ListStore:
+    return store_for(session, SAMPLE_LIST)
+
+
+class SamplingView:
+    def __init__(self, session: Any):
+        self.session = session
+        self.store = sample_store(session)
+        config = session.config
+        with ui.column().classes('w-full gap-2') as self.root:
+            with ui.row().classes('w-full items-center gap-4'):
+                field_input(config, 'sample_after').classes('w-28').mark('sample_after')
+                field_input(config, 'sample_after_unit', label='Unit').classes('w-36').mark('sample_after_unit')
+                field_input(config, 'sample_skip_first').classes('w-36').mark('sample_skip_first')
+                field_input(config, 'sample_image_format').classes('w-32').mark('sample_image_format')
+                field_input(config, 'sample_video_format').classes('w-32').mark('sample_video_format')
+                field_input(config, 'sample_audio_format').classes('w-32').mark('sample_audio_format')
+                field_input(config, 'non_ema_sampling').mark('non_ema_sampling')
+                field_input(config, 'samples_to_tensorboard').mark('samples_to_tensorboard')
+            ui.separator()
+            with ui.row().classes('w-full items-center gap-2'):
+                self.file_select = ui.select({}, label='Sample list', on_change=self._select_file) \
+                    .classes('min-w-[220px]').mark('sample-file')
+                ui.button('New list', icon='note_add', on_click=self._new_file).props('flat').mark('sample-new-file') \
+                    .tooltip('Lists are files in training_samples/; the config uses one of them.')
+                ui.button('Add sample', icon='add', on_click=self.store.add).mark('sample-add')
+                ui.button('Enable all', on_click=lambda: self.store.set_enabled(self.store.items, True)) \
+                    .props('flat dense').mark('sample-enable-all')
+                ui.button('Disable all', on_click=lambda: self.store.set_enabled(self.store.items, False)) \
+                    .props('flat dense').mark('sample-disable-all')
+            self.error = ui.label('').classes('text-negative')
+            self.rows()
+        self.store.add_view(self._on_store_changed, self.root)
+        self._update_files()
+
+    def _update_files(self) -> None:
+        self.file_select.set_options({name: label(name) for name in self.store.files()},
+                                     value=self.store.file_name)
+        self.error.set_text(self.store.error or '')
+
+    def _select_file(self, e: Any) -> None:
+        if e.value and e.value != self.store.file_name:
+            self.store.select(e.value)
+
+    async def _new_file(self) -> None:
+        name = await ask_text('New sample list', 'Name', 'sample-file-name')
+        if not name:
+            return
+        try:
+            self.store.create(name)
+        except ConfigError as exc:
+            ui.notify(str(exc), type='negative')
+
+    def _on_store_changed(self) -> None:
+        self._update_files()
+        self.rows.refresh()
+
+    @ui.refreshable_method
+    def rows(self) -> None:
+        with ui.column().classes('w-full gap-1').mark('sample-rows'):
+            if not self.store.items:
+                ui.label('No samples yet: add one.').classes('text-grey')
+            for index, sample in enumerate(self.store.items):
+                self._row(index, sample)
+
+    def _row(self, index: int, sample: SampleConfig) -> None:
+        with ui.row().classes('w-full items-center no-wrap gap-2').mark(f'sample-row-{index}') as row:
+            field_input(sample, 'enabled', label='').props('dense').mark(f'sample-enabled-{index}')
+            fields = [
+                field_input(sample, 'width').props('dense').classes('w-20').mark(f'sample-width-{index}'),
+                field_input(sample, 'height').props('dense').classes('w-20').mark(f'sample-height-{index}'),
+                field_input(sample, 'seed').props('dense').classes('w-28').mark(f'sample-seed-{index}'),
+                field_input(sample, 'prompt').props('dense').classes('grow').mark(f'sample-prompt-{index}'),
+            ]
+            for icon, text, action, marker in (
+                ('tune', 'All settings', lambda: open_sample_dialog(self.session, sample), 'edit'),
+                ('content_copy', 'Duplicate', lambda: self.store.duplicate(sample), 'duplicate'),
+                ('arrow_upward', 'Move up', lambda: self.store.move(sample, -1), 'up'),
+                ('arrow_downward', 'Move down', lambda: self.store.move(sample, 1), 'down'),
+                ('delete', 'Delete', lambda: self.store.remove(sample), 'delete'),
+            ):
+                ui.button(icon=icon, on_click=action).props(f'flat dense round aria-label="{text}"') \
+                    .tooltip(text).mark(f'sample-{marker}-{index}')
+
+        def enable(value: bool) -> None:
+            for element in fields:
+                element.set_enabled(bool(value))
+
+        enable(sample.enabled)
+        watch(sample, 'enabled', enable, row)
+
+
+def build(session: Any) -> None:
+    """The sampling tab inside the current container."""
+    SamplingView(session)
