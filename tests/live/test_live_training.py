@@ -1,25 +1,14 @@
 """Training from the UI with a tiny SD 1.5 LoRA: progress, charts, samples, stop, failures."""
 from __future__ import annotations
 
-import asyncio
-import time
 from pathlib import Path
 
-from conftest import tiny_run
 from nicegui import ui
 from nicegui.testing import User
 
+from live.helpers import tiny_run, until
 from ot_nicegui.state.config_session import get_session
 from ot_nicegui.state.training_session import Outcome, Phase, get_training_session
-
-
-async def until(predicate, timeout: float = 240.0, what: str = 'condition') -> None:
-    """Wait (letting the app's loop run) until predicate() is true."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f'timed out waiting for {what}')
-        await asyncio.sleep(0.1)
 
 
 def plot(user: User, marker: str) -> ui.plotly:

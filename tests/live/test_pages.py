@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 from nicegui.testing import User
-from test_tb_reader import write_run
 
+from live.helpers import write_run
 from ot_nicegui.state.system_monitor import GpuReading, Reading, SystemMonitor, get_monitor
 from ot_nicegui.tb_reader import tensorboard_server
 

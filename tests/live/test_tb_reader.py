@@ -8,16 +8,8 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from live.helpers import write_run
 from ot_nicegui.tb_reader import RunReader, StoreCache, list_runs, read_scalars, smooth
-
-
-def write_run(folder: Path, steps: range, tags=('loss/train_step', 'lr/unet')) -> None:
-    from torch.utils.tensorboard import SummaryWriter
-
-    with SummaryWriter(str(folder)) as writer:
-        for step in steps:
-            for i, tag in enumerate(tags):
-                writer.add_scalar(tag, (step + 1) * (i + 1) * 0.5, step)
 
 
 def test_reads_every_scalar_as_the_event_accumulator_does(tmp_path: Path) -> None:

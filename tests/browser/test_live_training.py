@@ -1,0 +1,93 @@
+"""Live training in a real browser (Debian's Chromium through Playwright): a tiny SD 1.5 LoRA run
+started from the page; chart points and a sample arrive, a reload shows the same run, five more
+browsers follow along, and no page logs a console error."""
+from __future__ import annotations
+
+import re
+import time
+from pathlib import Path
+
+import pytest
+from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
+from live.helpers import build_concept, build_model, tiny_run
+
+# points of the first trace of the fullest chart on the page, read from plotly's own data
+POINTS_JS = ('Math.max(0, ...[...document.querySelectorAll(".js-plotly-plot")]'
+             '.map(p => (p.data && p.data[0] && p.data[0].x) ? p.data[0].x.length : 0))')
+SAMPLE_JS = ('[...document.images].filter(i => i.src.includes("/run-files/") && i.complete'
+             ' && i.naturalWidth > 0).length')
+STEP_RE = re.compile(r'Step (\d+) / (\d+)')
+
+
+@pytest.fixture(scope='module')
+def pw_browser():
+    playwright_api = pytest.importorskip('playwright.sync_api')
+    executable = chromium_path()
+    if executable is None or not Path(executable).exists():
+        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_run_page(browser, url: str, errors: list[str]):
+    context = browser.new_context(viewport={'width': 1280, 'height': 900})
+    page = context.new_page()
+    page.on('console', lambda m: errors.append(f'console: {m.text}') if m.type == 'error' else None)
+    page.on('pageerror', lambda e: errors.append(f'page: {e}'))
+    page.goto(url + '/?tab=run')
+    return page
+
+
+def points(page) -> int:
+    return int(page.evaluate(POINTS_JS))
+
+
+def test_live_training_in_the_browser(tmp_path: Path, pw_browser) -> None:
+    from modules.config.files import atomic_write_json
+    from modules.config.train_config import TrainConfig
+
+    data = tmp_path / 'data'
+    data.mkdir()
+    model = build_model(tmp_path / 'model')
+    concept = build_concept(tmp_path / 'concept')
+    config = TrainConfig.default_values()
+    tiny_run(config, data, model, concept, epochs=1000, sample_every=4)
+    atomic_write_json(data / 'run.json', config.to_settings_dict(secrets=False))
+    errors: list[str] = []
+    with run_app(tmp_path, '--config', str(data / 'run.json')) as app:
+        page = open_run_page(pw_browser, app.url, errors)
+        page.get_by_role('button', name='Start training').click()
+        page.wait_for_function(f'{POINTS_JS} >= 3', timeout=240_000)
+        page.wait_for_function(f'{SAMPLE_JS} >= 1', timeout=240_000)
+
+        before_points = points(page)
+        before_step = int(STEP_RE.search(page.get_by_text(STEP_RE).inner_text()).group(1))
+        page.reload()
+        page.wait_for_function(f'{POINTS_JS} >= {before_points}', timeout=60_000)
+        page.wait_for_function(f'{SAMPLE_JS} >= 1', timeout=60_000)
+        after = STEP_RE.search(page.get_by_text(STEP_RE).inner_text())
+        assert int(after.group(1)) >= before_step or int(after.group(1)) < before_step == int(after.group(2))
+
+        followers = [open_run_page(pw_browser, app.url, errors) for _ in range(5)]
+        for follower in followers:
+            follower.wait_for_function(f'{POINTS_JS} >= 1', timeout=60_000)
+        start = [points(f) for f in followers]
+        deadline = time.monotonic() + 180
+        while not all(points(f) >= s + 2 for f, s in zip(followers, start, strict=True)):
+            assert time.monotonic() < deadline, 'not every browser received new points'
+            followers[0].wait_for_timeout(500)
+
+        page.get_by_role('button', name='Stop').click()
+        page.get_by_text('Training stopped').first.wait_for(timeout=240_000)
+        for follower in followers:
+            follower.get_by_text('Stopped', exact=True).first.wait_for(timeout=60_000)
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / 'live-training-run.png'), full_page=True)
+        for follower in followers:
+            follower.context.close()
+        page.context.close()
+        log = app.output()
+    assert not errors, errors
+    assert 'Traceback' not in log, log[-3000:]
