@@ -24,6 +24,8 @@ def first_image(concept) -> Path | None:
     """The concept's first training image (for the card thumbnail); None when there is none."""
     from modules.data.scan import list_images
 
+    if not concept.path:
+        return None
     try:
         images = list_images(Path(concept.path), bool(concept.include_subdirectories))
     except (FileNotFoundError, OSError):
@@ -50,6 +52,8 @@ def render_preview(concept, index: int, *, augment: bool, variation: int, resolu
     from modules.data.sample import SamplePipeline  # imports torch, so only when a preview is asked for
     from modules.data.scan import scan_concept
 
+    if not concept.path:
+        raise FileNotFoundError('the concept has no folder')
     items = scan_concept(concept, with_masks=True)
     if not items:
         return None

@@ -49,17 +49,25 @@ def open_concept_dialog(session: Any, concept: ConceptConfig,
             image = ui.tab('Image augmentation')
             text = ui.tab('Text augmentation')
             stats = ui.tab('Statistics')
-        with ui.tab_panels(tabs, value=general).classes('w-full'):
+        with ui.tab_panels(tabs, value=general).classes('w-full') as panels:
             with ui.tab_panel(general):
                 _general(concept)
             with ui.tab_panel(image):
                 with ui.row().classes('w-full no-wrap items-start gap-6'):
                     _image_grid(concept)
-                    _Preview(session, concept)
+                    preview = _Preview(session, concept)
             with ui.tab_panel(text):
                 _text(concept)
             with ui.tab_panel(stats):
-                _Statistics(session, concept)
+                statistics = _Statistics(session, concept)
+
+        def shown(e: Any) -> None:  # the preview and the scan start when their tab is first shown
+            if e.value in (image, 'Image augmentation'):
+                preview.start()
+            elif e.value in (stats, 'Statistics'):
+                statistics.start()
+
+        panels.on_value_change(shown)
     return dialog
 
 
@@ -130,6 +138,7 @@ class _Preview:
         self.variation = random.randrange(1 << 30)
         self.busy = False
         self.pending = False
+        self.started = False
         with ui.column().classes('items-center gap-1').style('width: 320px') as self.column:
             self.image = ui.image().style('width: 300px; height: 300px').props('fit=contain') \
                 .mark('concept-preview')
@@ -143,7 +152,11 @@ class _Preview:
         watch(concept.image, None, lambda _: self.schedule(), self.column)
         watch(concept.text, None, lambda _: self.schedule(), self.column)
         watch(concept, ('path', 'include_subdirectories', 'seed'), lambda _: self.schedule(), self.column)
-        self.schedule()
+
+    def start(self) -> None:
+        if not self.started:
+            self.started = True
+            self.schedule()
 
     def step(self, delta: int) -> None:
         self.index += delta
@@ -154,6 +167,8 @@ class _Preview:
         self.schedule()
 
     def schedule(self, *_: Any) -> None:
+        if not self.started:
+            return
         if self.busy:
             self.pending = True
             return
@@ -223,12 +238,16 @@ class _Statistics:
             self.table = ui.grid(columns='auto auto').classes('gap-x-6 gap-y-0').mark('concept-stats-table')
             self.smallest = ui.label('').classes('text-caption')
             self.chart = ui.plotly({'data': [], 'layout': {}}).classes('w-full').mark('concept-stats-chart')
-        stored = concept.concept_stats
-        if stored:
-            self._show(ConceptStats.from_dict(stored))
+        self.started = False
+        if concept.concept_stats:
+            self._show(ConceptStats.from_dict(concept.concept_stats))
             self.status.set_text('Stored from the last scan.')
-        else:
+
+    def start(self) -> None:
+        """Scan on first view when no stored result exists."""
+        if not self.started and not self.concept.concept_stats:
             background_tasks.create(self.refresh(), name='concept statistics')
+        self.started = True
 
     async def refresh(self) -> None:
         self.button.disable()

@@ -90,7 +90,7 @@ def compute_stats(concept, resolution: str = '512', quantum: int = BUCKET_QUANTU
     """Scan the concept folder; `resolution` is the training resolution (the concept's override wins)."""
     started = time.perf_counter()
     root = Path(concept.path)
-    if not root.is_dir():
+    if not concept.path or not root.is_dir():
         raise FileNotFoundError(f'concept folder not found: {root}')
     if concept.image.enable_resolution_override:
         resolution = concept.image.resolution_override

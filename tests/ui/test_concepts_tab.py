@@ -197,3 +197,19 @@ async def test_statistics_show_counts(session, concept_folder):
             (chart,) = ElementFilter(kind=ui.plotly, marker='concept-stats-chart')
             assert sum(chart.figure['data'][0]['y']) == 3
         assert saved(session)[0]['concept_stats']['images'] == 3
+
+
+async def test_editor_shows_every_concept_field(session, monkeypatch):
+    from modules.config.concept_config import ConceptConfig, ConceptImageConfig, ConceptTextConfig
+    from ot_nicegui.widgets import fields
+
+    monkeypatch.setattr(fields, '_BOUND', {})
+    async with user_simulation(page(session)) as user:
+        await user.open('/')
+        concepts_tab.concept_store(session).add()
+        await click(user, 'concept-edit-0')
+        await user.should_see(marker='concept-dialog')
+    bound = fields.bound_fields()
+    for cls in (ConceptConfig, ConceptImageConfig, ConceptTextConfig):
+        editable = {f.name for f in cls.FIELDS if f.kind in ('scalar', 'enum')}
+        assert editable - bound.get(cls, set()) == set(), cls.__name__

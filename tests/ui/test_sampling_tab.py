@@ -98,3 +98,16 @@ async def test_sample_dialog_binds_every_field(session):
             (scheduler,) = ElementFilter(marker='sample-noise_scheduler')
             assert not scheduler.visible  # a flow-matching model has no sampler choice
             assert NoiseScheduler.DPMPP not in scheduler.options
+
+
+async def test_dialog_shows_every_sample_field(session, monkeypatch):
+    from modules.config.sample_config import SampleConfig
+    from ot_nicegui.widgets import fields
+
+    monkeypatch.setattr(fields, '_BOUND', {})
+    async with user_simulation(page(session)) as user:
+        await user.open('/')
+        user.find(marker='sample-add').click()
+        await click(user, 'sample-edit-0')
+        await user.should_see(marker='sample-dialog')
+    assert {f.name for f in SampleConfig.FIELDS} - fields.bound_fields()[SampleConfig] == set()
