@@ -9,7 +9,7 @@ from modules.config.enums import Optimizer
 from modules.config.optimizer_defaults import MUON_AUX_ADAM_DEFAULTS, OPTIMIZER_DEFAULT_PARAMETERS
 from modules.config.train_config import TrainOptimizerConfig
 from ot_nicegui.dialogs.common import dialog_frame
-from ot_nicegui.widgets.fields import field_input, watch
+from ot_nicegui.widgets.fields import field_input, register_binding, watch
 
 AUX_SWITCH = 'MuonWithAuxAdam'
 AUX_CONFIG = 'muon_adam_config'  # edited by the auxiliary dialog, not as a field of its own
@@ -84,6 +84,7 @@ def open_muon_adam_dialog(session: Any) -> ui.dialog:
             for name in names:
                 field_input(scratch, name).mark(f'muon-adam-{name}')
         watch(scratch, None, store, grid)
+        register_binding(TrainOptimizerConfig, AUX_CONFIG)
     if not optimizer.muon_adam_config:
         store()  # the defaults shown are the values used
     return dialog
