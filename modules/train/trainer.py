@@ -252,10 +252,22 @@ class GenericTrainer:
         return torch.Generator().manual_seed(seed)
 
     def _autocast(self):
+        dtype = self._autocast_dtype()
+        return torch.autocast(device_type=self.device.type, dtype=dtype) if dtype is not None else nullcontext()
+
+    def _autocast_dtype(self) -> torch.dtype | None:
+        """The train dtype, unless the denoiser's weights are the other half type: autocast cannot join
+        float16 and bfloat16 tensors, so such weights (an SDXL preset: bfloat16 weights, float16 train
+        dtype) run in the fallback train dtype when that matches them, else in their own dtype."""
+        halves = (torch.bfloat16, torch.float16)
         dtype = self.config.train_dtype.torch_dtype()
-        if dtype in (torch.bfloat16, torch.float16):
-            return torch.autocast(device_type=self.device.type, dtype=dtype)
-        return nullcontext()
+        if dtype not in halves:
+            return None
+        weights = {p.dtype for p in self.model[self.family.denoiser].parameters()} & set(halves)
+        if not weights or dtype in weights:
+            return dtype
+        fallback = self.config.fallback_train_dtype.torch_dtype()
+        return fallback if fallback in weights else weights.pop()
 
     def _conditioning(self, batch, generator: torch.Generator, deterministic: bool) -> dict[str, torch.Tensor]:
         family, model, cfg, method = self.family, self.model, self.config, self.method

@@ -61,7 +61,8 @@ class StableDiffusionXLFamily(LatentDiffusionFamily):
     def run_denoiser(self, model, x, timesteps, inputs, config):
         unet = model["unet"]
         cond = inputs.conditioning
-        hidden = torch.cat([cond["hidden_1"], cond["hidden_2"]], dim=-1).to(unet.dtype)
+        # cast before joining: autocast refuses to join two different half-precision dtypes
+        hidden = torch.cat([cond["hidden_1"].to(unet.dtype), cond["hidden_2"].to(unet.dtype)], dim=-1)
         h, w = x.shape[-2] * self.latent_scale, x.shape[-1] * self.latent_scale
         time_ids = inputs.extras.get("time_ids")
         if time_ids is None:  # original size, crop offset, target size
