@@ -37,7 +37,7 @@ class LatentDiffusionFamily(ModelFamily):
     def load(self, source: str, config, *, config_dir: str | None = None) -> Model:
         source = self.resolve_source(source)
         if os.path.isfile(source):
-            components = self._load_single_file(source, config_dir)
+            components = self._load_single_file(source, config_dir, config)
         else:
             components = self._load_folder(source, config)
         vae_override = getattr(getattr(config, "vae", None), "model_name", "") if config is not None else ""
@@ -77,14 +77,20 @@ class LatentDiffusionFamily(ModelFamily):
             components[name] = cls.from_pretrained(path, subfolder=name)
         return components
 
-    def _load_single_file(self, path: str, config_dir: str | None) -> dict:
-        if config_dir is None:
-            raise ValueError("loading a single-file checkpoint offline needs a local diffusers config folder")
-        from modules.formats import load_single_file
+    def _load_single_file(self, path: str, config_dir: str | None, config) -> dict:
+        from modules.formats.single_file import (
+            SingleFileConfigError,
+            find_config_dir,
+            load_single_file,
+            missing_config_message,
+        )
 
-        pipe = load_single_file(path, self.model_type, config_dir, safety_checker=None,
-                                requires_safety_checker=False) if not self.model_type.is_stable_diffusion_xl() \
-            else load_single_file(path, self.model_type, config_dir)
+        config_dir = config_dir or find_config_dir(path, self.model_type)
+        if config_dir is None and _offline(config):
+            raise SingleFileConfigError(missing_config_message(path, self.model_type))
+        extra = {} if self.model_type.is_stable_diffusion_xl() else \
+            {"safety_checker": None, "requires_safety_checker": False}
+        pipe = load_single_file(path, self.model_type, config_dir, **extra)
         return {k: v for k, v in pipe.components.items() if v is not None}
 
     # ---------------------------------------------------------------- noise schedule
@@ -287,6 +293,12 @@ class LatentDiffusionFamily(ModelFamily):
         if "scheduler" not in model.components:
             DDIMScheduler.from_config(model.extra["train_scheduler"].config).save_pretrained(path / "scheduler")
         (path / "model_index.json").write_text(json.dumps(index, indent=2))
+
+
+def _offline(config) -> bool:
+    from huggingface_hub import constants
+
+    return bool(getattr(config, "offline_mode", False)) or bool(constants.HF_HUB_OFFLINE)
 
 
 def _diffusers_version() -> str:

@@ -6,6 +6,9 @@ scheduler and tokenizer files). Any diffusers folder of the same architecture se
 `config_dir`: the folder the base model was loaded from, a pipeline saved with `save_pretrained`
 (as the tests do with their tiny models), or a per-architecture config folder shipped with the app.
 Only configs and tokenizers are read from it; all weights come from the checkpoint.
+
+`find_config_dir` looks for that folder beside the checkpoint (same stem) and then in the folder
+named by `OT_SINGLE_FILE_CONFIG_DIR`; without one, diffusers fetches the configs from the hub.
 """
 from __future__ import annotations
 
@@ -53,9 +56,45 @@ def save_original_single_file(path: str | os.PathLike, components: Mapping[str, 
     return write_safetensors(path, original_state_dict(components, model_type, dtype), metadata)
 
 
-def load_single_file(path: str | os.PathLike, model_type, config_dir: str | os.PathLike,
+CONFIG_DIR_ENV = "OT_SINGLE_FILE_CONFIG_DIR"
+MODEL_INDEX = "model_index.json"
+
+
+class SingleFileConfigError(FileNotFoundError):
+    """No local config folder for a single-file checkpoint, and the hub cannot be asked."""
+
+
+def find_config_dir(path: str | os.PathLike, model_type) -> Path | None:
+    """The local diffusers config folder for a checkpoint, in this order:
+
+    1. `<checkpoint folder>/<checkpoint stem>/` holding `model_index.json`;
+    2. the folder named by `OT_SINGLE_FILE_CONFIG_DIR`: itself when it holds `model_index.json`,
+       else its sub-folder named after the model type (`.../STABLE_DIFFUSION_XL_10_BASE/`).
+    """
+    path = Path(path)
+    candidates = [path.parent / path.stem]
+    configured = os.environ.get(CONFIG_DIR_ENV, "").strip()
+    if configured:
+        root = Path(configured).expanduser()
+        candidates += [root, root / str(model_type)]
+    return next((c for c in candidates if (c / MODEL_INDEX).is_file()), None)
+
+
+def missing_config_message(path: str | os.PathLike, model_type) -> str:
+    path = Path(path)
+    return (f"cannot load the single-file checkpoint {path} offline: it needs a diffusers-format config folder "
+            f"of a {model_type} model (model_index.json and the component config and tokenizer folders; weights "
+            f"are not needed). Put one at {path.parent / path.stem}, or set {CONFIG_DIR_ENV} to such a folder "
+            f"(or to a folder with one sub-folder per model type, named {model_type}), or switch offline mode "
+            f"off so the configs can be fetched from the Hugging Face hub.")
+
+
+def load_single_file(path: str | os.PathLike, model_type, config_dir: str | os.PathLike | None,
                      torch_dtype: torch.dtype | None = None, **kwargs):
-    """Load a single-file checkpoint as a diffusers pipeline, offline (see the module docstring)."""
+    """Load a single-file checkpoint as a diffusers pipeline (see the module docstring).
+
+    With `config_dir` nothing is fetched; without it the hub is asked for the configs, and a failure
+    to reach it raises `SingleFileConfigError` saying what to provide."""
     import diffusers
 
     keymap = keymap_for(model_type)
@@ -63,5 +102,10 @@ def load_single_file(path: str | os.PathLike, model_type, config_dir: str | os.P
         pipeline_class = getattr(diffusers, keymap.pipelines[str(model_type)])
     except KeyError:
         raise NotImplementedError(f"no single-file pipeline for {model_type}") from None
-    return pipeline_class.from_single_file(str(path), config=str(config_dir), local_files_only=True,
-                                           torch_dtype=torch_dtype, **kwargs)
+    if config_dir is not None:
+        return pipeline_class.from_single_file(str(path), config=str(config_dir), local_files_only=True,
+                                               torch_dtype=torch_dtype, **kwargs)
+    try:
+        return pipeline_class.from_single_file(str(path), torch_dtype=torch_dtype, **kwargs)
+    except OSError as exc:  # hub unreachable or offline: say what a local run needs
+        raise SingleFileConfigError(missing_config_message(path, model_type)) from exc

@@ -30,7 +30,7 @@ def test_sdxl_embedding_writes_both_vectors(make_config):
     run_training(cfg)
     vectors = load_file(cfg.output_model_destination)
     assert set(vectors) == {"clip_l", "clip_g"}
-    assert vectors["clip_l"].shape == (1, 32) and vectors["clip_g"].shape == (1, 32)
+    assert vectors["clip_l"].shape == (1, 32) and vectors["clip_g"].shape == (1, 48)
 
 
 @pytest.mark.parametrize("model_type", ["STABLE_DIFFUSION_XL_10_BASE_INPAINTING", "STABLE_DIFFUSION_15_INPAINTING",
