@@ -156,10 +156,27 @@ class MainPage:
                 .classes('w-full ot-tabs') as self.tabs:
             for spec in self.tabs_spec:
                 self.tab_elements[spec.key] = ui.tab(spec.key, spec.label).mark(f'tab-{spec.key}')
+        # a tab's content is built the first time it is shown: the page opens fast and a model
+        # type change only rebuilds the tabs this browser has visited
+        self.panels: dict[str, ui.tab_panel] = {}
+        self._built: set[str] = set()
+        self._doc = doc
         with ui.tab_panels(self.tabs, value=selected).props('keep-alive').classes('w-full ot-panels'):
             for spec in self.tabs_spec:
-                with ui.tab_panel(spec.key).mark(f'panel-{spec.key}'):
-                    self._render_tab(spec, doc)
+                self.panels[spec.key] = ui.tab_panel(spec.key)
+        self.tabs.on_value_change(lambda e: self.build_tab(e.value))
+        self.build_tab(selected)
+
+    def build_tab(self, key: str) -> None:
+        """Build a tab's content unless it has been built already."""
+        panel = self.panels.get(key)
+        if panel is None or key in self._built:
+            return
+        self._built.add(key)
+        spec = next(t for t in self.tabs_spec if t.key == key)
+        with panel:
+            with ui.element('div').classes('w-full').mark(f'panel-{key}'):
+                self._render_tab(spec, self._doc)
 
     def _render_tab(self, spec: TabSpec, doc: str) -> None:
         try:

@@ -16,7 +16,8 @@
     showConnection(window.socket.connected ? 'online' : 'connecting');
   }, 250);
 
-  // arrow keys, Home and End move between the visible tabs of a tab bar
+  // arrow keys, Home and End select the next, previous, first or last visible tab (handled in the
+  // capture phase, before the tab bar's own key handling)
   document.addEventListener('keydown', function (event) {
     const tab = event.target.closest && event.target.closest('.q-tabs .q-tab');
     if (!tab) return;
@@ -28,9 +29,10 @@
     else if (event.key === 'End') index = tabs.length - 1;
     else return;
     event.preventDefault();
+    event.stopPropagation();
     tabs[index].focus();
     tabs[index].click();
-  });
+  }, true);
 
   // scroll a field into view and focus it, once its tab panel is rendered
   window.otFocusField = function (id, attempt) {

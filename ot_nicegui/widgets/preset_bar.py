@@ -70,7 +70,7 @@ class PresetBar:
         self.session = session
         self.announce = announce
         with ui.row().classes('items-center gap-1 no-wrap'):
-            self.picker = ui.button(icon='expand_more').props('no-caps outline color=white') \
+            self.picker = ui.button(icon='expand_more').props('no-caps no-wrap outline color=white') \
                 .classes('max-w-[18rem]').mark('preset-picker')
             self.picker.tooltip('Load a preset')
             with self.picker:

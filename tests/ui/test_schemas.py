@@ -45,6 +45,8 @@ def test_schema_paths_resolve_and_choices_are_valid(model_type: ModelType) -> No
 async def test_tabs_render_for_every_model_type_and_method(user: User) -> None:
     await user.open('/')
     cfg = get_session().config
+    user.find(marker='tab-training').click()
+    user.find(marker='tab-model').click()
     for model_type in ModelType:
         cfg.model_type = model_type
         for method in model_type.supported_training_methods():
@@ -52,8 +54,9 @@ async def test_tabs_render_for_every_model_type_and_method(user: User) -> None:
             await user.should_see(marker=f'{model_type.denoising_model_part()}.weight_dtype')
             await user.should_see(marker='output_model_format')
             assert cfg.output_model_format in cfg.supported_output_formats()
+    cfg.model_type, cfg.training_method = ModelType.STABLE_DIFFUSION_15, TrainingMethod.LORA
+    user.find(marker='tab-lora').click()
     for peft in PeftType:
-        cfg.model_type, cfg.training_method = ModelType.STABLE_DIFFUSION_15, TrainingMethod.LORA
         cfg.peft_type = peft
         await user.should_see(marker='lora_model_name')
 

@@ -27,17 +27,19 @@ async def test_every_tab_renders(user: User) -> None:
 async def test_typing_changes_the_config(user: User) -> None:
     await user.open('/')
     cfg = get_session().config
+    user.find(marker='workspace_dir').clear().type('runs/a')
+    assert cfg.workspace_dir == 'runs/a'
+    user.find(marker='tab-training').click()
     user.find(marker='learning_rate').clear().type('0.0005')
     assert cfg.learning_rate == 0.0005
     user.find(marker='epochs').clear().type('7')
     assert cfg.epochs == 7 and isinstance(cfg.epochs, int)
-    user.find(marker='workspace_dir').clear().type('runs/a')
-    assert cfg.workspace_dir == 'runs/a'
 
 
 async def test_invalid_input_shows_a_message_and_never_reaches_the_config(user: User) -> None:
     await user.open('/')
     cfg = get_session().config
+    user.find(marker='tab-training').click()
     user.find(marker='epochs').clear().type('many')
     await user.should_see('Enter a whole number')
     assert cfg.epochs == 100
@@ -55,6 +57,8 @@ async def test_config_changes_reach_every_client(create_user) -> None:
     bob: User = create_user()
     await alice.open('/')
     await bob.open('/')
+    alice.find(marker='tab-backup').click()
+    bob.find(marker='tab-backup').click()
     alice.find(marker='save_filename_prefix').clear().type('shared-run')
     await bob.should_see('shared-run')
     get_session().config.tensorboard_port = 7007
