@@ -244,11 +244,11 @@ class TrainingSession:
         self.status = 'Starting'
         self.workspace_root = Path(cfg.workspace_dir).resolve()
         self.summary = RunSummary(
-            run_id=self.run_id, started_at=time.time(), model_type=cfg.model_type.value,
-            training_method=cfg.training_method.value, base_model=cfg.base_model_name,
+            run_id=self.run_id, started_at=time.time(), model_type=cfg.model_type.label,
+            training_method=cfg.training_method.label, base_model=cfg.base_model_name,
             workspace_dir=str(self.workspace_root), output=cfg.output_model_destination, epochs=int(cfg.epochs),
             batch_size=int(cfg.batch_size), learning_rate=cfg.learning_rate,
-            optimizer=cfg.optimizer.optimizer.value)
+            optimizer=cfg.optimizer.optimizer.label)
         self._commands = TrainCommands()
         self._thread = threading.Thread(target=self._run, args=(self.run_id, cfg, self._commands),
                                         name='training', daemon=True)

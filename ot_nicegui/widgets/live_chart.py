@@ -36,11 +36,11 @@ def follow(event: Any, owner: ui.element, callback: Callable[..., Any]) -> None:
 
 def base_layout(title: str, x_title: str, y_title: str, log_y: bool = False) -> dict:
     return {
-        'title': {'text': title, 'font': {'size': 14}},
+        'title': {'text': title, 'font': {'size': 14}, 'x': 0.01, 'xanchor': 'left'},
         'margin': {'l': 55, 'r': 15, 't': 35, 'b': 40},
-        'xaxis': {'title': {'text': x_title}},
+        'xaxis': {'title': {'text': x_title}, **({'tickformat': 'd'} if x_title == 'step' else {})},
         'yaxis': {'title': {'text': y_title}, 'type': 'log' if log_y else 'linear'},
-        'legend': {'orientation': 'h', 'y': -0.25},
+        'legend': {'orientation': 'h', 'x': 1, 'xanchor': 'right', 'y': 1.02, 'yanchor': 'bottom'},
         'showlegend': True,
         'uirevision': 'keep',  # zoom and legend choices survive updates
     }

@@ -133,7 +133,7 @@ def open_custom_sample(session: TrainingSession, model_type) -> ui.dialog:
 
 
 def _icon_button(icon: str, label: str, marker: str, on_click) -> ui.button:
-    return ui.button(icon=icon, on_click=on_click).props(f'flat round aria-label="{label}"') \
+    return ui.button(icon=icon, on_click=on_click).props(f'flat round color=white aria-label="{label}"') \
         .tooltip(label).mark(marker)
 
 

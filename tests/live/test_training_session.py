@@ -1,0 +1,173 @@
+"""The training session with a stand-in trainer: batching, run isolation, failures, speed figures."""
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+import modules.train as train_package
+from modules.config.concept_config import ConceptConfig
+from modules.config.train_config import TrainConfig
+from modules.train.progress import TrainProgress
+from ot_nicegui.state.training_session import Outcome, Phase, StartRefused, TrainingSession
+
+
+class FakeTrainer:
+    """Calls back like the real trainer: progress after each step, scalars through its writer."""
+
+    steps = 1000
+    fail_in: str | None = None
+    gate: threading.Event | None = None
+
+    def __init__(self, config, callbacks, commands):
+        self.config, self.callbacks, self.commands = config, callbacks, commands
+        self.writer = _Writer()
+        self.ended = False
+        if self.fail_in == 'init':
+            raise OSError('no such model')
+
+    def start(self):
+        self.callbacks.on_update_status('loading the model')
+
+    def train(self):
+        progress = TrainProgress()
+        for _ in range(self.steps):
+            if self.gate is not None:
+                self.gate.wait(10)
+            if self.commands.get_stop_command():
+                return
+            self.writer.add_scalar('loss/train_step', 0.5, progress.global_step)
+            progress.next_step(1)
+            self.callbacks.on_update_train_progress(progress, self.steps, 1)
+        if self.fail_in == 'train':
+            raise ValueError('loss is nan')
+
+    def end(self):
+        self.ended = True
+
+
+class _Writer:
+    def __init__(self):
+        self.scalars = []
+
+    def add_scalar(self, tag, value, step):
+        self.scalars.append((tag, value, step))
+
+    def flush(self):
+        pass
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> TrainConfig:
+    cfg = TrainConfig.default_values()
+    (tmp_path / 'model').mkdir()
+    (tmp_path / 'images').mkdir()
+    cfg.base_model_name = str(tmp_path / 'model')
+    concept = ConceptConfig.default_values()
+    concept.path = str(tmp_path / 'images')
+    cfg.concepts = [concept]
+    cfg.samples = []
+    cfg.workspace_dir = str(tmp_path / 'ws')
+    cfg.output_model_format = cfg.supported_output_formats()[0]
+    return cfg
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch):
+    created = []
+
+    def create(config, callbacks=None, commands=None):
+        trainer = FakeTrainer(config, callbacks, commands)
+        created.append(trainer)
+        return trainer
+
+    monkeypatch.setattr(train_package, 'create_trainer', create)
+    FakeTrainer.steps, FakeTrainer.fail_in, FakeTrainer.gate = 1000, None, None
+    return created
+
+
+def test_a_burst_of_events_becomes_one_update_and_the_trainer_never_waits(config, fake) -> None:
+    session = TrainingSession()
+    updates = []
+    session.updated.subscribe(updates.append)
+    started = time.perf_counter()
+    session.start(config)
+    assert session.wait(10)
+    elapsed = time.perf_counter() - started
+    assert elapsed < 5, elapsed  # nobody drained the queue meanwhile
+    assert session.phase == Phase.STARTING  # the UI state moves only when the relay drains
+    update = session.drain()
+    assert updates[-1] is update and update.ended is not None and update.state
+    steps, values = update.scalars['loss/train_step']
+    assert steps == list(range(1000)) and set(values) == {0.5}
+    assert session.scalars['loss/train_step'][0] == steps
+    assert session.progress.global_step == 1000 and session.phase == Phase.IDLE
+    assert session.last_outcome == Outcome.FINISHED and session.status == 'Finished'
+    assert fake[0].ended and fake[0].writer.scalars[:1] == [('loss/train_step', 0.5, 0)]  # file still written
+    assert session.drain() is None
+    assert fake[0].config is not config and fake[0].config.workspace_dir == config.workspace_dir
+
+
+def test_the_run_gets_a_copy_of_the_config(config, fake) -> None:
+    FakeTrainer.gate = threading.Event()
+    session = TrainingSession()
+    session.start(config)
+    config.learning_rate = 123.0
+    assert fake[0].config.learning_rate != 123.0
+    with pytest.raises(StartRefused):
+        session.start(config)  # one run at a time
+    session.stop()
+    FakeTrainer.gate.set()
+    assert session.wait(10)
+    session.drain()
+    assert session.last_outcome == Outcome.STOPPED and session.progress.global_step < 1000
+
+
+@pytest.mark.parametrize('where', ['init', 'train'])
+def test_a_failure_ends_the_run_with_its_reason_and_the_next_run_starts(config, fake, where) -> None:
+    FakeTrainer.fail_in = where
+    session = TrainingSession()
+    session.start(config)
+    assert session.wait(10)
+    session.drain()
+    summary = session.summary
+    assert summary.outcome == Outcome.FAILED and session.phase == Phase.IDLE
+    assert summary.error in ('OSError: no such model', 'ValueError: loss is nan')
+    assert 'Traceback' in summary.traceback and session.status.startswith('Failed: ')
+    FakeTrainer.fail_in = None
+    session.start(config)
+    assert session.wait(10)
+    session.drain()
+    assert session.last_outcome == Outcome.FINISHED and session.summary.error == ''
+
+
+def test_errors_refuse_the_start_and_list_every_problem(config, fake) -> None:
+    config.base_model_name = '/no/such/model'
+    config.concepts[0].path = '/no/such/folder'
+    with pytest.raises(StartRefused) as refused:
+        TrainingSession().start(config)
+    paths = {p.path for p in refused.value.problems}
+    assert {'base_model_name', 'concepts[0].path'} <= paths and not fake
+
+
+def test_events_of_an_earlier_run_are_dropped(config, fake) -> None:
+    session = TrainingSession()
+    session.start(config)
+    assert session.wait(10)
+    session.drain()
+    session._queue.put(('progress', session.run_id - 1, time.monotonic(), (0, 5, 5, 10, 1)))
+    assert session.drain() is None and session.progress.global_step == 1000
+
+
+def test_speed_and_time_left_come_from_the_trainer_side_timestamps() -> None:
+    session = TrainingSession()
+    session.run_id = 1
+    for i in range(11):
+        session._queue.put(('progress', 1, 100.0 + i * 0.5, (0, i, i, 20, 2)))
+    session.drain()
+    p = session.progress
+    assert p.it_per_second == pytest.approx(2.0)
+    assert p.eta_seconds == pytest.approx((2 * 20 - 10) / 2.0)
+    assert p.epoch_fraction == 0 and p.step_fraction == 0.5
