@@ -186,6 +186,7 @@ class TrainingSession:
         self._thread: threading.Thread | None = None
         self._commands = None
         self._relay_task: asyncio.Task | None = None
+        self.phase = Phase.IDLE
         self.reset()
 
     def reset(self) -> None:
@@ -207,8 +208,7 @@ class TrainingSession:
     @property
     def busy(self) -> bool:
         """A run is going (its thread has not ended yet)."""
-        return getattr(self, '_thread', None) is not None and self._thread.is_alive() \
-            or getattr(self, 'phase', Phase.IDLE) != Phase.IDLE
+        return (self._thread is not None and self._thread.is_alive()) or self.phase != Phase.IDLE
 
     @property
     def last_outcome(self) -> Outcome | None:

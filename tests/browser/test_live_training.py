@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
-from live.helpers import build_concept, build_model, tiny_run
+from live.support import build_concept, build_model, tiny_run
 
 # points of the first trace of the fullest chart on the page, read from plotly's own data
 POINTS_JS = ('Math.max(0, ...[...document.querySelectorAll(".js-plotly-plot")]'

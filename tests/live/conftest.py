@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from live.helpers import build_concept, build_model
+from live.support import build_concept, build_model
 
 
 @pytest.fixture(scope='session')

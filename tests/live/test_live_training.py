@@ -6,7 +6,7 @@ from pathlib import Path
 from nicegui import ui
 from nicegui.testing import User
 
-from live.helpers import tiny_run, until
+from live.support import tiny_run, until
 from ot_nicegui.state.config_session import get_session
 from ot_nicegui.state.training_session import Outcome, Phase, get_training_session
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from nicegui.testing import User
 
-from live.helpers import write_run
+from live.support import write_run
 from ot_nicegui.state.system_monitor import GpuReading, Reading, SystemMonitor, get_monitor
 from ot_nicegui.tb_reader import tensorboard_server
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from live.helpers import write_run
+from live.support import write_run
 from ot_nicegui.tb_reader import RunReader, StoreCache, list_runs, read_scalars, smooth
 
 

@@ -1,4 +1,4 @@
-"""Helpers shared by the live-training tests (UI and browser): tiny data, tiny runs, waiting."""
+"""What the live-training tests (UI and browser) share: tiny data, tiny runs, waiting."""
 from __future__ import annotations
 
 import asyncio
