@@ -41,8 +41,21 @@ def peft_config(config, target_modules: list[str], rank: int | None = None, alph
                                decompose_both=bool(config.lokr_decompose_both),
                                decompose_factor=int(config.lokr_decompose_factor),
                                use_effective_conv2d=bool(config.lokr_use_tucker))
+    if config.oft_scaled:
+        raise ValueError("scaled OFT (oft_scaled) is not available: switch it off to train OFT")
     return peft.OFTConfig(r=0, oft_block_size=int(config.oft_block_size), target_modules=target_modules,
                           module_dropout=dropout, block_share=bool(config.oft_block_share))
+
+
+def trainable_targets(module: torch.nn.Module, targets: list[str], config) -> list[str]:
+    """The targets this adapter type trains correctly. peft's OFT rotates the unfolded input patches
+    of a Conv2d and folds them back by summing the overlaps, which is the identity at initialisation
+    only for 1x1 kernels; larger convolutions are left out."""
+    if PeftType(config.peft_type) != PeftType.OFT_2:
+        return targets
+    layers = dict(module.named_modules())
+    return [t for t in targets if not isinstance(layers.get(t), torch.nn.Conv2d)
+            or tuple(layers[t].kernel_size) == (1, 1)]
 
 
 def attach_adapter(module: torch.nn.Module, part: str, config, target_modules: list[str],

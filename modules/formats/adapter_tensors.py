@@ -17,7 +17,9 @@ Adapters = dict[str, dict[str, dict[str, torch.Tensor]]]
 LORA_DOWN, LORA_UP, MAGNITUDE, ALPHA, DORA_SCALE = "lora_A.weight", "lora_B.weight", "lora_magnitude_vector", "alpha", "dora_scale"
 LOHA_SUFFIXES = ("hada_w1_a", "hada_w1_b", "hada_w2_a", "hada_w2_b", "hada_t1", "hada_t2")
 LOKR_SUFFIXES = ("lokr_w1", "lokr_w1_a", "lokr_w1_b", "lokr_w2", "lokr_w2_a", "lokr_w2_b", "lokr_t2")
-CANONICAL_SUFFIXES = (LORA_DOWN, LORA_UP, MAGNITUDE, ALPHA, DORA_SCALE, *LOHA_SUFFIXES, *LOKR_SUFFIXES)
+OFT_SUFFIXES = ("oft_R.weight",)  # packed skew-symmetric blocks [blocks, n_elements]; OFT has no alpha
+CANONICAL_SUFFIXES = (LORA_DOWN, LORA_UP, MAGNITUDE, ALPHA, DORA_SCALE, *LOHA_SUFFIXES, *LOKR_SUFFIXES,
+                      *OFT_SUFFIXES)
 
 # suffix spellings found in files -> canonical suffix (dora_scale needs a shape check, see below)
 FILE_SUFFIXES = {
@@ -39,6 +41,10 @@ def split_key(key: str) -> tuple[str, str]:
         if key.endswith("." + suffix):
             return key[: -len(suffix) - 1], suffix
     raise AdapterKeyError(f"not an adapter tensor name: {key}")
+
+
+def is_oft(tensors: Mapping[str, torch.Tensor]) -> bool:
+    return any(suffix in tensors for suffix in OFT_SUFFIXES)
 
 
 def rank_of(tensors: Mapping[str, torch.Tensor]) -> int:
@@ -106,7 +112,7 @@ def group(part_state_dicts: Mapping[str, Mapping[str, torch.Tensor]], alphas, ke
             originals[file_module] = module
             modules.setdefault(file_module, {})[suffix] = value
         for file_module, tensors in modules.items():
-            if ALPHA not in tensors:
+            if ALPHA not in tensors and not is_oft(tensors):
                 alpha = _alpha_lookup(alphas, part, originals[file_module], file_module)
                 if alpha is None:
                     raise AdapterKeyError(f"no alpha for {part}.{file_module}")

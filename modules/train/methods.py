@@ -11,7 +11,7 @@ import torch
 from modules.adapters import embeddings as emb_lib
 from modules.adapters import peft_adapters
 from modules.adapters.layer_filter import parse_layer_filter
-from modules.config.enums import ModelFormat, TrainingMethod
+from modules.config.enums import ModelFormat, PeftType, TrainingMethod
 from modules.optim import make_parameter_group
 
 INTERNAL_LORA = Path("lora") / "lora.safetensors"
@@ -106,7 +106,7 @@ class MethodSetup:
                                                          if not k.endswith(".alpha")})
                 rank, alpha = peft_adapters.file_rank_alpha(file_state)
             else:
-                targets = family.lora_target_modules(model, part)
+                targets = peft_adapters.trainable_targets(model[part], family.lora_target_modules(model, part), cfg)
                 if part == denoiser:
                     keep = parse_layer_filter(cfg.layer_filter, cfg.layer_filter_regex)
                     targets = [t for t in targets if keep(t)]
@@ -242,10 +242,12 @@ class MethodSetup:
         if self.method == TrainingMethod.LORA:
             tensors = {}
             for part, info in self.model.adapters.items():
-                for key, value in peft_adapters.adapter_state_dict(self.model[part]).items():
+                state = peft_adapters.adapter_state_dict(self.model[part])
+                for key, value in state.items():
                     tensors[f"{part}.{key}"] = value
-                for module in peft_adapters.adapted_modules(peft_adapters.adapter_state_dict(self.model[part])):
-                    tensors[f"{part}.{module}.alpha"] = torch.tensor(float(info.alpha))
+                if info.peft_type != PeftType.OFT_2:  # an orthogonal rotation has no alpha
+                    for module in peft_adapters.adapted_modules(state):
+                        tensors[f"{part}.{module}.alpha"] = torch.tensor(float(info.alpha))
             write_safetensors(directory / INTERNAL_LORA, tensors)
         elif self.method in (TrainingMethod.FINE_TUNE, TrainingMethod.FINE_TUNE_VAE):
             self._save_full(directory, ModelFormat.DIFFUSERS, None, {})
