@@ -21,7 +21,7 @@ class ConfigEnum(StrEnum):
     @property
     def label(self) -> str:
         """Human readable name for menus."""
-        return _LABELS.get(self.value) or self.value.replace("_", " ").title()
+        return _LABELS.get(self.value) or _readable(self.value)
 
 
 class AttentionMechanism(ConfigEnum):
@@ -1104,4 +1104,47 @@ _LABELS.update({
     'EULER_A': 'Euler A', 'DPMPP': 'DPM++', 'DPMPP_SDE': 'DPM++ SDE', 'UNIPC': 'UniPC',
     'EULER_KARRAS': 'Euler Karras', 'DPMPP_KARRAS': 'DPM++ Karras', 'DPMPP_SDE_KARRAS': 'DPM++ SDE Karras',
     'UNIPC_KARRAS': 'UniPC Karras', 'SDP': 'SDP (PyTorch)', 'MIN_SNR_GAMMA': 'Min SNR Gamma',
+})
+
+
+_ACRONYMS = frozenset({
+    'DDIM', 'SDP', 'EMA', 'GPU', 'CPU', 'MSE', 'MAE', 'VAE', 'SVD', 'JPG', 'PNG', 'MP4', 'MP3', 'P2', 'SNR', 'SD',
+    'SDXL', 'LR', 'SCP', 'SFTP', 'GGUF', 'W8A8', 'A8', 'COS', 'REX', 'BLIP', 'BLIP2', 'WD14', 'VIT', 'CLIPSEG', 'OFT',
+    'LAMB', 'LARS', 'SGD', 'ADOPT', 'CAME', 'ALL', 'RGB',
+})
+_TOKENS = {'8BIT': '8-bit', 'ADV': '(adv)', 'REMBG': 'Rembg', 'RUNPOD': 'RunPod', 'CUDNN': 'cuDNN'}
+
+
+def _readable(value: str) -> str:
+    """A menu label from a member name: EULER_KARRAS -> "Euler karras", ADAMW_8BIT -> "AdamW 8-bit"."""
+    words = []
+    for i, token in enumerate(value.split('_')):
+        upper = token.upper()
+        if upper in _TOKENS:
+            words.append(_TOKENS[upper])
+        elif upper in _ACRONYMS:
+            words.append(upper)
+        else:
+            words.append(token.capitalize() if i == 0 else token.lower())
+    return ' '.join(words)
+
+
+_LABELS.update({
+    'ADAGRAD': 'Adagrad', 'ADAM': 'Adam', 'ADAMW': 'AdamW', 'ADAM_8BIT': 'Adam 8-bit', 'ADAMW_8BIT': 'AdamW 8-bit',
+    'ADAMW_ADV': 'AdamW (adv)', 'AdEMAMix': 'AdEMAMix', 'AdEMAMix_8BIT': 'AdEMAMix 8-bit', 'ADAGRAD_8BIT': 'Adagrad 8-bit',
+    'LION': 'Lion', 'LION_8BIT': 'Lion 8-bit', 'LION_ADV': 'Lion (adv)', 'RMSPROP': 'RMSprop',
+    'RMSPROP_8BIT': 'RMSprop 8-bit', 'SIGNSGD_ADV': 'SignSGD (adv)', 'SCHEDULE_FREE_ADAMW': 'Schedule-free AdamW',
+    'SCHEDULE_FREE_SGD': 'Schedule-free SGD', 'DADAPT_ADA_GRAD': 'D-Adapt AdaGrad', 'DADAPT_ADAM': 'D-Adapt Adam',
+    'DADAPT_ADAN': 'D-Adapt Adan', 'DADAPT_LION': 'D-Adapt Lion', 'DADAPT_SGD': 'D-Adapt SGD', 'PRODIGY': 'Prodigy',
+    'PRODIGY_PLUS_SCHEDULE_FREE': 'Prodigy+ schedule-free', 'PRODIGY_ADV': 'Prodigy (adv)', 'ADAFACTOR': 'Adafactor',
+    'MUON': 'Muon', 'MUON_ADV': 'Muon (adv)', 'ADAMUON_ADV': 'AdaMuon (adv)', 'ADABELIEF': 'AdaBelief',
+    'TIGER': 'Tiger', 'AIDA': 'Aida', 'YOGI': 'Yogi', 'EULER': 'Euler', 'COSINE_WITH_RESTARTS': 'Cosine with restarts',
+    'COSINE_WITH_HARD_RESTARTS': 'Cosine with hard restarts', 'DEBIASED_ESTIMATION': 'Debiased estimation',
+    'LOGIT_NORMAL': 'Logit-normal', 'COS_MAP': 'Cosine map', 'HEAVY_TAIL': 'Heavy tail', 'NONE': 'None',
+    'FLOAT_W8A8': 'float W8A8', 'INT_W8A8': 'int W8A8', 'FLOAT_W8A8_COMPRESSED': 'float W8A8 (compressed)',
+    'INT_W8A8_COMPRESSED': 'int W8A8 (compressed)', 'GGUF_A8_FLOAT': 'GGUF A8 float', 'GGUF_A8_INT': 'GGUF A8 int',
+    'WEIGHT_DTYPE': 'Weight data type', 'FLOAT_32_STOCHASTIC': 'float32 (stochastic)',
+    'WEIGHT_DTYPE_STOCHASTIC': 'Weight data type (stochastic)', 'PNG_IMAGE_SEQUENCE': 'PNG sequence',
+    'JPG_IMAGE_SEQUENCE': 'JPG sequence', 'PRIOR_PREDICTION': 'Prior prediction', 'INTERNAL': 'Internal (backup)',
+    'DIFFUSERS': 'Diffusers', 'FLASH': 'Flash attention', 'FLEX': 'Flex attention',
 })

@@ -9,6 +9,14 @@ Epoch contents and order depend only on the concepts' settings and seeds and the
 so a resumed run sees the same batches.
 """
 
-from .dataset import Batch, TrainDataset
-
 __all__ = ["Batch", "TrainDataset"]
+
+
+def __getattr__(name: str):
+    # The dataset needs torch; importing it lazily lets the UI use the scanning and bucketing
+    # helpers of this package without paying for torch at start-up.
+    if name in __all__:
+        from . import dataset
+
+        return getattr(dataset, name)
+    raise AttributeError(name)
