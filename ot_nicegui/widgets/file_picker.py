@@ -12,6 +12,8 @@ from typing import Any
 
 from nicegui import ui
 
+from ot_nicegui.security import BrowseRoots
+
 _MAX_ENTRIES = 500  # a folder with more entries is cut off; the path can still be typed
 
 
@@ -62,12 +64,19 @@ class PathDialog:
 
     def __init__(self, title: str, current: str, dirs_only: bool):
         self.dirs_only = dirs_only
-        self.folder = start_folder(current)
+        # Only folders below the allowed roots (OT_BROWSE_ROOTS; default: working and home folder)
+        # can be listed, whatever a client sends.
+        self.roots = BrowseRoots.from_environment()
+        self.folder = self.roots.clamp(start_folder(current))
         with ui.dialog() as self.dialog, ui.card().classes('w-[36rem] max-w-full'):
             ui.label(title).classes('text-lg font-medium')
             with ui.row().classes('w-full items-center no-wrap'):
                 ui.button(icon='arrow_upward', on_click=self.up).props('flat dense aria-label="Parent folder"')
                 self.location = ui.label().classes('text-sm break-all grow').props('aria-live=polite')
+            if len(self.roots.roots) > 1:
+                with ui.row().classes('w-full gap-1'):
+                    for root in self.roots.roots:
+                        ui.button(str(root), on_click=lambda r=root: self.show_folder(r)).props('flat dense no-caps')
             self.entries = ui.list().props('dense bordered separator').classes('w-full max-h-96 overflow-auto')
             with ui.row().classes('w-full justify-end'):
                 ui.button('Cancel', on_click=lambda: self.dialog.submit(None)).props('flat')
@@ -76,9 +85,10 @@ class PathDialog:
         self.show_folder(self.folder)
 
     def up(self) -> None:
-        self.show_folder(self.folder.parent)
+        self.show_folder(self.roots.parent(self.folder))
 
     def show_folder(self, folder: Path) -> None:
+        folder = self.roots.clamp(folder)
         self.folder = folder
         self.location.text = str(folder)
         dirs, files, truncated = list_folder(folder, self.dirs_only)
