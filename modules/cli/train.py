@@ -1,9 +1,11 @@
 """Headless training, as OneTrainer's scripts/train.py.
 
     python -m modules.cli.train --config-path CONFIG.json [--preset-path PRESET.json]
-        [--secrets-path secrets.json] [--config-value KEY=VALUE ...]
+        [--secrets-path secrets.json] [--config-value KEY=VALUE ...] [--torch-threads N]
 
 Ctrl-C cancels: the final model is still written when backup_before_save is on (after a backup).
+torch keeps its own choice of CPU threads unless --torch-threads is given; the data pipeline uses
+the config's dataloader_threads.
 """
 from __future__ import annotations
 
@@ -50,6 +52,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--preset-path")
     parser.add_argument("--secrets-path")
     parser.add_argument("--config-value", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--torch-threads", type=int, metavar="N",
+                        help="CPU threads for torch's operators (default: torch's own choice)")
     parser.add_argument("--callback-path", help="accepted for compatibility (remote training)")
     parser.add_argument("--command-path", help="accepted for compatibility (remote training)")
     return parser
@@ -58,6 +62,10 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     config = load_train_config(args.config_path, args.preset_path, args.secrets_path, args.config_value)
+    if args.torch_threads:
+        import torch
+
+        torch.set_num_threads(args.torch_threads)
     from modules.train import TrainCallbacks, TrainCommands, create_trainer
 
     def progress(p, max_step, max_epoch):

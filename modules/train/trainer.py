@@ -60,8 +60,23 @@ class GenericTrainer:
         if self.config.tensorboard and not self.config.tensorboard_always_on:
             self._start_tensorboard()
 
+    # ================================================================== errors
+    def _reporting_errors(self, phase) -> None:
+        """A failure reaches on_error and is raised again; nothing process-wide stays changed
+        (autocast, grad mode and worker pools are scoped), so the next trainer starts clean."""
+        try:
+            phase()
+        except Exception as exc:
+            if self.optimizer is not None:
+                self.optimizer.zero_grad(set_to_none=True)
+            self.callbacks.on_error(exc)
+            raise
+
     # ================================================================== start
     def start(self) -> None:
+        self._reporting_errors(self._start)
+
+    def _start(self) -> None:
         cfg = self.config
         self._write_config_snapshot()
         if cfg.train_dtype.value == "TFLOAT_32":
@@ -176,6 +191,9 @@ class GenericTrainer:
 
     # ================================================================== train
     def train(self) -> None:
+        self._reporting_errors(self._train)
+
+    def _train(self) -> None:
         cfg = self.config
         from modules.optim import create_lr_scheduler, prepare_for_training
 
@@ -340,15 +358,15 @@ class GenericTrainer:
 
     def _optimizer_step(self, accumulated_loss: float) -> None:
         cfg = self.config
+        step = self.progress.global_step
+        if not math.isfinite(accumulated_loss):  # checked before the update: the weights stay the last good ones
+            raise FloatingPointError(f"loss is {accumulated_loss} at step {step}")
         params = [p for p in self.method.trainable_parameters() if p.grad is not None]
         if cfg.clip_grad_norm is not None and params:
             torch.nn.utils.clip_grad_norm_(params, float(cfg.clip_grad_norm))
         self.optimizer.step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
-        step = self.progress.global_step
-        if not math.isfinite(accumulated_loss):
-            raise FloatingPointError(f"loss is {accumulated_loss} at step {step}")
         self.loss_history.append((step, accumulated_loss))
         self._log_step(accumulated_loss, step)
         self.method.after_optimizer_step()
