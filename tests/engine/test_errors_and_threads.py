@@ -89,11 +89,9 @@ def test_cli_uses_dataloader_threads_and_leaves_torch_threads_alone(make_config,
         assert threading.get_ident() not in workers
         assert len(workers) == threads
 
-    torch.set_num_threads(2)
-    try:
-        run(3)
-        assert torch.get_num_threads() == 2  # not asked: torch keeps its setting
-        run(1, "--torch-threads", "1")
-        assert torch.get_num_threads() == 1
-    finally:
-        torch.set_num_threads(1)
+    asked: list[int] = []
+    monkeypatch.setattr(torch, "set_num_threads", asked.append)
+    run(3)
+    assert asked == []  # not asked: torch keeps its own setting
+    run(1, "--torch-threads", "1")
+    assert asked == [1]
