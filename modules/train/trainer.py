@@ -49,6 +49,7 @@ class GenericTrainer:
         self.loss_history: list[tuple[int, float]] = []  # (global step of the update, loss)
         self.family = self.model = self.method = self.optimizer = self.lr_scheduler = None
         self.ema: EMA | None = None
+        self._autocast_to: torch.dtype | None = None
         self.dataset = None
         self._tb_process = None
         self._smooth_loss: float | None = None
@@ -99,6 +100,7 @@ class GenericTrainer:
         self.method.setup()
         for module in self.model.modules().values():
             module.to(self.device)
+        self._autocast_to = self._autocast_dtype()  # weight dtypes are fixed from here on
         self._create_optimizer()
         resumed = self._resume_source()
         if resumed is not None:
@@ -270,7 +272,7 @@ class GenericTrainer:
         return torch.Generator().manual_seed(seed)
 
     def _autocast(self):
-        dtype = self._autocast_dtype()
+        dtype = self._autocast_to
         return torch.autocast(device_type=self.device.type, dtype=dtype) if dtype is not None else nullcontext()
 
     def _autocast_dtype(self) -> torch.dtype | None:
