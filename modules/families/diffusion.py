@@ -14,6 +14,7 @@ from modules.train.noise import sample_noise
 
 from .base import Inputs, Model, ModelFamily
 from .schedulers import create_sample_scheduler
+from .sources import local_model_path, offline
 
 
 def is_backup_dir(path: str | Path) -> bool:
@@ -35,7 +36,7 @@ class LatentDiffusionFamily(ModelFamily):
         return str(source)
 
     def load(self, source: str, config, *, config_dir: str | None = None) -> Model:
-        source = self.resolve_source(source)
+        source = local_model_path(self.resolve_source(source), config)
         if os.path.isfile(source):
             components = self._load_single_file(source, config_dir, config)
         else:
@@ -44,6 +45,7 @@ class LatentDiffusionFamily(ModelFamily):
         if vae_override:
             from diffusers import AutoencoderKL
 
+            vae_override = local_model_path(vae_override, config)
             sub = "vae" if (Path(vae_override) / "vae").is_dir() else None
             components["vae"] = AutoencoderKL.from_pretrained(vae_override, subfolder=sub)
         for module in components.values():
@@ -86,7 +88,7 @@ class LatentDiffusionFamily(ModelFamily):
         )
 
         config_dir = config_dir or find_config_dir(path, self.model_type)
-        if config_dir is None and _offline(config):
+        if config_dir is None and offline(config):
             raise SingleFileConfigError(missing_config_message(path, self.model_type))
         extra = {} if self.model_type.is_stable_diffusion_xl() else \
             {"safety_checker": None, "requires_safety_checker": False}
@@ -293,12 +295,6 @@ class LatentDiffusionFamily(ModelFamily):
         if "scheduler" not in model.components:
             DDIMScheduler.from_config(model.extra["train_scheduler"].config).save_pretrained(path / "scheduler")
         (path / "model_index.json").write_text(json.dumps(index, indent=2))
-
-
-def _offline(config) -> bool:
-    from huggingface_hub import constants
-
-    return bool(getattr(config, "offline_mode", False)) or bool(constants.HF_HUB_OFFLINE)
 
 
 def _diffusers_version() -> str:

@@ -1,14 +1,12 @@
 """Keep library chatter (progress bars, info logs) out of training output."""
 from __future__ import annotations
 
-import os
 import warnings
 from functools import cache
 
 
 @cache
 def quiet_libraries() -> None:
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     warnings.filterwarnings("ignore", category=FutureWarning)
     from diffusers.utils import logging as dlog
     from transformers.utils import logging as tlog
