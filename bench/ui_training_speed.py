@@ -98,6 +98,7 @@ def prepare(work: Path, images: int, epochs: int) -> Path:
     cfg.sample_after_unit = cfg.backup_after_unit = cfg.save_every_unit = TimeUnit.NEVER
     cfg.backup_before_save = False
     cfg.cache_dir = str(work / 'cache')
+    cfg.change_optimizer(cfg.optimizer.optimizer)  # the UI applies the optimizer's defaults on load; so must the CLI
     path = work / 'config.json'
     atomic_write_json(path, cfg.to_settings_dict(secrets=False))
     return path

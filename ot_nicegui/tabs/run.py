@@ -23,6 +23,7 @@ from ot_nicegui.state.training_session import (
 from ot_nicegui.widgets.live_chart import LiveChart, follow
 from ot_nicegui.widgets.training_controls import format_duration, show_error_details
 
+CHART_INTERVAL = 0.5  # seconds between chart redraws in the browser (the bottom bar stays at the relay's rate)
 # chart titles for the tag groups OneTrainer logs; any other group gets its own chart under its name
 GROUP_TITLES = {'loss': 'Loss', 'lr': 'Learning rate', 'validation': 'Validation loss'}
 TRACE_STYLES = {
@@ -69,11 +70,16 @@ class RunCharts:
             if chart is None:
                 with self.holder:
                     chart = self.charts[group] = LiveChart(group_title(group), y_title=group_title(group),
-                                                           log_y=group == 'lr', marker=f'run-chart-{group}')
+                                                           log_y=group == 'lr', marker=f'run-chart-{group}',
+                                                           min_interval=CHART_INTERVAL)
                 self.empty.set_visibility(False)
             names = {tag: TRACE_STYLES.get(tag, {}).get('name', tag) for tag in series}
             styles = {names[tag]: TRACE_STYLES[tag] for tag in series if tag in TRACE_STYLES}
             chart.extend({names[tag]: xy for tag, xy in series.items()}, styles)
+
+    def flush(self, force: bool = False) -> None:
+        for chart in self.charts.values():
+            chart.flush(force)
 
     def clear(self) -> None:
         for chart in self.charts.values():
@@ -195,6 +201,7 @@ def render(config_session=None, session: TrainingSession | None = None) -> None:
             gallery.clear()
         if update.scalars:
             charts.extend(update.scalars)
+        charts.flush(force=update.ended is not None)  # points held back by the redraw interval
         for record in update.samples:
             gallery.add(record)
         if update.reset or update.ended is not None or session.phase != last_phase[0]:

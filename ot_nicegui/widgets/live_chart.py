@@ -7,6 +7,7 @@ report triggers one full resend that carries every point that arrived in the mea
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -47,16 +48,25 @@ def base_layout(title: str, x_title: str, y_title: str, log_y: bool = False) -> 
 
 
 class LiveChart:
-    """One chart, one trace per series name; `extend()` adds points to any series."""
+    """One chart, one trace per series name; `extend()` adds points to any series.
+
+    `min_interval`: seconds between two redraws in the browser. Points that come sooner wait
+    for the next `extend()` or `flush()` after the interval (a redraw costs the browser far
+    more than a batch of points, and the browser may share the CPU with training).
+    """
 
     def __init__(self, title: str, *, x_title: str = 'step', y_title: str = '', log_y: bool = False,
                  max_points: int | None = None, height: str = '280px', gl: bool = False,
-                 marker: str | None = None):
+                 marker: str | None = None, min_interval: float = 0.0):
         self.max_points = max_points
+        self.min_interval = min_interval
         self.trace_type = 'scattergl' if gl else 'scatter'
         self.figure: dict = {'data': [], 'layout': base_layout(title, x_title, y_title, log_y),
                              'config': {'displaylogo': False, 'responsive': True}}
         self._index: dict[str, int] = {}
+        self._pending: dict[int, tuple[list, list]] = {}  # trace index -> points not yet in the browser
+        self._resend = False
+        self._sent_at = 0.0
         self.ready = False
         self.plot = ui.plotly(self.figure).classes('w-full').style(f'height: {height}')
         if marker:
@@ -74,7 +84,7 @@ class LiveChart:
     def _on_afterplot(self) -> None:
         if not self.ready:
             self.ready = True
-            self.plot.update()  # whatever arrived before plotly.js had loaded
+            self._send_all()  # whatever arrived before plotly.js had loaded
 
     def add_series(self, name: str, style: Mapping | None = None) -> int:
         if name not in self._index:
@@ -82,39 +92,48 @@ class LiveChart:
             trace.update(style or {})
             self._index[name] = len(self.figure['data'])
             self.figure['data'].append(trace)
+            self._resend = True
         return self._index[name]
 
     def extend(self, points: Points, styles: Mapping[str, Mapping] | None = None) -> None:
         """Append points: {series name: (xs, ys)}. Unknown names become new traces."""
-        points = {name: xy for name, xy in points.items() if len(xy[0])}
-        if not points:
-            return
-        new_trace = False
-        for name in points:
-            if name not in self._index:
-                self.add_series(name, (styles or {}).get(name))
-                new_trace = True
-        indices, xs, ys = [], [], []
         for name, (x, y) in points.items():
-            index = self._index[name]
+            if not len(x):
+                continue
+            index = self.add_series(name, (styles or {}).get(name))
             trace = self.figure['data'][index]
             trace['x'].extend(x)
             trace['y'].extend(y)
             if self.max_points is not None and len(trace['x']) > self.max_points:
                 del trace['x'][:-self.max_points]
                 del trace['y'][:-self.max_points]
-            indices.append(index)
-            xs.append(list(x))
-            ys.append(list(y))
-        if not self.ready:
-            return  # the first afterplot resends everything
-        if new_trace:
-            self.plot.update()
-        else:
-            args = [{'x': xs, 'y': ys}, indices]
-            if self.max_points is not None:
-                args.append(self.max_points)
-            self.plot.run_plot_method('extendTraces', *args)
+            pending_x, pending_y = self._pending.setdefault(index, ([], []))
+            pending_x.extend(x)
+            pending_y.extend(y)
+        self.flush(force=False)
+
+    def flush(self, force: bool = True) -> None:
+        """Send the points that wait (at once with `force`, else only once the interval is over)."""
+        if not self.ready or not (self._pending or self._resend):
+            return
+        if not force and time.monotonic() - self._sent_at < self.min_interval:
+            return
+        if self._resend:
+            self._send_all()
+            return
+        indices = list(self._pending)
+        args = [{'x': [self._pending[i][0] for i in indices], 'y': [self._pending[i][1] for i in indices]}, indices]
+        if self.max_points is not None:
+            args.append(self.max_points)
+        self._pending.clear()
+        self._sent_at = time.monotonic()
+        self.plot.run_plot_method('extendTraces', *args)
+
+    def _send_all(self) -> None:
+        self._pending.clear()
+        self._resend = False
+        self._sent_at = time.monotonic()
+        self.plot.update()
 
     def replace(self, points: Points, styles: Mapping[str, Mapping] | None = None) -> None:
         """Show exactly these series (one full update)."""
@@ -125,7 +144,7 @@ class LiveChart:
             trace = self.figure['data'][self._index[name]]
             trace['x'] = list(x)
             trace['y'] = list(y)
-        self.plot.update()
+        self._send_all()
 
     def clear(self) -> None:
         self.replace({})
