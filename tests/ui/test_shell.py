@@ -102,7 +102,7 @@ async def test_optimizer_switch_restores_remembered_values(user: User) -> None:
     assert cfg.optimizer.optimizer == Optimizer.PRODIGY
     assert cfg.optimizer.d_coef == 1.0
     user.find(marker='optimizer.optimizer').click()
-    user.find('Adamw').click()
+    user.find('AdamW').click()
     assert cfg.optimizer.optimizer == Optimizer.ADAMW
     assert cfg.optimizer.beta1 == 0.5
 
