@@ -8,17 +8,15 @@ from typing import Any
 
 from nicegui import ui
 
-from modules.config.base import ConfigError
 from modules.config.concept_config import ConceptConfig
 from modules.config.enums import ConceptType
 from ot_nicegui.dialogs.augment_preview import first_image, thumbnail
-from ot_nicegui.dialogs.common import ask_text
 from ot_nicegui.dialogs.concept import open_concept_dialog
 from ot_nicegui.dialogs.list_files import (
     CONCEPTS_FOLDER,
+    ListFileView,
     ListKind,
     ListStore,
-    label,
     read_concepts,
     store_for,
     write_concepts,
@@ -78,7 +76,10 @@ def display_name(concept: ConceptConfig) -> str:
     return concept.name or Path(concept.path).name or 'unnamed'
 
 
-class ConceptsView:
+class ConceptsView(ListFileView):
+    new_file_title = 'New concept list'
+    new_file_marker = 'concept-file-name'
+
     def __init__(self, session: Any):
         self.session = session
         self.store = concept_store(session)
@@ -107,26 +108,7 @@ class ConceptsView:
         self._update_files()
 
     # ---- the list file -----------------------------------------------------------------------------
-    def _update_files(self) -> None:
-        self.file_select.set_options({name: label(name) for name in self.store.files()},
-                                     value=self.store.file_name)
-        self.error.set_text(self.store.error or '')
-
-    def _select_file(self, e: Any) -> None:
-        if e.value and e.value != self.store.file_name:
-            self.store.select(e.value)
-
-    async def _new_file(self) -> None:
-        name = await ask_text('New concept list', 'Name', 'concept-file-name')
-        if not name:
-            return
-        try:
-            self.store.create(name)
-        except ConfigError as exc:
-            ui.notify(str(exc), type='negative')
-
-    def _on_store_changed(self) -> None:
-        self._update_files()
+    def refresh_items(self) -> None:
         self.grid.refresh()
 
     # ---- edits -------------------------------------------------------------------------------------

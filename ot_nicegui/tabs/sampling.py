@@ -5,14 +5,12 @@ from typing import Any
 
 from nicegui import ui
 
-from modules.config.base import ConfigError
 from modules.config.sample_config import SampleConfig
-from ot_nicegui.dialogs.common import ask_text
 from ot_nicegui.dialogs.list_files import (
     SAMPLES_FOLDER,
+    ListFileView,
     ListKind,
     ListStore,
-    label,
     read_samples,
     store_for,
     write_samples,
@@ -34,7 +32,10 @@ def sample_store(session: Any) -> ListStore:
     return store_for(session, SAMPLE_LIST)
 
 
-class SamplingView:
+class SamplingView(ListFileView):
+    new_file_title = 'New sample list'
+    new_file_marker = 'sample-file-name'
+
     def __init__(self, session: Any):
         self.session = session
         self.store = sample_store(session)
@@ -65,26 +66,7 @@ class SamplingView:
         self.store.add_view(self._on_store_changed, self.root)
         self._update_files()
 
-    def _update_files(self) -> None:
-        self.file_select.set_options({name: label(name) for name in self.store.files()},
-                                     value=self.store.file_name)
-        self.error.set_text(self.store.error or '')
-
-    def _select_file(self, e: Any) -> None:
-        if e.value and e.value != self.store.file_name:
-            self.store.select(e.value)
-
-    async def _new_file(self) -> None:
-        name = await ask_text('New sample list', 'Name', 'sample-file-name')
-        if not name:
-            return
-        try:
-            self.store.create(name)
-        except ConfigError as exc:
-            ui.notify(str(exc), type='negative')
-
-    def _on_store_changed(self) -> None:
-        self._update_files()
+    def refresh_items(self) -> None:
         self.rows.refresh()
 
     @ui.refreshable_method
