@@ -17,7 +17,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument('--port', type=int, default=DEFAULT_PORT, help=f'port (default: {DEFAULT_PORT})')
     parser.add_argument('--native', action='store_true', help='open in a desktop window instead of a browser')
     parser.add_argument('--config', metavar='PATH',
-                        help='start with this config file or preset (a preset name, e.g. "#SD1.5 LoRA") loaded')
+                        help='start with this config file or preset (a preset name, e.g. "#SD 1.5 LoRA") loaded')
     parser.add_argument('--data-dir', metavar='DIR', default=os.environ.get('OT_DATA_DIR', '.'),
                         help='folder for user presets, the last session and secrets.json '
                              '(default: $OT_DATA_DIR or the current folder)')
