@@ -1,16 +1,40 @@
 """Training speed inside the UI against the command line, and the UI's event-loop lag meanwhile.
 
-    .venv/bin/python bench/ui_training_speed.py [--epochs 8] [--clients 1 20]
+    .venv/bin/python bench/ui_training_speed.py [--rounds 3] [--epochs 20] [--images 8]
+        [--cases chromium:1 protocol:20] [--trainer-cpus 0] [--client-cpus 1]
 
-One tiny SD 1.5 LoRA config is trained three ways: by `python -m modules.cli.train`, and by the
-app (`python -m ot_nicegui` with a lag probe added) while 1 and then 20 headless Chromium pages
-watch its Run tab (`--clients 0` adds a run watched by no browser). Steps/s come from the run's own TensorBoard file (wall time of the first and
-last `loss/train_step`), so start-up and model loading do not count. Event-loop lag is how late
-a 10 ms sleep on the app's loop wakes up while the run is going (p50/p99/max).
+What is compared: one tiny SD 1.5 LoRA config, trained by `python -m modules.cli.train` (the
+baseline) and by the app (`python -m ot_nicegui` with a lag probe added) while clients watch its
+Run tab. Steps/s come from the run's own TensorBoard file (wall time of the first and last
+`loss/train_step`), so start-up and model loading do not count.
 
-Prints ratios (UI ÷ CLI; goals ≥ 0.99 with one browser, ≥ 0.97 with 20) and the lag (goal:
-p99 < 50 ms). On a small machine the browsers share the CPU with the trainer; read the ratios
-with that in mind. Never asserted by tests.
+Method:
+- Cores are split. The trainer's process (the CLI, or the app's server) runs on `--trainer-cpus`,
+  everything on the client side (this script, Chromium, the protocol clients) on `--client-cpus`
+  (on two cores: trainer on core 0, clients on core 1), the same for the baseline and the UI runs.
+  In real use the browser runs on another machine; sharing the trainer's core with it would
+  measure the browser, not the server.
+- Cases: `chromium:N` opens N pages in headless Chromium (the first one clicks Start);
+  `protocol:N` opens N light clients that speak NiceGUI's protocol (`_servers.ProtocolClient`:
+  they load the page, connect its socket.io channel with the page's own query, answer plotly's
+  redraw event and acknowledge messages like the page script), so the server does all its
+  per-client work for N clients without N browsers; the run is started through a bench route.
+  `none:0` is a run nobody watches.
+- Rounds: each round runs the baseline, then every case, and the ratio of a case is its steps/s
+  over the baseline of the same round; the machine is noisy, so the median over the rounds is the
+  figure (every ratio is printed).
+- CPU share: this script samples the CPU time of the trainer's process and of each of its threads
+  (/proc) while it runs. The trainer thread's share of its process's CPU between the first and the
+  last step, over the same share in the CLI, is what everything else in the app (event loop,
+  per-client work) takes from the trainer when it has one core. Other programs on the machine
+  steal wall time, not this process's CPU time, so this figure is far steadier than steps/s; it
+  misses only indirect costs (GIL hand-overs, caches), which the steps/s ratio includes.
+- Event-loop lag: how late a 20 ms sleep on the app's loop wakes up while the run is going
+  (p50/p99/max); loop CPU is the loop thread's CPU time over wall time meanwhile. Also printed:
+  how many bindings NiceGUI polls (should be 0) and the messages each protocol client received
+  per second.
+
+Goals: ratio >= 0.99 with one client, >= 0.97 with 20, lag p99 < 50 ms. Never asserted by tests.
 """
 from __future__ import annotations
 
@@ -18,17 +42,21 @@ import argparse
 import asyncio
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-PROBE_SLEEP = 0.01
+PROBE_SLEEP = 0.02
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
                  '--no-first-run']
@@ -42,6 +70,7 @@ def serve(argv: list[str]) -> None:
     from ot_nicegui.state.training_session import Phase, get_training_session
 
     lags: list[float] = []
+    loop_cpu: dict[str, float] = {}
 
     async def probe() -> None:
         session = get_training_session()
@@ -49,19 +78,44 @@ def serve(argv: list[str]) -> None:
             start = time.perf_counter()
             await asyncio.sleep(PROBE_SLEEP)
             if session.phase == Phase.RUNNING:
-                lags.append(time.perf_counter() - start - PROBE_SLEEP)
+                now = time.perf_counter()
+                lags.append(now - start - PROBE_SLEEP)
+                loop_cpu.setdefault('wall0', now)
+                loop_cpu.setdefault('cpu0', time.thread_time())
+                loop_cpu['wall1'], loop_cpu['cpu1'] = now, time.thread_time()
 
     app.on_startup(lambda: background_tasks.create(probe(), name='lag probe'))
 
-    @app.get('/bench/state')
     def state() -> dict:
+        from nicegui import Client, binding
+
         session = get_training_session()
         outcome = session.last_outcome
+        wall = loop_cpu.get('wall1', 0.0) - loop_cpu.get('wall0', 0.0)
         return {'phase': session.phase.value, 'outcome': outcome.value if outcome else None,
-                'step': session.progress.global_step, 'lags': lags}
+                'step': session.progress.global_step, 'lags': lags,
+                'loop_cpu': (loop_cpu['cpu1'] - loop_cpu['cpu0']) / wall if wall > 0 else None,
+                'trainer': session._thread.native_id if session._thread else None,
+                'clients': sum(1 for c in Client.instances.values() if c.has_socket_connection),
+                'active_links': len(binding.active_links)}
+
+    @app.get('/bench/state')
+    def get_state() -> dict:
+        return state()
+
+    @app.get('/bench/wait')
+    async def wait(timeout: float = 600.0) -> dict:
+        """Answers once the run has ended (one request instead of polling the server meanwhile)."""
+        deadline = time.monotonic() + timeout
+        session = get_training_session()
+        while session.last_outcome is None or session.busy:
+            if time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.5)
+        return state()
 
     @app.post('/bench/start')
-    def start() -> dict:  # for a run watched by no browser at all
+    def start() -> dict:
         from ot_nicegui.state.config_session import get_session
 
         config_session = get_session()
@@ -108,21 +162,77 @@ def with_workspace(config: Path, workspace: Path) -> Path:
     data = json.loads(config.read_text())
     data['workspace_dir'] = str(workspace)
     data['output_model_destination'] = str(workspace / 'out.safetensors')
+    data['cache_dir'] = str(workspace / 'cache')  # every run encodes its own latents: the same work each time
     path = workspace.with_suffix('.json')
     path.write_text(json.dumps(data))
     return path
 
 
-def steps_per_second(workspace: Path) -> tuple[float, int]:
+def step_times(workspace: Path) -> list[float]:
+    """Wall times (time.time()) of every training step, from the run's event file."""
     from ot_nicegui.tb_reader import list_runs, read_scalars
 
     logdir = workspace / 'tensorboard'
     runs = list_runs(logdir)
     if not runs:
         raise RuntimeError(f'no TensorBoard run in {logdir}')
-    series = read_scalars(logdir / runs[0])['loss/train_step']
-    times = series.wall_times
-    return (len(times) - 1) / (times[-1] - times[0]), len(times)
+    return list(read_scalars(logdir / runs[0])['loss/train_step'].wall_times)
+
+
+class CpuClock:
+    """CPU time of a process and of each of its threads, sampled with wall-clock stamps by a
+    thread of this script, so that what a run used between two wall times can be read afterwards.
+
+    Other programs on the same core steal wall time, not this process's CPU time: the share of the
+    process's CPU that its trainer thread got shows what everything else in the process (the UI)
+    costs the trainer, with far less noise than steps/s on a busy machine."""
+
+    def __init__(self, pid: int, interval: float = 0.2):
+        self._proc = Path(f'/proc/{pid}')
+        self._tick = os.sysconf('SC_CLK_TCK')
+        self._samples: list[tuple[float, dict[int | None, float]]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(interval,), daemon=True)
+        self._thread.start()
+
+    def _cpu(self, stat: Path) -> float:
+        fields = stat.read_text().rsplit(')', 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / self._tick  # utime + stime
+
+    def _read(self) -> dict[int | None, float]:
+        """{None: the whole process (threads that ended included), native thread id: that thread}"""
+        cpu: dict[int | None, float] = {None: self._cpu(self._proc / 'stat')}
+        for task in (self._proc / 'task').iterdir():
+            try:
+                cpu[int(task.name)] = self._cpu(task / 'stat')
+            except OSError:
+                continue  # the thread just ended
+        return cpu
+
+    def _run(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                self._samples.append((time.time(), self._read()))
+            except OSError:
+                break  # the process has ended
+            self._stop.wait(interval)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+        try:
+            self._samples.append((time.time(), self._read()))  # the last sample follows the run's end
+        except OSError:
+            pass
+
+    def share(self, start: float, end: float, thread: int) -> float:
+        """The share of the process's CPU time that `thread` (a native id) used from the last
+        sample before `start` to the first one after `end` (or the last one the thread lived in)."""
+        alive = [(when, cpu) for when, cpu in self._samples if thread in cpu]
+        before = [cpu for when, cpu in alive if when <= start] or [alive[0][1]]
+        after = [cpu for when, cpu in alive if when >= end] or [alive[-1][1]]
+        first, last = before[-1], after[0]
+        return (last[thread] - first[thread]) / (last[None] - first[None])
 
 
 def env() -> dict[str, str]:
@@ -131,73 +241,136 @@ def env() -> dict[str, str]:
     return environment
 
 
-# ---- the three runs ----------------------------------------------------------------------------------
-def run_cli(config: Path, work: Path) -> float:
-    workspace = work / 'ws-cli'
+def pinned(cpus: set[int]):
+    """A preexec_fn that moves the child onto `cpus` before it starts."""
+    return lambda: os.sched_setaffinity(0, cpus)
+
+
+# ---- the runs -----------------------------------------------------------------------------------------
+@dataclass
+class Result:
+    rate: float  # steps per second (wall clock)
+    trainer_share: float  # the trainer thread's share of its process's CPU time
+    steps: int
+    lags: list[float] = field(default_factory=list)
+    loop_cpu: float | None = None
+    messages: float | None = None  # messages each client received per second of training
+    polled_bindings: int = 0  # NiceGUI's active links: bindings its refresh loop polls
+
+
+def measured(workspace: Path, clock: CpuClock, trainer: int, **extra) -> Result:
+    times = step_times(workspace)
+    return Result((len(times) - 1) / (times[-1] - times[0]), clock.share(times[0], times[-1], trainer), len(times),
+                  **extra)
+
+
+def run_cli(config: Path, work: Path, name: str, cpus: set[int]) -> Result:
+    workspace = work / name
     cfg = with_workspace(config, workspace)
-    subprocess.run([sys.executable, '-m', 'modules.cli.train', '--config-path', str(cfg)], cwd=work, env=env(),
-                   check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    rate, steps = steps_per_second(workspace)
-    print(f'CLI:               {rate:.3f} steps/s ({steps} steps)', flush=True)
-    return rate
+    process = subprocess.Popen([sys.executable, '-m', 'modules.cli.train', '--config-path', str(cfg)], cwd=work,
+                               env=env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                               preexec_fn=pinned(cpus))
+    clock = CpuClock(process.pid)
+    if process.wait() != 0:
+        raise RuntimeError(f'the CLI run failed ({process.returncode})')
+    clock.stop()
+    return measured(workspace, clock, process.pid)  # the CLI trains on its main thread
 
 
-def _get(url: str) -> dict:
-    with urllib.request.urlopen(url, timeout=5) as response:
+def _get(url: str, timeout: float = 5) -> dict:
+    with urllib.request.urlopen(url, timeout=timeout) as response:
         return json.loads(response.read())
 
 
-def run_ui(config: Path, work: Path, clients: int) -> tuple[float, list[float]]:
+def _start_server(cfg: Path, work: Path, name: str, cpus: set[int]) -> tuple[subprocess.Popen, str, Path]:
+    from _servers import free_port
+
+    data = work / f'data-{name}'
+    data.mkdir()
+    port = free_port()
+    log = work / f'{name}.log'
+    with log.open('w') as out:
+        server = subprocess.Popen([sys.executable, __file__, 'serve', '--port', str(port), '--data-dir', str(data),
+                                   '--config', str(cfg)], cwd=work, env=env(), stdout=out,
+                                  stderr=subprocess.STDOUT, preexec_fn=pinned(cpus))
+    url = f'http://127.0.0.1:{port}'
+    deadline = time.monotonic() + 120
+    while True:
+        try:
+            _get(url + '/bench/state')
+            return server, url, log
+        except OSError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                server.kill()
+                raise RuntimeError(f'the app did not start; see {log}') from None
+            time.sleep(0.2)
+
+
+def _watch_with_chromium(url: str, clients: int) -> dict:
     from playwright.sync_api import sync_playwright
 
-    from ot_nicegui.tb_reader import _free_port
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=os.environ.get('CHROMIUM', '/usr/bin/chromium'),
+                                     args=CHROMIUM_ARGS)
+        pages = []
+        for _ in range(clients):
+            page = browser.new_context(viewport={'width': 1280, 'height': 900}).new_page()
+            page.goto(url + '/?tab=run')
+            page.wait_for_function("document.getElementById('ot-connection')?.dataset.state === 'online'")
+            pages.append(page)
+        if pages:
+            pages[0].get_by_role('button', name='Start training').click()
+        else:
+            urllib.request.urlopen(urllib.request.Request(url + '/bench/start', method='POST'), timeout=30)
+        state = _get(url + '/bench/wait', timeout=900)
+        browser.close()
+    return state
 
-    workspace = work / f'ws-ui{clients}'
+
+async def _watch_with_protocol(url: str, clients: int) -> tuple[dict, float]:
+    import aiohttp
+    from _servers import ProtocolClient
+
+    loop = asyncio.get_running_loop()
+    async with aiohttp.ClientSession() as http:
+        watchers = [ProtocolClient(url, '/?tab=run') for _ in range(clients)]
+        for watcher in watchers:
+            await watcher.connect(http)
+        await asyncio.sleep(1.0)  # every connect handler has run
+        started = time.monotonic()
+        await loop.run_in_executor(None, lambda: urllib.request.urlopen(
+            urllib.request.Request(url + '/bench/start', method='POST'), timeout=30).read())
+        state = await loop.run_in_executor(None, lambda: _get(url + '/bench/wait', timeout=900))
+        seconds = time.monotonic() - started
+        received = sum(sum(w.messages.values()) for w in watchers)
+        for watcher in watchers:
+            await watcher.close()
+    return state, received / max(1, clients) / seconds
+
+
+def run_ui(config: Path, work: Path, name: str, kind: str, clients: int, cpus: set[int]) -> Result:
+    workspace = work / name
     cfg = with_workspace(config, workspace)
-    data = work / f'data-ui{clients}'
-    data.mkdir()
-    port = _free_port('127.0.0.1')
-    log = (work / f'app-{clients}.log').open('w')
-    server = subprocess.Popen([sys.executable, __file__, 'serve', '--port', str(port), '--data-dir', str(data),
-                               '--config', str(cfg)], cwd=work, env=env(), stdout=log, stderr=subprocess.STDOUT)
-    url = f'http://127.0.0.1:{port}'
+    server, url, log = _start_server(cfg, work, name, cpus)
+    clock = CpuClock(server.pid)
+    messages = None
     try:
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                _get(url + '/bench/state')
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError('the app did not start') from None
-                time.sleep(0.2)
-        with sync_playwright() as pw:
-            browser = pw.chromium.launch(executable_path=os.environ.get('CHROMIUM', '/usr/bin/chromium'),
-                                         args=CHROMIUM_ARGS)
-            pages = []
-            for _ in range(clients):
-                page = browser.new_context(viewport={'width': 1280, 'height': 900}).new_page()
-                page.goto(url + '/?tab=run')
-                pages.append(page)
-            if pages:
-                pages[0].get_by_role('button', name='Start training').click()
-            else:
-                urllib.request.urlopen(urllib.request.Request(url + '/bench/start', method='POST'), timeout=30)
-            while True:
-                state = _get(url + '/bench/state')
-                if state['outcome']:
-                    break
-                time.sleep(0.5)
-            browser.close()
+        if kind == 'protocol':
+            state, messages = asyncio.run(_watch_with_protocol(url, clients))
+        else:
+            state = _watch_with_chromium(url, clients)
     finally:
+        clock.stop()
         server.terminate()
-        server.wait(30)
-        log.close()
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
     if state['outcome'] != 'finished':
-        raise RuntimeError(f'the UI run ended {state["outcome"]}; see {log.name}')
-    rate, steps = steps_per_second(workspace)
-    print(f'UI, {clients:2d} browser(s): {rate:.3f} steps/s ({steps} steps)', flush=True)
-    return rate, state['lags']
+        raise RuntimeError(f'the UI run ended {state["outcome"]}; see {log}')
+    return measured(workspace, clock, state['trainer'], lags=state['lags'], loop_cpu=state['loop_cpu'], messages=messages,
+                    polled_bindings=state['active_links'])
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -205,22 +378,72 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float('nan')
 
 
+def cpu_list(text: str) -> set[int]:
+    cpus: set[int] = set()
+    for part in text.split(','):
+        low, _, high = part.partition('-')
+        cpus.update(range(int(low), int(high or low) + 1))
+    return cpus
+
+
+def split_cpus(args: argparse.Namespace) -> tuple[set[int], set[int]]:
+    available = sorted(os.sched_getaffinity(0))
+    trainer = cpu_list(args.trainer_cpus) if args.trainer_cpus else {available[0]}
+    clients = cpu_list(args.client_cpus) if args.client_cpus else (set(available) - trainer or trainer)
+    if trainer & clients:
+        print('warning: trainer and clients share cores; the ratios then include the clients\' own work',
+              flush=True)
+    return trainer, clients
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument('--epochs', type=int, default=8)
+    parser.add_argument('--rounds', type=int, default=3)
+    parser.add_argument('--epochs', type=int, default=20)
     parser.add_argument('--images', type=int, default=8)
-    parser.add_argument('--clients', type=int, nargs='+', default=[1, 20])
+    parser.add_argument('--cases', nargs='+', default=['chromium:1', 'protocol:20'],
+                        help='KIND:CLIENTS with KIND chromium, protocol or none')
+    parser.add_argument('--trainer-cpus', help='cores of the trainer process, e.g. "0" (default: the first one)')
+    parser.add_argument('--client-cpus', help='cores of every client (default: all other cores)')
     args = parser.parse_args()
+    cases = [(kind, int(count)) for kind, _, count in (case.partition(':') for case in args.cases)]
+    trainer_cpus, client_cpus = split_cpus(args)
+    os.sched_setaffinity(0, client_cpus)  # this script and every browser it starts
+    print(f'trainer on cores {sorted(trainer_cpus)}, clients on cores {sorted(client_cpus)}', flush=True)
+    ratios: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
+    shares: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
+    lags: dict[tuple[str, int], list[float]] = {case: [] for case in cases}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         config = prepare(work, args.images, args.epochs)
-        cli = run_cli(config, work)
-        results = {clients: run_ui(config, work, clients) for clients in args.clients}
+        for round_ in range(args.rounds):
+            cli = run_cli(config, work, f'cli-{round_}', trainer_cpus)
+            print(f'round {round_ + 1}: CLI {cli.rate:.3f} steps/s, trainer thread {100 * cli.trainer_share:.1f} % '
+                  f'of its process\'s CPU ({cli.steps} steps)', flush=True)
+            for case in cases:
+                kind, clients = case
+                ui = run_ui(config, work, f'{kind}{clients}-{round_}', kind, clients, trainer_cpus)
+                ratios[case].append(ui.rate / cli.rate)
+                shares[case].append(ui.trainer_share / cli.trainer_share)
+                lags[case].extend(ui.lags)
+                extra = f', {ui.messages:.1f} messages/s per client' if ui.messages is not None else ''
+                print(f'round {round_ + 1}: UI, {clients} {kind} client(s): {ui.rate:.3f} steps/s, ratio '
+                      f'{ratios[case][-1]:.3f}; trainer thread {100 * ui.trainer_share:.1f} % (ratio '
+                      f'{shares[case][-1]:.3f}); loop CPU {100 * (ui.loop_cpu or 0):.1f} %; lag p99 '
+                      f'{1000 * percentile(ui.lags, 0.99):.1f} ms; {ui.polled_bindings} polled bindings{extra}',
+                      flush=True)
     print()
-    for clients, (rate, lags) in results.items():
-        print(f'ratio UI/CLI with {clients:2d} browser(s): {rate / cli:.3f}    event-loop lag while training: '
-              f'p50 {1000 * percentile(lags, 0.5):.1f} ms, p99 {1000 * percentile(lags, 0.99):.1f} ms, '
-              f'max {1000 * max(lags, default=float("nan")):.1f} ms ({len(lags)} probes)')
+    for case in cases:
+        kind, clients = case
+        lag = lags[case]
+        print(f'{clients} {kind} client(s): ratio UI/CLI {summary(ratios[case])}; by CPU share '
+              f'{summary(shares[case])}; event-loop lag p50 {1000 * percentile(lag, 0.5):.1f} ms, '
+              f'p99 {1000 * percentile(lag, 0.99):.1f} ms, max {1000 * max(lag, default=float("nan")):.1f} ms '
+              f'({len(lag)} probes)')
+
+
+def summary(values: list[float]) -> str:
+    return f'median {statistics.median(values):.3f} (rounds: {", ".join(f"{v:.3f}" for v in values)})'
 
 
 if __name__ == '__main__':

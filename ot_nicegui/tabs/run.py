@@ -2,7 +2,8 @@
 
 Built from the training session's state when the page opens (so a reload or a second browser
 sees the whole run), then extended by the session's relay updates: chart points in one batch per
-tick, sample thumbnails as they are written.
+tick, sample thumbnails as they are written. While another tab is open in a browser, its charts
+send nothing; they catch up in one update when the Run tab is opened again.
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from ot_nicegui.state.training_session import (
     file_url,
     get_training_session,
 )
-from ot_nicegui.widgets.live_chart import LiveChart, follow
+from ot_nicegui.widgets.live_chart import LiveChart, flush_charts, follow, follow_tab_visibility
 from ot_nicegui.widgets.training_controls import format_duration, show_error_details
 
 CHART_INTERVAL = 0.5  # seconds between chart redraws in the browser (the bottom bar stays at the relay's rate)
@@ -58,12 +59,14 @@ class RunCharts:
 
     def __init__(self) -> None:
         self.charts: dict[str, LiveChart] = {}
+        self.shown = True
         with ui.element('div').classes('w-full grid gap-2 ot-run-charts') \
                 .style('grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))') as self.holder:
             self.empty = ui.label('No chart data yet: charts fill in as the run logs its first steps.') \
                 .classes('text-sm opacity-70').mark('run-charts-empty')
 
     def extend(self, points: Mapping[str, tuple[list, list]]) -> None:
+        """Add points to the charts (sent by the next `flush`)."""
         for group, series in sorted(_group_points(points).items(),
                                     key=lambda g: (self.ORDER.index(g[0]) if g[0] in self.ORDER else 99, g[0])):
             chart = self.charts.get(group)
@@ -71,15 +74,20 @@ class RunCharts:
                 with self.holder:
                     chart = self.charts[group] = LiveChart(group_title(group), y_title=group_title(group),
                                                            log_y=group == 'lr', marker=f'run-chart-{group}',
-                                                           min_interval=CHART_INTERVAL)
+                                                           min_interval=CHART_INTERVAL, shown=self.shown)
                 self.empty.set_visibility(False)
             names = {tag: TRACE_STYLES.get(tag, {}).get('name', tag) for tag in series}
             styles = {names[tag]: TRACE_STYLES[tag] for tag in series if tag in TRACE_STYLES}
-            chart.extend({names[tag]: xy for tag, xy in series.items()}, styles)
+            chart.extend({names[tag]: xy for tag, xy in series.items()}, styles, flush=False)
 
     def flush(self, force: bool = False) -> None:
+        """Send the points that wait, for every chart in one message."""
+        flush_charts(list(self.charts.values()), force)
+
+    def show(self, shown: bool) -> None:
+        self.shown = shown
         for chart in self.charts.values():
-            chart.flush(force)
+            chart.show(shown)
 
     def clear(self) -> None:
         for chart in self.charts.values():
@@ -209,3 +217,4 @@ def render(config_session=None, session: TrainingSession | None = None) -> None:
             summary.refresh()
 
     follow(session.updated, page, on_update)
+    follow_tab_visibility(page, charts.show)

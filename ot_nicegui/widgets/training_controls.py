@@ -3,9 +3,15 @@
 Every browser shows the same run: the bar is built from the training session's state and then
 follows its updates. Buttons are enabled by phase: idle (start), starting (stop), running (stop
 and every command), stopping (nothing).
+
+Each relay tick sends a browser only what it would see change: texts and props are sent only
+when they differ (NiceGUI skips equal values), bars move in visible steps, and speed and time
+left (averages anyway) are refreshed once a second.
 """
 from __future__ import annotations
 
+import math
+import time
 from typing import Any
 
 from nicegui import context, ui
@@ -26,6 +32,9 @@ from ot_nicegui.widgets.live_chart import follow
 CUSTOM_SAMPLE_FIELDS = ('prompt', 'negative_prompt', 'width', 'height', 'seed', 'random_seed',
                         'diffusion_steps', 'cfg_scale', 'noise_scheduler')
 
+BAR_STEPS = 400  # progress bars move in steps of 1/400 of their width; finer moves are not visible
+ESTIMATE_INTERVAL = 1.0  # seconds between refreshes of the speed and time-left texts
+
 # which buttons each phase enables
 _ENABLED = {
     Phase.IDLE: {'start'},
@@ -42,6 +51,11 @@ def format_duration(seconds: float | None) -> str:
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
     return f'{hours}:{minutes:02d}:{secs:02d}' if hours else f'{minutes}:{secs:02d}'
+
+
+def bar_value(fraction: float) -> float:
+    """The value a progress bar shows: `fraction` rounded down to the bar's visible steps."""
+    return math.floor(fraction * BAR_STEPS) / BAR_STEPS
 
 
 def format_rate(rate: float | None) -> str:
@@ -185,6 +199,8 @@ def training_controls(config_session, session: TrainingSession | None = None) ->
                             on_click=lambda: show_error_details(session.summary)).props('flat dense') \
             .mark('train-error-details')
 
+    estimated_at = [-math.inf]  # when speed and time left were last refreshed
+
     def render_state() -> None:
         p = session.progress
         enabled = _ENABLED[session.phase]
@@ -193,16 +209,19 @@ def training_controls(config_session, session: TrainingSession | None = None) ->
         epoch_label.set_text(f'Epoch {min(p.epoch + 1, p.max_epoch) if p.max_epoch else 0} / {p.max_epoch}'
                              if session.run_id else 'Epoch –')
         step_label.set_text(f'Step {p.epoch_step} / {p.max_step}' if session.run_id else 'Step –')
-        epoch_bar.set_value(round(p.epoch_fraction, 4))
-        step_bar.set_value(round(p.step_fraction, 4))
+        epoch_bar.set_value(bar_value(p.epoch_fraction))
+        step_bar.set_value(bar_value(p.step_fraction))
         text = session.status
         if session.sample_progress is not None:
             done, total = session.sample_progress
             text = f'{text} ({done}/{total})'
         status.set_text(text)
         running = session.phase in (Phase.RUNNING, Phase.STOPPING)
-        rate.set_text(format_rate(p.it_per_second) if running else '')
-        eta.set_text(f'ETA {format_duration(p.eta_seconds)}' if running and p.eta_seconds is not None else '')
+        now = time.monotonic()
+        if not running or now - estimated_at[0] >= ESTIMATE_INTERVAL:
+            estimated_at[0] = now if running else -math.inf
+            rate.set_text(format_rate(p.it_per_second) if running else '')
+            eta.set_text(f'ETA {format_duration(p.eta_seconds)}' if running and p.eta_seconds is not None else '')
         details.set_visibility(session.last_outcome == Outcome.FAILED and session.phase == Phase.IDLE)
 
     def on_update(update: Update) -> None:
