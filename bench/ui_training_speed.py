@@ -1,7 +1,7 @@
 """Training speed inside the UI against the command line, and the UI's event-loop lag meanwhile.
 
     .venv/bin/python bench/ui_training_speed.py [--rounds 3] [--epochs 20] [--images 8]
-        [--cases chromium:1 protocol:20] [--trainer-cpus 0] [--client-cpus 1]
+        [--cases chromium:1 protocol:20] [--trainer-cpus 0] [--client-cpus 1] [--profile DIR]
 
 What is compared: one tiny SD 1.5 LoRA config, trained by `python -m modules.cli.train` (the
 baseline) and by the app (`python -m ot_nicegui` with a lag probe added) while clients watch its
@@ -57,6 +57,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 PROBE_SLEEP = 0.02
+PROFILES: Path | None = None  # --profile: a folder for cProfile files of the app's event loop
 CHROMIUM_ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage',
                  '--disable-background-networking', '--disable-component-update', '--disable-sync',
                  '--no-first-run']
@@ -72,11 +73,26 @@ def serve(argv: list[str]) -> None:
     lags: list[float] = []
     loop_cpu: dict[str, float] = {}
 
+    profile = os.environ.get('OT_BENCH_PROFILE')
+    profiler = None
+    if profile:  # the event loop's thread while the run goes: what the UI costs the trainer
+        import cProfile
+
+        profiler = cProfile.Profile()
+
     async def probe() -> None:
         session = get_training_session()
+        profiling = False
         while True:
             start = time.perf_counter()
             await asyncio.sleep(PROBE_SLEEP)
+            if profiler is not None and (session.phase == Phase.RUNNING) != profiling:
+                profiling = not profiling
+                if profiling:
+                    profiler.enable()
+                else:
+                    profiler.disable()
+                    profiler.dump_stats(profile)
             if session.phase == Phase.RUNNING:
                 now = time.perf_counter()
                 lags.append(now - start - PROBE_SLEEP)
@@ -285,13 +301,17 @@ def _get(url: str, timeout: float = 5) -> dict:
 def _start_server(cfg: Path, work: Path, name: str, cpus: set[int]) -> tuple[subprocess.Popen, str, Path]:
     from _servers import free_port
 
+    environment = env()
+    if PROFILES:
+        environment['OT_BENCH_PROFILE'] = str(PROFILES / f'{name}.prof')
+
     data = work / f'data-{name}'
     data.mkdir()
     port = free_port()
     log = work / f'{name}.log'
     with log.open('w') as out:
         server = subprocess.Popen([sys.executable, __file__, 'serve', '--port', str(port), '--data-dir', str(data),
-                                   '--config', str(cfg)], cwd=work, env=env(), stdout=out,
+                                   '--config', str(cfg)], cwd=work, env=environment, stdout=out,
                                   stderr=subprocess.STDOUT, preexec_fn=pinned(cpus))
     url = f'http://127.0.0.1:{port}'
     deadline = time.monotonic() + 120
@@ -405,7 +425,12 @@ def main() -> None:
                         help='KIND:CLIENTS with KIND chromium, protocol or none')
     parser.add_argument('--trainer-cpus', help='cores of the trainer process, e.g. "0" (default: the first one)')
     parser.add_argument('--client-cpus', help='cores of every client (default: all other cores)')
+    parser.add_argument('--profile', type=Path, help='write a cProfile file of the app\'s event loop per UI run here')
     args = parser.parse_args()
+    global PROFILES
+    PROFILES = args.profile.resolve() if args.profile else None
+    if PROFILES:
+        PROFILES.mkdir(parents=True, exist_ok=True)
     cases = [(kind, int(count)) for kind, _, count in (case.partition(':') for case in args.cases)]
     trainer_cpus, client_cpus = split_cpus(args)
     os.sched_setaffinity(0, client_cpus)  # this script and every browser it starts

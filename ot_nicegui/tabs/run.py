@@ -53,9 +53,12 @@ def _group_points(points: Mapping[str, tuple[list, list]]) -> dict[str, dict[str
 
 
 class RunCharts:
-    """One LiveChart per tag group, created when the group's first point arrives."""
+    """One LiveChart per tag group, created when the group's first point arrives; the loss chart
+    (every run logs a loss) is there from the start, so that the browser loads plotly.js when the
+    tab opens rather than while the run goes."""
 
     ORDER = ('loss', 'lr', 'validation')
+    FIRST = 'loss'
 
     def __init__(self) -> None:
         self.charts: dict[str, LiveChart] = {}
@@ -64,18 +67,23 @@ class RunCharts:
                 .style('grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))') as self.holder:
             self.empty = ui.label('No chart data yet: charts fill in as the run logs its first steps.') \
                 .classes('text-sm opacity-70').mark('run-charts-empty')
+        self._chart(self.FIRST)
+
+    def _chart(self, group: str) -> LiveChart:
+        chart = self.charts.get(group)
+        if chart is None:
+            with self.holder:
+                chart = self.charts[group] = LiveChart(group_title(group), y_title=group_title(group),
+                                                       log_y=group == 'lr', marker=f'run-chart-{group}',
+                                                       min_interval=CHART_INTERVAL, shown=self.shown)
+        return chart
 
     def extend(self, points: Mapping[str, tuple[list, list]]) -> None:
         """Add points to the charts (sent by the next `flush`)."""
         for group, series in sorted(_group_points(points).items(),
                                     key=lambda g: (self.ORDER.index(g[0]) if g[0] in self.ORDER else 99, g[0])):
-            chart = self.charts.get(group)
-            if chart is None:
-                with self.holder:
-                    chart = self.charts[group] = LiveChart(group_title(group), y_title=group_title(group),
-                                                           log_y=group == 'lr', marker=f'run-chart-{group}',
-                                                           min_interval=CHART_INTERVAL, shown=self.shown)
-                self.empty.set_visibility(False)
+            chart = self._chart(group)
+            self.empty.set_visibility(False)
             names = {tag: TRACE_STYLES.get(tag, {}).get('name', tag) for tag in series}
             styles = {names[tag]: TRACE_STYLES[tag] for tag in series if tag in TRACE_STYLES}
             chart.extend({names[tag]: xy for tag, xy in series.items()}, styles, flush=False)
@@ -90,9 +98,12 @@ class RunCharts:
             chart.show(shown)
 
     def clear(self) -> None:
-        for chart in self.charts.values():
-            chart.plot.delete()
-        self.charts.clear()
+        for group, chart in list(self.charts.items()):
+            if group == self.FIRST:
+                chart.clear()
+            else:
+                chart.plot.delete()
+                del self.charts[group]
         self.empty.set_visibility(True)
 
 

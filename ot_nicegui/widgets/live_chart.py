@@ -58,7 +58,7 @@ def enclosing_tab(element: ui.element) -> tuple[ui.tab_panels, str] | None:
     return None
 
 
-def follow_tab_visibility(element: ui.element, callback) -> None:
+def follow_tab_visibility(element: ui.element, callback: Callable[[bool], Any]) -> None:
     """Call `callback(shown)` now and whenever the tab holding `element` is opened or left."""
     found = enclosing_tab(element)
     if found is None:
@@ -217,7 +217,7 @@ class LiveChart:
 def flush_charts(charts: Sequence[LiveChart], force: bool = False) -> None:
     """Flush the charts of one page with one message: each message costs the server a send per
     browser, so a page with several charts should not send one per chart."""
-    if not core.is_loop_running():
+    if not charts or not core.is_loop_running():
         return  # the app is shutting down
     calls = []
     for chart in charts:
@@ -225,4 +225,7 @@ def flush_charts(charts: Sequence[LiveChart], force: bool = False) -> None:
         if args is not None:
             calls.append(f'runMethod({chart.plot.id}, "run_plot_method", {json.dumps(["extendTraces", *args])})')
     if calls:
-        charts[0].plot.client.run_javascript(';'.join(calls))
+        # straight into the page's outbox (what an unawaited run_javascript does, without the
+        # request id and the task it makes for an answer nobody waits for)
+        client = charts[0].plot.client
+        client.outbox.enqueue_message('run_javascript', {'code': ';'.join(calls)}, client.id)
