@@ -100,18 +100,22 @@ class TrainConfig(BaseConfig):
 
     # ---- optimizer parameter sets ---------------------------------------------------------------
     def change_optimizer(self, optimizer: Optimizer) -> None:
-        """Select `optimizer`: its default parameter set, overlaid with what the user last used."""
-        self.optimizer = _optimizer_with_defaults(optimizer)
+        """Select `optimizer`: its default parameter set, overlaid with what the user last used.
+
+        The values are written into the existing optimizer object, so whatever observes it (the UI's
+        widgets) stays attached."""
+        values = _optimizer_with_defaults(optimizer)
         remembered = self.optimizer_defaults.get(str(optimizer))
         if remembered is not None:
-            self.optimizer.from_dict(remembered.to_dict(), migrate=False)
-            self.optimizer.optimizer = optimizer
+            values.from_dict(remembered.to_dict(), migrate=False)
+            values.optimizer = optimizer
+        self.optimizer.from_dict(values.to_dict(), migrate=False)
 
     def load_optimizer_defaults(self) -> None:
         """Reset the current optimizer's parameters and forget the remembered ones."""
         optimizer = self.optimizer.optimizer
         self.optimizer_defaults.pop(str(optimizer), None)
-        self.optimizer = _optimizer_with_defaults(optimizer)
+        self.optimizer.from_dict(_optimizer_with_defaults(optimizer).to_dict(), migrate=False)
 
     def remember_optimizer(self) -> None:
         """Store the current optimizer's parameters so switching back restores them."""

@@ -309,18 +309,13 @@ class ConfigSession:
         optimizer being left are remembered first, so switching back restores them."""
         if optimizer != self.config.optimizer.optimizer:
             self.config.remember_optimizer()
-        scratch = self.config.copy()
-        scratch.change_optimizer(optimizer)
-        assign_in_place(self.config.optimizer, scratch.optimizer)
+        self.config.change_optimizer(optimizer)
         self._dirty_cache = None
         self._schedule_save()
         self._notify()
 
     def load_optimizer_defaults(self) -> None:
-        scratch = self.config.copy()
-        scratch.load_optimizer_defaults()
-        self.config.optimizer_defaults = scratch.optimizer_defaults
-        assign_in_place(self.config.optimizer, scratch.optimizer)
+        self.config.load_optimizer_defaults()
 
     # ---- applying a loaded config ------------------------------------------------------------------
     def _apply(self, loaded: TrainConfig, preset_name: str | None, warnings: list[LoadWarning]) -> None:

@@ -61,3 +61,14 @@ def test_preset_optimizer_defaults_win_after_switch(reference_dir):
     config.change_optimizer(config.optimizer.optimizer)
     assert config.optimizer.optimizer == Optimizer.ADAFACTOR
     assert config.optimizer.eps2 == 0.001 and config.optimizer.decay_rate == -0.8
+
+
+def test_switch_keeps_the_optimizer_object_and_notifies_observers():
+    config = TrainConfig.default_values()
+    optimizer = config.optimizer
+    seen = []
+    optimizer.subscribe(lambda _owner, name, value: seen.append((name, value)))
+    config.change_optimizer(Optimizer.LION)
+    assert config.optimizer is optimizer and ('optimizer', Optimizer.LION) in seen
+    config.load_optimizer_defaults()
+    assert config.optimizer is optimizer
