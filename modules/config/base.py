@@ -123,6 +123,8 @@ def _coerce_float(value: Any) -> float:
 def _coerce_int(value: Any) -> int:
     if isinstance(value, bool):
         raise TypeError('a boolean is not a number')
+    if isinstance(value, str) and any(c in value for c in '.eE'):
+        value = float(value)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise ValueError('not a finite number')
@@ -130,7 +132,7 @@ def _coerce_int(value: Any) -> int:
     if isinstance(value, int):
         return value
     if isinstance(value, str):
-        return int(float(value)) if any(c in value for c in '.eE') else int(value)
+        return int(value)
     raise TypeError(f'expected an integer, got {type(value).__name__}')
 
 
@@ -171,12 +173,23 @@ def coerce_scalar(f: ConfigField, value: Any) -> Any:
     if f.type is list:
         if not isinstance(value, list):
             raise TypeError('expected a list')
-        return copy.deepcopy(value)
+        return _strict_json_copy(value)
     if f.type is dict:
         if not isinstance(value, dict):
             raise TypeError('expected an object')
-        return copy.deepcopy(value)
+        return _strict_json_copy(value)
     return value
+
+
+def _strict_json_copy(value: Any) -> Any:
+    # Free-form lists and dicts are saved as-is, so they must hold only what strict JSON can write.
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError('contains a number that is not finite (NaN or infinity)')
+    if isinstance(value, list):
+        return [_strict_json_copy(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _strict_json_copy(item) for key, item in value.items()}
+    return copy.deepcopy(value)
 
 
 def _to_json_value(value: Any) -> Any:

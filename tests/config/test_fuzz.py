@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from modules.config.base import ConfigError
@@ -63,6 +63,8 @@ def _assert_loads_or_names_field(load):
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=_config_dicts(TRAIN_KEYS), migrate=st.booleans())
+@example(data={'__version': '1e400'}, migrate=True)
+@example(data={'ema_update_step_interval': '-1e400'}, migrate=False)
 def test_train_config_dicts(data, migrate):
     config = _assert_loads_or_names_field(lambda: TrainConfig.default_values().from_dict(data, migrate=migrate))
     if config is not None:
@@ -74,6 +76,7 @@ def test_train_config_dicts(data, migrate):
 @given(data=st.one_of(json_values, st.dictionaries(st.sampled_from(_keys_of(ConceptConfig) + ['repeats',
                                                                                              'validation_concept']),
                                                    json_values, max_size=6)))
+@example(data={'image': None, 'concept_stats': {'': float('inf')}})
 def test_concept_dicts(data):
     _assert_loads_or_names_field(lambda: ConceptConfig.default_values().from_dict(data))
 
