@@ -103,7 +103,8 @@ class ProtocolClient:
     What the page's scripts would send back is sent too: plotly's redraw event after each render
     and `extendTraces` of a chart (as often as the listener's throttle lets it; only the first one
     when the listener has a JavaScript handler, which in this app reports first redraws only),
-    and an acknowledgement of the messages every few seconds. Counts what arrives in `messages`
+    and an acknowledgement of the messages every few seconds. The app's live feed (`ot_live`)
+    arrives like any other message. Counts what arrives in `messages`
     (by type) and `received_bytes`.
     """
 
@@ -131,7 +132,7 @@ class ProtocolClient:
         query.update(document_id=str(uuid.uuid4()), tab_id=str(uuid.uuid4()))
         self._query = query
         self._sio = socketio.AsyncClient(reconnection=False, http_session=session)
-        for name in ('update', 'run_javascript', 'notify', 'load_js_components', 'open', 'download'):
+        for name in ('update', 'run_javascript', 'notify', 'load_js_components', 'open', 'download', 'ot_live'):
             self._sio.on(name, self._handler(name))
         text = {key: str(value).lower() if isinstance(value, bool) else str(value) for key, value in query.items()}
         await self._sio.connect(f'{self.url}/?{urlencode(text)}', socketio_path='/_nicegui_ws/socket.io',
@@ -150,7 +151,8 @@ class ProtocolClient:
         async def handle(data: dict) -> None:
             self.messages[name] = self.messages.get(name, 0) + 1
             self.received_bytes += len(json.dumps(data))
-            self._next_message_id = max(self._next_message_id, int(data.pop('_id', -1)) + 1)
+            if isinstance(data, dict) and '_id' in data:
+                self._next_message_id = max(self._next_message_id, int(data.pop('_id')) + 1)
             if name == 'update':
                 for element_id, element in data.items():
                     if element is None:

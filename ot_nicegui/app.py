@@ -218,7 +218,7 @@ class MainPage:
     # ---- bottom bar ---------------------------------------------------------------------------------
     def _bottom_bar(self) -> None:
         with ui.footer().classes('items-center gap-3 px-3 py-1 ot-bottom'):
-            self.status = ui.label('Ready').props('role=status aria-live=polite').classes('text-sm grow') \
+            self.status = ui.label('').props('role=status aria-live=polite').classes('text-sm grow') \
                 .mark('status')
             for add_controls in BOTTOM_BAR:
                 add_controls(self.session)

@@ -1,9 +1,9 @@
 """The Run tab: the live run's charts, its sample gallery and a summary.
 
 Built from the training session's state when the page opens (so a reload or a second browser
-sees the whole run), then extended by the session's relay updates: chart points in one batch per
-tick, sample thumbnails as they are written. While another tab is open in a browser, its charts
-send nothing; they catch up in one update when the Run tab is opened again.
+sees the whole run). While the run goes, chart points arrive with the live feed's one message for
+all pages (a chart the page does not show only collects them); the page itself is sent only what
+is new to it: a chart or series, a sample thumbnail, the summary when the run starts or ends.
 """
 from __future__ import annotations
 
@@ -14,17 +14,16 @@ from nicegui import context, ui
 
 from ot_nicegui.state.training_session import (
     Outcome,
-    Phase,
     SampleRecord,
     TrainingSession,
-    Update,
     file_url,
     get_training_session,
 )
-from ot_nicegui.widgets.live_chart import LiveChart, flush_charts, follow, follow_tab_visibility
-from ot_nicegui.widgets.training_controls import format_duration, show_error_details
+from ot_nicegui.widgets.live_chart import follow
+from ot_nicegui.widgets.live_elements import LivePlot
+from ot_nicegui.widgets.live_feed import FeedUpdate, LiveFeed, format_duration, get_live_feed
+from ot_nicegui.widgets.training_controls import show_error_details
 
-CHART_INTERVAL = 0.5  # seconds between chart redraws in the browser (the bottom bar stays at the relay's rate)
 # chart titles for the tag groups OneTrainer logs; any other group gets its own chart under its name
 GROUP_TITLES = {'loss': 'Loss', 'lr': 'Learning rate', 'validation': 'Validation loss'}
 TRACE_STYLES = {
@@ -53,56 +52,54 @@ def _group_points(points: Mapping[str, tuple[list, list]]) -> dict[str, dict[str
 
 
 class RunCharts:
-    """One LiveChart per tag group, created when the group's first point arrives; the loss chart
+    """One chart per tag group, created when the group's first point arrives; the loss chart
     (every run logs a loss) is there from the start, so that the browser loads plotly.js when the
-    tab opens rather than while the run goes."""
+    tab opens rather than while the run goes. Points reach the page through the live feed."""
 
     ORDER = ('loss', 'lr', 'validation')
     FIRST = 'loss'
 
-    def __init__(self) -> None:
-        self.charts: dict[str, LiveChart] = {}
-        self.shown = True
+    def __init__(self, feed: LiveFeed) -> None:
+        self.feed = feed
+        self.charts: dict[str, LivePlot] = {}
         with ui.element('div').classes('w-full grid gap-2 ot-run-charts') \
                 .style('grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))') as self.holder:
             self.empty = ui.label('No chart data yet: charts fill in as the run logs its first steps.') \
                 .classes('text-sm opacity-70').mark('run-charts-empty')
         self._chart(self.FIRST)
 
-    def _chart(self, group: str) -> LiveChart:
+    def _chart(self, group: str) -> LivePlot:
         chart = self.charts.get(group)
         if chart is None:
             with self.holder:
-                chart = self.charts[group] = LiveChart(group_title(group), y_title=group_title(group),
-                                                       log_y=group == 'lr', marker=f'run-chart-{group}',
-                                                       min_interval=CHART_INTERVAL, shown=self.shown)
+                chart = self.charts[group] = LivePlot(self.feed, group_title(group), group_title(group),
+                                                      log_y=group == 'lr').classes('w-full').style('height: 280px') \
+                    .mark(f'run-chart-{group}')
         return chart
 
-    def extend(self, points: Mapping[str, tuple[list, list]]) -> None:
-        """Add points to the charts (sent by the next `flush`)."""
-        for group, series in sorted(_group_points(points).items(),
+    def add_tags(self, scalars: Mapping[str, tuple[list, list]]) -> None:
+        """Show the tags of `scalars` that have no trace yet (`scalars` holds the session's lists)."""
+        shown = {tag for chart in self.charts.values() for tag in chart.tags}
+        new = {tag: xy for tag, xy in scalars.items() if tag not in shown}
+        if not new:
+            return
+        changed = []
+        for group, series in sorted(_group_points(new).items(),
                                     key=lambda g: (self.ORDER.index(g[0]) if g[0] in self.ORDER else 99, g[0])):
             chart = self._chart(group)
-            self.empty.set_visibility(False)
-            names = {tag: TRACE_STYLES.get(tag, {}).get('name', tag) for tag in series}
-            styles = {names[tag]: TRACE_STYLES[tag] for tag in series if tag in TRACE_STYLES}
-            chart.extend({names[tag]: xy for tag, xy in series.items()}, styles, flush=False)
+            for tag, (steps, values) in series.items():
+                chart.add_trace(tag, steps, values, TRACE_STYLES.get(tag))
+            changed.append(chart)
+        self.empty.set_visibility(False)
+        for chart in changed:
+            chart.update()
 
-    def flush(self, force: bool = False) -> None:
-        """Send the points that wait, for every chart in one message."""
-        flush_charts(list(self.charts.values()), force)
-
-    def show(self, shown: bool) -> None:
-        self.shown = shown
-        for chart in self.charts.values():
-            chart.show(shown)
-
-    def clear(self) -> None:
+    def clear(self, run_id: int) -> None:
         for group, chart in list(self.charts.items()):
             if group == self.FIRST:
-                chart.clear()
+                chart.restart(run_id)
             else:
-                chart.plot.delete()
+                chart.delete()
                 del self.charts[group]
         self.empty.set_visibility(True)
 
@@ -203,29 +200,27 @@ class Summary:
 
 def render(config_session=None, session: TrainingSession | None = None) -> None:
     session = session or get_training_session()
+    feed = get_live_feed()
     with ui.column().classes('w-full gap-3').mark('run-page') as page:
         summary = Summary(session)
         ui.label('Charts').classes('text-subtitle1')
-        charts = RunCharts()
+        charts = RunCharts(feed)
         ui.label('Samples').classes('text-subtitle1')
         gallery = Gallery()
-    charts.extend(session.scalars)
+    charts.add_tags(session.scalars)
     for record in session.samples:
         gallery.add(record)
-    last_phase: list[Phase] = [session.phase]
 
-    def on_update(update: Update) -> None:
+    def on_change(change: FeedUpdate) -> None:
+        update = change.update
         if update.reset:
-            charts.clear()
+            charts.clear(session.run_id)
             gallery.clear()
-        if update.scalars:
-            charts.extend(update.scalars)
-        charts.flush(force=update.ended is not None)  # points held back by the redraw interval
+        if change.new_tags:
+            charts.add_tags({tag: session.scalars[tag] for tag in change.new_tags})
         for record in update.samples:
             gallery.add(record)
-        if update.reset or update.ended is not None or session.phase != last_phase[0]:
-            last_phase[0] = session.phase
+        if change.phase_changed:
             summary.refresh()
 
-    follow(session.updated, page, on_update)
-    follow_tab_visibility(page, charts.show)
+    follow(feed.changed, page, on_change)

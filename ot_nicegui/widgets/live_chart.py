@@ -6,17 +6,15 @@ browser: until the chart reports its first `plotly_afterplot`, nothing is extend
 report triggers one full resend that carries every point that arrived in the meantime. The page
 reports only that first redraw, not the one after every batch.
 
-A chart the browser does not show (`show(False)`, e.g. its tab is not the open one) sends
-nothing; the points it got meanwhile go out in one full update when it is shown again.
+(The training run's own charts use the live feed instead: `live_elements.LivePlot`.)
 """
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from nicegui import core, ui
+from nicegui import ui
 
 Points = Mapping[str, tuple[Sequence[float], Sequence[float]]]
 
@@ -47,33 +45,6 @@ def follow(event: Any, owner: ui.element, callback: Callable[..., Any]) -> None:
     event.subscribe(handler, expect_args=True)
 
 
-def enclosing_tab(element: ui.element) -> tuple[ui.tab_panels, str] | None:
-    """The tab panels `element` sits in and the name of its panel (None outside tab panels)."""
-    child, slot = element, element.parent_slot
-    while slot is not None:
-        parent = slot.parent
-        if isinstance(parent, ui.tab_panels) and isinstance(child, ui.tab_panel):
-            return parent, child.props['name']
-        child, slot = parent, parent.parent_slot
-    return None
-
-
-def follow_tab_visibility(element: ui.element, callback: Callable[[bool], Any]) -> None:
-    """Call `callback(shown)` now and whenever the tab holding `element` is opened or left."""
-    found = enclosing_tab(element)
-    if found is None:
-        callback(True)
-        return
-    panels, name = found
-
-    def check(*_) -> None:
-        value = panels.value
-        callback((value.props['name'] if isinstance(value, ui.element) else value) == name)
-
-    check()
-    panels.on_value_change(check)
-
-
 def base_layout(title: str, x_title: str, y_title: str, log_y: bool = False) -> dict:
     return {
         'title': {'text': title, 'font': {'size': 14}, 'x': 0.01, 'xanchor': 'left'},
@@ -87,28 +58,19 @@ def base_layout(title: str, x_title: str, y_title: str, log_y: bool = False) -> 
 
 
 class LiveChart:
-    """One chart, one trace per series name; `extend()` adds points to any series.
-
-    `min_interval`: seconds between two redraws in the browser. Points that come sooner wait
-    for the next `extend()` or `flush()` after the interval (a redraw costs the browser far
-    more than a batch of points, and the browser may share the CPU with training).
-    `shown`: whether the browser shows the chart now (see `show`).
-    """
+    """One chart, one trace per series name; `extend()` adds points to any series."""
 
     def __init__(self, title: str, *, x_title: str = 'step', y_title: str = '', log_y: bool = False,
                  max_points: int | None = None, height: str = '280px', gl: bool = False,
-                 marker: str | None = None, min_interval: float = 0.0, shown: bool = True):
+                 marker: str | None = None):
         self.max_points = max_points
-        self.min_interval = min_interval
         self.trace_type = 'scattergl' if gl else 'scatter'
         self.figure: dict = {'data': [], 'layout': base_layout(title, x_title, y_title, log_y),
                              'config': {'displaylogo': False, 'responsive': True}}
         self._index: dict[str, int] = {}
         self._pending: dict[int, tuple[list, list]] = {}  # trace index -> points not yet in the browser
         self._resend = False
-        self._sent_at = 0.0
         self.ready = False
-        self.shown = shown
         self.plot = ui.plotly(self.figure).classes('w-full').style(f'height: {height}')
         if marker:
             self.plot.mark(marker)
@@ -137,9 +99,8 @@ class LiveChart:
             self._resend = True
         return self._index[name]
 
-    def extend(self, points: Points, styles: Mapping[str, Mapping] | None = None, flush: bool = True) -> None:
-        """Append points: {series name: (xs, ys)}. Unknown names become new traces. Without
-        `flush`, the caller sends them later (`flush`, `flush_charts`)."""
+    def extend(self, points: Points, styles: Mapping[str, Mapping] | None = None) -> None:
+        """Append points: {series name: (xs, ys)}. Unknown names become new traces."""
         for name, (x, y) in points.items():
             if not len(x):
                 continue
@@ -150,53 +111,28 @@ class LiveChart:
             if self.max_points is not None and len(trace['x']) > self.max_points:
                 del trace['x'][:-self.max_points]
                 del trace['y'][:-self.max_points]
-            if self.shown:
-                pending_x, pending_y = self._pending.setdefault(index, ([], []))
-                pending_x.extend(x)
-                pending_y.extend(y)
-            else:
-                self._resend = True  # the figure holds the points until the chart is shown
-        if flush:
-            self.flush(force=False)
+            pending_x, pending_y = self._pending.setdefault(index, ([], []))
+            pending_x.extend(x)
+            pending_y.extend(y)
+        self.flush()
 
-    def show(self, shown: bool) -> None:
-        """Tell whether the browser shows the chart: a hidden one sends nothing, and catches up
-        with one full update when shown."""
-        self.shown = shown
-        if shown:
-            self.flush()
-
-    def flush(self, force: bool = True) -> None:
-        """Send the points that wait (at once with `force`, else only once the interval is over)."""
-        args = self.take_extension(force)
-        if args is not None:
-            self.plot.run_plot_method('extendTraces', *args)
-
-    def take_extension(self, force: bool = True) -> list | None:
-        """The `extendTraces` arguments for the points that wait, when they are due (the caller
-        sends them); None when nothing is due, or when a full update was due and went out."""
-        if not self.ready or not self.shown or not (self._pending or self._resend):
-            return None
-        if not force and time.monotonic() - self._sent_at < self.min_interval:
-            return None
+    def flush(self) -> None:
+        """Send the points that wait (once plotly.js has drawn the chart)."""
+        if not self.ready or not (self._pending or self._resend):
+            return
         if self._resend:
             self._send_all()
-            return None
+            return
         indices = list(self._pending)
         args = [{'x': [self._pending[i][0] for i in indices], 'y': [self._pending[i][1] for i in indices]}, indices]
         if self.max_points is not None:
             args.append(self.max_points)
         self._pending.clear()
-        self._sent_at = time.monotonic()
-        return args
+        self.plot.run_plot_method('extendTraces', *args)
 
     def _send_all(self) -> None:
         self._pending.clear()
-        if not self.shown:
-            self._resend = True
-            return
         self._resend = False
-        self._sent_at = time.monotonic()
         self.plot.update()
 
     def replace(self, points: Points, styles: Mapping[str, Mapping] | None = None) -> None:
@@ -212,20 +148,3 @@ class LiveChart:
 
     def clear(self) -> None:
         self.replace({})
-
-
-def flush_charts(charts: Sequence[LiveChart], force: bool = False) -> None:
-    """Flush the charts of one page with one message: each message costs the server a send per
-    browser, so a page with several charts should not send one per chart."""
-    if not charts or not core.is_loop_running():
-        return  # the app is shutting down
-    calls = []
-    for chart in charts:
-        args = chart.take_extension(force)
-        if args is not None:
-            calls.append(f'runMethod({chart.plot.id}, "run_plot_method", {json.dumps(["extendTraces", *args])})')
-    if calls:
-        # straight into the page's outbox (what an unawaited run_javascript does, without the
-        # request id and the task it makes for an answer nobody waits for)
-        client = charts[0].plot.client
-        client.outbox.enqueue_message('run_javascript', {'code': ';'.join(calls)}, client.id)

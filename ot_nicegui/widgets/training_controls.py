@@ -1,17 +1,11 @@
 """The bottom bar: start/stop and the trainer's commands, progress bars, status, speed and ETA.
 
-Every browser shows the same run: the bar is built from the training session's state and then
-follows its updates. Buttons are enabled by phase: idle (start), starting (stop), running (stop
-and every command), stopping (nothing).
-
-Each relay tick sends a browser only what it would see change: texts and props are sent only
-when they differ (NiceGUI skips equal values), bars move in visible steps, and speed and time
-left (averages anyway) are refreshed once a second.
+Every browser shows the same run. The progress part (`LiveProgress`) follows the live feed,
+one message for all pages; the buttons are this page's own and change only with the run's phase:
+idle (start), starting (stop), running (stop and every command), stopping (nothing).
 """
 from __future__ import annotations
 
-import math
-import time
 from typing import Any
 
 from nicegui import context, ui
@@ -23,17 +17,14 @@ from ot_nicegui.state.training_session import (
     RunSummary,
     StartRefused,
     TrainingSession,
-    Update,
-    get_training_session,
 )
 from ot_nicegui.widgets.fields import field_input
 from ot_nicegui.widgets.live_chart import follow
+from ot_nicegui.widgets.live_elements import LiveProgress
+from ot_nicegui.widgets.live_feed import FeedUpdate, format_duration, get_live_feed
 
 CUSTOM_SAMPLE_FIELDS = ('prompt', 'negative_prompt', 'width', 'height', 'seed', 'random_seed',
                         'diffusion_steps', 'cfg_scale', 'noise_scheduler')
-
-BAR_STEPS = 400  # progress bars move in steps of 1/400 of their width; finer moves are not visible
-ESTIMATE_INTERVAL = 1.0  # seconds between refreshes of the speed and time-left texts
 
 # which buttons each phase enables
 _ENABLED = {
@@ -42,26 +33,6 @@ _ENABLED = {
     Phase.RUNNING: {'stop', 'sample', 'custom', 'backup', 'save'},
     Phase.STOPPING: set(),
 }
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return '–'
-    seconds = int(round(max(0.0, seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f'{hours}:{minutes:02d}:{secs:02d}' if hours else f'{minutes}:{secs:02d}'
-
-
-def bar_value(fraction: float) -> float:
-    """The value a progress bar shows: `fraction` rounded down to the bar's visible steps."""
-    return math.floor(fraction * BAR_STEPS) / BAR_STEPS
-
-
-def format_rate(rate: float | None) -> str:
-    if rate is None:
-        return '– it/s'
-    return f'{rate:.2f} it/s' if rate >= 1 else f'{1 / rate:.1f} s/it'
 
 
 def outcome_message(summary: RunSummary) -> tuple[str, str]:
@@ -151,9 +122,10 @@ def _icon_button(icon: str, label: str, marker: str, on_click) -> ui.button:
         .tooltip(label).mark(marker)
 
 
-def training_controls(config_session, session: TrainingSession | None = None) -> None:
+def training_controls(config_session) -> None:
     """Build the bar for `config_session` (the live config and its data folder)."""
-    session = session or get_training_session()
+    feed = get_live_feed()
+    session = feed.session
 
     def start() -> None:
         try:
@@ -185,55 +157,27 @@ def training_controls(config_session, session: TrainingSession | None = None) ->
                 'save': _icon_button('save', 'Save now', 'train-save',
                                      lambda: command(session.save_now, 'Save requested')),
             }
-        with ui.column().classes('gap-0 grow').style('min-width: 180px'):
-            epoch_label = ui.label().classes('text-xs').mark('epoch-label')
-            epoch_bar = ui.linear_progress(value=0, show_value=False, size='6px').mark('epoch-progress')
-            step_label = ui.label().classes('text-xs').mark('step-label')
-            step_bar = ui.linear_progress(value=0, show_value=False, size='6px').mark('step-progress')
-        with ui.column().classes('gap-0').style('min-width: 160px'):
-            status = ui.label().props('role=status aria-live=polite').classes('text-sm').mark('train-status')
-            with ui.row().classes('gap-3 text-xs'):
-                rate = ui.label().mark('train-rate')
-                eta = ui.label().mark('train-eta')
+        LiveProgress(feed).classes('grow').mark('train-progress')
         details = ui.button('Details', icon='bug_report',
                             on_click=lambda: show_error_details(session.summary)).props('flat dense') \
             .mark('train-error-details')
 
-    estimated_at = [-math.inf]  # when speed and time left were last refreshed
-
-    def render_state() -> None:
-        p = session.progress
+    def render_phase() -> None:
         enabled = _ENABLED[session.phase]
         for name, button in buttons.items():
             button.set_enabled(name in enabled)
-        epoch_label.set_text(f'Epoch {min(p.epoch + 1, p.max_epoch) if p.max_epoch else 0} / {p.max_epoch}'
-                             if session.run_id else 'Epoch –')
-        step_label.set_text(f'Step {p.epoch_step} / {p.max_step}' if session.run_id else 'Step –')
-        epoch_bar.set_value(bar_value(p.epoch_fraction))
-        step_bar.set_value(bar_value(p.step_fraction))
-        text = session.status
-        if session.sample_progress is not None:
-            done, total = session.sample_progress
-            text = f'{text} ({done}/{total})'
-        status.set_text(text)
-        running = session.phase in (Phase.RUNNING, Phase.STOPPING)
-        now = time.monotonic()
-        if not running or now - estimated_at[0] >= ESTIMATE_INTERVAL:
-            estimated_at[0] = now if running else -math.inf
-            rate.set_text(format_rate(p.it_per_second) if running else '')
-            eta.set_text(f'ETA {format_duration(p.eta_seconds)}' if running and p.eta_seconds is not None else '')
         details.set_visibility(session.last_outcome == Outcome.FAILED and session.phase == Phase.IDLE)
 
-    def on_update(update: Update) -> None:
-        if update.state or update.reset:
-            render_state()
-        if update.ended is not None:
-            text, kind = outcome_message(update.ended)
+    def on_change(change: FeedUpdate) -> None:
+        if change.phase_changed:
+            render_phase()
+        ended = change.update.ended
+        if ended is not None:
+            text, kind = outcome_message(ended)
             ui.notify(text, type=kind, close_button=kind == 'negative', timeout=0 if kind == 'negative' else 5000)
 
-    render_state()
-    follow(session.updated, bar, on_update)
-
+    render_phase()
+    follow(feed.changed, bar, on_change)
 
 
 def install(config_session) -> None:
@@ -242,5 +186,6 @@ def install(config_session) -> None:
     from ot_nicegui.state.training_session import install as install_session
 
     install_session(config_session)
+    get_live_feed().attach()  # here, outside any page, so that it lives as long as the app
     if training_controls not in shell.BOTTOM_BAR:
         shell.BOTTOM_BAR.append(training_controls)

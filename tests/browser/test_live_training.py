@@ -86,11 +86,12 @@ def test_live_training_in_the_browser(tmp_path: Path, pw_browser) -> None:
             assert time.monotonic() < deadline, 'not every browser received new points'
             followers[0].wait_for_timeout(500)
 
+        ARTIFACTS.mkdir(exist_ok=True)
+        followers[0].screenshot(path=str(ARTIFACTS / 'live-training-follower.png'))  # the bottom bar too
         page.get_by_role('button', name='Stop').click()
         page.get_by_text('Training stopped').first.wait_for(timeout=240_000)
         for follower in followers:
             follower.get_by_text('Stopped', exact=True).first.wait_for(timeout=60_000)
-        ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / 'live-training-run.png'), full_page=True)
         for follower in followers:
             follower.context.close()

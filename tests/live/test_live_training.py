@@ -30,7 +30,7 @@ async def test_a_run_started_in_the_ui_shows_progress_charts_samples_and_complet
     await until(lambda: session.phase == Phase.IDLE, what='the end of the run')
     assert session.last_outcome == Outcome.FINISHED, session.summary
     await alice.should_see('Training finished')
-    await alice.should_see('Finished', marker='train-status')
+    await alice.should_see('Finished', marker='train-progress')
 
     loss = plot(alice, 'run-chart-loss').figure['data']
     names = [trace['name'] for trace in loss]
@@ -50,7 +50,7 @@ async def test_a_run_started_in_the_ui_shows_progress_charts_samples_and_complet
     assert plot(bob, 'run-chart-loss').figure['data'][0]['x'] == [0, 1, 2, 3]
     with bob:
         assert len(bob.find(marker='gallery-image').elements) == len(session.samples)
-    await bob.should_see('Finished', marker='train-status')
+    await bob.should_see('Finished', marker='train-progress')
     response = await bob.http_client.get(f'/run-files/{session.samples[0].path}')
     assert response.status_code == 200 and response.headers['content-type'].startswith('image/')
 
@@ -65,7 +65,7 @@ async def test_commands_while_running_and_stop_leaves_a_backup(
         assert not user.find(marker='train-stop').elements.pop().enabled  # idle: only start
     user.find(marker='train-start').click()
     await until(lambda: session.phase == Phase.RUNNING and session.progress.global_step >= 1, what='running')
-    await user.should_see(marker='train-rate')
+    await user.should_see(content='it/s', marker='train-progress', retries=100)
     with user:
         assert not user.find(marker='train-start').elements.pop().enabled
 

@@ -1,26 +1,44 @@
-"""What a browser is sent while a run goes: charts only while the Run tab is open (and every
-point once it opens again), bottom-bar elements only when what they show changes.
+"""What pages are sent while a run goes: one live-feed message per tick for every page that shows
+the run (never per page), with progress only when what a page shows changes and chart points in
+batches; a page's own messages only for what is new to it (a chart series, a sample).
 
 The run is played into the session's event queue, as the trainer thread would; the app's own
-relay folds it into updates. Messages are read where NiceGUI hands them to the socket."""
+relay folds it into updates. Feed messages are read where they are handed to socket.io, a page's
+own messages where NiceGUI's outbox hands them to the socket."""
 from __future__ import annotations
 
 import asyncio
 import time
 
 import pytest
-from nicegui import ui
+from nicegui import core, ui
 from nicegui.testing import User
 
 from live.support import until
 from ot_nicegui.state.training_session import Phase, TrainingSession, get_training_session
-from ot_nicegui.widgets import training_controls
+from ot_nicegui.widgets import live_feed
+from ot_nicegui.widgets.live_feed import EVENT, get_live_feed
 
 RUN = 7
 
 
-def sent_messages(user: User) -> list[tuple[str, dict]]:
-    """Every message the user's client sends from now on, as (type, payload)."""
+@pytest.fixture
+def feed_messages(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, list[str]]]:
+    """Every feed message from now on, with the rooms (page clients) it went to."""
+    sent: list[tuple[dict, list[str]]] = []
+    original = core.sio.emit
+
+    async def emit(event, data=None, *args, room=None, **kwargs):
+        if event == EVENT:
+            sent.append((data, list(room)))
+        return await original(event, data, *args, room=room, **kwargs)
+
+    monkeypatch.setattr(core.sio, 'emit', emit)
+    return sent
+
+
+def page_messages(user: User) -> list[tuple[str, dict]]:
+    """Every message of the user's page from now on, as (type, payload)."""
     outbox = user.client.outbox
     original = outbox._emit
     sent: list[tuple[str, dict]] = []
@@ -38,15 +56,8 @@ def element(user: User, marker: str) -> ui.element:
         return next(e for e in user.find(marker=marker).elements if not e.is_deleted)
 
 
-def mentions(messages: list[tuple[str, dict]], item: ui.element) -> list[str]:
-    """The types of the messages that update `item` or run one of its methods."""
-    found = []
-    for kind, payload in messages:
-        if kind == 'update' and str(item.id) in {str(key) for key in payload}:
-            found.append(kind)
-        elif kind == 'run_javascript' and f'runMethod({item.id},' in payload.get('code', ''):
-            found.append(kind)
-    return found
+def mentions(messages: list[tuple[str, dict]], item: ui.element) -> bool:
+    return any(kind == 'update' and str(item.id) in {str(key) for key in payload} for kind, payload in messages)
 
 
 def running(session: TrainingSession) -> None:
@@ -54,62 +65,92 @@ def running(session: TrainingSession) -> None:
     session.phase = Phase.RUNNING
 
 
-def log_steps(session: TrainingSession, steps: range) -> None:
+def log_steps(session: TrainingSession, steps: range, tag: str = 'loss/train_step') -> None:
     for step in steps:
-        session._queue.put(('scalar', RUN, 'loss/train_step', step, 1.0 / (step + 1)))
-
-
-async def steps_until(session: TrainingSession, step: int, predicate, what: str) -> None:
-    """Log a step per relay tick (as a run does) until `predicate()` holds."""
-    deadline = time.monotonic() + 10
-    while not predicate():
-        assert time.monotonic() < deadline, f'timed out waiting for {what}'
-        log_steps(session, range(step, step + 1))
-        step += 1
-        await ticks(1)
+        session._queue.put(('scalar', RUN, tag, step, 1.0 / (step + 1)))
+        session._queue.put(('progress', RUN, time.monotonic(), (0, step, step, 1000, 2)))
 
 
 async def ticks(count: int = 3) -> None:
-    """Let the relay run `count` times (and the outbox send what they produced)."""
+    """Let the relay run `count` times (and the sockets send what they produced)."""
     await asyncio.sleep(count * 0.1 + 0.05)
 
 
-async def test_charts_of_a_hidden_run_tab_send_nothing_and_catch_up_when_it_opens(user: User) -> None:
+async def test_every_page_gets_the_same_single_feed_message(create_user, feed_messages) -> None:
+    alice: User = create_user()
+    bob: User = create_user()
+    await alice.open('/?tab=run')
+    await bob.open('/?tab=general')
+    session = get_training_session()
+    running(session)
+    alice_sent, bob_sent = page_messages(alice), page_messages(bob)
+    loss = element(alice, 'run-chart-loss')
+    log_steps(session, range(0, 3))
+    await until(lambda: any('points' in m for m, _ in feed_messages), timeout=10, what='chart points')
+    await ticks()
+    feed_messages.clear()
+    alice_sent.clear()
+    bob_sent.clear()
+
+    started = time.monotonic()
+    for step in range(3, 30):
+        log_steps(session, range(step, step + 1))
+        await ticks(1)
+    await until(lambda: session._queue.empty(), timeout=10, what='the relay')
+    await ticks()
+    seconds = time.monotonic() - started
+
+    assert feed_messages, 'no feed message while the run goes'
+    for _, rooms in feed_messages:  # one message for both pages
+        assert sorted(rooms) == sorted([alice.client.id, bob.client.id])
+    # a step per relay tick, but a message at most every FEED_INTERVAL
+    assert len(feed_messages) <= seconds / live_feed.FEED_INTERVAL + 1
+    # every point exactly once, each batch saying where it starts
+    first, xs = 3, []
+    for message, _ in feed_messages:
+        if 'points' in message:
+            start, steps, values = message['points']['loss/train_step']
+            assert start == first + len(xs) and len(steps) == len(values)
+            xs.extend(steps)
+    assert xs == list(range(3, 30))
+    assert get_live_feed().progress['step_text'] == 'Step 29 / 1000'
+    assert [m['progress']['step_text'] for m, _ in feed_messages if 'progress' in m][-1] == 'Step 29 / 1000'
+    # pages were sent nothing of their own: the feed carried it all
+    assert not mentions(alice_sent, loss)
+    assert not mentions(alice_sent, element(alice, 'train-progress'))
+    assert not mentions(bob_sent, element(bob, 'train-progress'))
+    # and the server side of each page is current, for a full update or a new page
+    assert element(bob, 'train-progress').state['step_text'] == 'Step 29 / 1000'
+    assert list(loss.figure['data'][0]['x']) == list(range(30))
+
+
+async def test_a_new_series_goes_to_each_page_once_with_all_its_points(user: User, feed_messages) -> None:
     await user.open('/?tab=run')
     session = get_training_session()
     running(session)
     log_steps(session, range(0, 2))
-    await user.should_see(marker='run-chart-loss', retries=50)
-    plot = element(user, 'run-chart-loss')
-    user.find(marker='run-chart-loss').trigger('plotly_afterplot')  # plotly.js has drawn it
-    sent = sent_messages(user)
-    await steps_until(session, 2, lambda: 'run_javascript' in mentions(sent, plot), 'new points in the browser')
-
-    user.find(marker='tab-general').click()
+    await until(lambda: 'loss/train_step' in session.scalars, timeout=10, what='the relay')
     await ticks()
-    sent.clear()
-    step = len(session.scalars['loss/train_step'][0])
-    for _ in range(8):  # longer than the charts' redraw interval
-        log_steps(session, range(step, step + 1))
-        step += 1
-        await ticks(1)
-    await until(lambda: len(session.scalars['loss/train_step'][0]) == step, timeout=10, what='the relay')
-    await ticks()
-    assert mentions(sent, plot) == []
-    assert plot.figure['data'][0]['x'] == list(range(step))  # kept on the server meanwhile
-
-    user.find(marker='tab-run').click()
-    await until(lambda: 'update' in mentions(sent, plot), timeout=10, what='the catch-up update')
+    sent = page_messages(user)
+    log_steps(session, range(2, 4), tag='lr/unet')
+    await user.should_see(marker='run-chart-lr', retries=50)
+    lr = element(user, 'run-chart-lr')
+    await until(lambda: mentions(sent, lr), timeout=10, what='the new chart')
     update = next(data for kind, payload in sent if kind == 'update'
-                  for key, data in payload.items() if str(key) == str(plot.id))
-    assert update['props']['options']['data'][0]['x'] == list(range(step))
+                  for key, data in payload.items() if str(key) == str(lr.id))
+    trace = update['props']['options']['data'][0]
+    assert trace['uid'] == 'lr/unet' and trace['x'] == [2, 3]
     sent.clear()
-    await steps_until(session, step, lambda: 'run_javascript' in mentions(sent, plot), 'points after the catch-up')
+    log_steps(session, range(4, 12), tag='lr/unet')
+    await until(lambda: len(session.scalars['lr/unet'][0]) == 10, timeout=10, what='the relay')
+    await ticks(6)
+    assert not mentions(sent, lr)  # later points come with the feed
+    assert [m['points']['lr/unet'][0] for m, _ in feed_messages if 'lr/unet' in m.get('points', {})][-1] <= 9
 
 
-async def test_the_bottom_bar_sends_only_what_a_browser_would_see_change(
-        user: User, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(training_controls, 'ESTIMATE_INTERVAL', 3600.0)
+async def test_progress_is_sent_only_when_what_a_page_shows_changes(
+        user: User, feed_messages, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(live_feed, 'ESTIMATE_INTERVAL', 3600.0)
     await user.open('/')
     session = get_training_session()
     running(session)
@@ -117,32 +158,38 @@ async def test_the_bottom_bar_sends_only_what_a_browser_would_see_change(
     session._queue.put(('progress', RUN, now, (0, 5, 5, 1000, 2)))
     session._queue.put(('status', RUN, 'Training ...'))
     await user.should_see('Step 5 / 1000', retries=50)
-    label, bar, rate, status = (element(user, marker) for marker in
-                                ('step-label', 'step-progress', 'train-rate', 'train-status'))
     await ticks()
-    sent = sent_messages(user)
+    feed_messages.clear()
 
-    session._queue.put(('progress', RUN, now + 1, (0, 5, 5, 1000, 2)))  # nothing a browser shows changes
+    session._queue.put(('progress', RUN, now + 1, (0, 5, 5, 1000, 2)))  # nothing a page shows changes
     session._queue.put(('status', RUN, 'Training ...'))
     await until(lambda: session._queue.empty(), timeout=10, what='the relay')
     await ticks()
-    assert [kind for kind, _ in sent if kind == 'update'] == []
+    assert feed_messages == []
 
     session._queue.put(('progress', RUN, now + 2, (0, 6, 6, 1000, 2)))  # 0.6 % done: the bar stays put
     await user.should_see('Step 6 / 1000', retries=50)
     await ticks()
-    assert mentions(sent, label) == ['update']
-    assert mentions(sent, bar) == [] and bar.value == training_controls.bar_value(0.005)
-    assert mentions(sent, rate) == [] and mentions(sent, status) == []  # the speed waits for its interval
+    progress = feed_messages[-1][0]['progress']
+    assert progress['step_text'] == 'Step 6 / 1000' and progress['step_value'] == live_feed.bar_value(0.005)
 
     session._queue.put(('progress', RUN, now + 3, (0, 500, 500, 1000, 2)))
     await user.should_see('Step 500 / 1000', retries=50)
     await ticks()
-    assert mentions(sent, bar) == ['update'] and bar.value == 0.5
+    assert feed_messages[-1][0]['progress']['step_value'] == 0.5
+    assert element(user, 'train-progress').state['step_value'] == 0.5
+
+
+async def test_pages_leave_the_feed_when_they_close(user: User, feed_messages) -> None:
+    await user.open('/?tab=run')
+    channel = get_live_feed().channel
+    assert channel.recipients() == [user.client.id]
+    user.client.delete()
+    assert channel.recipients() == []
 
 
 def test_bar_values_round_down_to_visible_steps() -> None:
-    step = 1 / training_controls.BAR_STEPS
-    assert training_controls.bar_value(0.0) == 0.0 and training_controls.bar_value(1.0) == 1.0
-    assert training_controls.bar_value(step * 0.99) == 0.0
-    assert training_controls.bar_value(step * 2.5) == pytest.approx(2 * step)
+    step = 1 / live_feed.BAR_STEPS
+    assert live_feed.bar_value(0.0) == 0.0 and live_feed.bar_value(1.0) == 1.0
+    assert live_feed.bar_value(step * 0.99) == 0.0
+    assert live_feed.bar_value(step * 2.5) == pytest.approx(2 * step)

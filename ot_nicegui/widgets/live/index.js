@@ -1,0 +1,33 @@
+// The live feed of the training run: one socket.io event that the server sends to every page at
+// once. Components subscribe here; the page's socket is attached as soon as it exists (components
+// mount before the page opens its socket).
+const EVENT = "ot_live";
+const handlers = new Set();
+let attached = false;
+
+function attach() {
+  if (attached) return;
+  if (!window.socket) {
+    setTimeout(attach, 50);
+    return;
+  }
+  attached = true;
+  window.socket.on(EVENT, (message) => {
+    for (const handler of handlers) {
+      try {
+        handler(message);
+      } catch (error) {
+        console.error(error);
+      }
+    }
+  });
+}
+
+export function subscribe(handler) {
+  handlers.add(handler);
+  attach();
+}
+
+export function unsubscribe(handler) {
+  handlers.delete(handler);
+}

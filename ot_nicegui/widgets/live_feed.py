@@ -1,0 +1,223 @@
+"""What every browser shows of the run, computed once for the process and sent to every page in
+one message.
+
+The training session's relay folds the trainer's events into the session ten times a second. The
+feed turns that into what a page shows: the bottom bar's texts and bar positions (`progress`) and
+the scalar points that are new since the last message (`points`). When something visible
+changed, and at most every `FEED_INTERVAL` (phase changes at once), it sends one socket.io message
+to the pages that show the run (`LiveChannel`): serialised once, whatever the number of pages;
+the page's own components apply it (`live/*.js`).
+
+What a page is sent element by element (its first render, a new chart series, button states)
+still goes the usual NiceGUI way. So a page that opens or reconnects gets the whole state, and
+the feed only has to carry what is new.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from nicegui import Client, Event, background_tasks, core
+
+from ot_nicegui.state.training_session import Phase, TrainingSession, Update
+
+EVENT = 'ot_live'  # the socket.io event the page components listen to (live/index.js)
+FEED_INTERVAL = 0.25  # seconds between two messages at most (a phase change goes at once)
+CHART_INTERVAL = 0.5  # seconds between two batches of chart points (each one redraws every chart)
+BAR_STEPS = 400  # progress bars move in steps of 1/400 of their width; finer moves are not visible
+ESTIMATE_INTERVAL = 1.0  # seconds between refreshes of the speed and time-left texts
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return '–'
+    seconds = int(round(max(0.0, seconds)))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f'{hours}:{minutes:02d}:{secs:02d}' if hours else f'{minutes}:{secs:02d}'
+
+
+def format_rate(rate: float | None) -> str:
+    if rate is None:
+        return '– it/s'
+    return f'{rate:.2f} it/s' if rate >= 1 else f'{1 / rate:.1f} s/it'
+
+
+def bar_value(fraction: float) -> float:
+    """The value a progress bar shows: `fraction` rounded down to the bar's visible steps."""
+    return math.floor(fraction * BAR_STEPS) / BAR_STEPS
+
+
+def progress_view(session: TrainingSession, estimates: bool = True) -> dict[str, Any]:
+    """The bottom bar's content. Without `estimates`, speed and time left are left out (the caller
+    keeps the ones it showed)."""
+    p = session.progress
+    status = session.status
+    if session.sample_progress is not None:
+        done, total = session.sample_progress
+        status = f'{status} ({done}/{total})'
+    view: dict[str, Any] = {
+        'epoch_text': (f'Epoch {min(p.epoch + 1, p.max_epoch) if p.max_epoch else 0} / {p.max_epoch}'
+                       if session.run_id else 'Epoch –'),
+        'step_text': f'Step {p.epoch_step} / {p.max_step}' if session.run_id else 'Step –',
+        'epoch_value': bar_value(p.epoch_fraction),
+        'step_value': bar_value(p.step_fraction),
+        'status': status,
+    }
+    if estimates:
+        running = session.phase in (Phase.RUNNING, Phase.STOPPING)
+        view['rate'] = format_rate(p.it_per_second) if running else ''
+        view['eta'] = f'ETA {format_duration(p.eta_seconds)}' if running and p.eta_seconds is not None else ''
+    return view
+
+
+class LiveChannel:
+    """Sends one message to every page that registered, with one serialisation for all of them."""
+
+    def __init__(self) -> None:
+        self._clients: set[str] = set()
+        self.sent = 0  # messages sent (each one to every registered page)
+
+    def register(self, client: Client) -> None:
+        """Let `client`'s page receive the feed (only pages that show the run register)."""
+        self._clients.add(client.id)
+
+    def recipients(self) -> list[str]:
+        self._clients &= Client.instances.keys()  # pages that are gone
+        return sorted(self._clients)
+
+    def publish(self, message: dict[str, Any]) -> None:
+        rooms = self.recipients()
+        if not rooms or not core.is_loop_running():
+            return
+        self.sent += 1
+        # NiceGUI puts each page's socket in a room named after its client; a list of rooms makes
+        # socket.io encode the packet once for all of them
+        background_tasks.create(core.sio.emit(EVENT, message, room=rooms), name='live feed')
+
+
+@dataclass(frozen=True)
+class FeedUpdate:
+    """What a relay tick changed, for the parts of a page that the feed does not carry."""
+
+    update: Update
+    phase_changed: bool  # the run's phase or outcome changed, or a new run began
+    new_tags: list[str]  # scalar tags whose first points came in this tick
+
+
+class LiveFeed:
+    """The session's state as pages show it, and the feed messages that keep them current.
+
+    `progress` is always the current bottom-bar content, with `seq`, the number of the message
+    that last changed it. `changed` fires after a relay tick that brought pages something the
+    feed does not carry (`FeedUpdate`: a phase change, a new series, samples); pages subscribe to
+    it, so a tick with only progress and points costs no page any work."""
+
+    def __init__(self, session: TrainingSession, channel: LiveChannel | None = None):
+        self.session = session
+        self.channel = channel or LiveChannel()
+        self.seq = 0
+        self.progress: dict[str, Any] = {**progress_view(session), 'seq': 0}
+        self.changed: Event[FeedUpdate] = Event()
+        self._points: dict[str, list] = {}  # tag -> [index of the first point, xs, ys] not yet sent
+        self._sent_at = -math.inf
+        self._points_at = -math.inf
+        self._estimated_at = -math.inf
+        self._timer: asyncio.TimerHandle | None = None
+        self._phase = self._phase_key()
+        self.attach()
+
+    def attach(self) -> None:
+        """Follow the session's updates (again after something cleared the event's subscribers,
+        as NiceGUI's test harness does between tests)."""
+        self.session.updated.unsubscribe(self._on_update)
+        self.session.updated.subscribe(self._on_update, expect_args=True, unsubscribe_on_delete=False)
+
+    def _phase_key(self) -> tuple:
+        session = self.session
+        return session.phase, session.last_outcome, session.run_id
+
+    def _collect(self, update: Update) -> list[str]:
+        """Keep the new points for the next message; returns the tags that are new."""
+        if update.reset:
+            self._points.clear()
+        new = []
+        for tag, (xs, ys) in update.scalars.items():
+            pending = self._points.get(tag)
+            if pending is None:
+                first = len(self.session.scalars[tag][0]) - len(xs)
+                self._points[tag] = [first, list(xs), list(ys)]
+                if first == 0:
+                    new.append(tag)
+            else:
+                pending[1].extend(xs)
+                pending[2].extend(ys)
+        return new
+
+    def _on_update(self, update: Update) -> None:
+        phase = self._phase_key()
+        phase_changed = phase != self._phase or update.reset or update.ended is not None
+        self._phase = phase
+        new_tags = self._collect(update)
+        self._send(phase_changed)
+        if phase_changed or new_tags or update.samples:
+            self.changed.emit(FeedUpdate(update, phase_changed, new_tags))
+
+    def _send(self, phase_changed: bool = False) -> None:
+        """Send what is due. What the intervals hold back goes out with a later tick, or by a
+        timer when the run logs nothing meanwhile."""
+        session = self.session
+        now = time.monotonic()
+        running = session.phase in (Phase.RUNNING, Phase.STOPPING)
+        estimates = not running or now - self._estimated_at >= ESTIMATE_INTERVAL
+        view = progress_view(session, estimates)
+        progress_waits = any(self.progress.get(key) != value for key, value in view.items())
+        points_wait = bool(self._points)
+        may_send = phase_changed or now - self._sent_at >= FEED_INTERVAL  # one message per interval at most
+        progress_due = progress_waits and may_send or phase_changed
+        points_due = points_wait and (phase_changed or may_send and now - self._points_at >= CHART_INTERVAL)
+        if progress_due or points_due:
+            self.seq += 1
+            message: dict[str, Any] = {'seq': self.seq, 'run': session.run_id}
+            if progress_due:
+                if estimates:
+                    self._estimated_at = now if running else -math.inf
+                self.progress.update(view, seq=self.seq)
+                message['progress'] = dict(self.progress)
+            if points_due:
+                message['points'] = self._points
+                self._points = {}
+                self._points_at = now
+            self._sent_at = now
+            self.channel.publish(message)
+        waits = [self._sent_at + FEED_INTERVAL - now] if progress_waits and not progress_due else []
+        if self._points:
+            waits.append(max(self._points_at + CHART_INTERVAL, self._sent_at + FEED_INTERVAL) - now)
+        if waits:
+            self._flush_later(max(0.0, min(waits)))
+
+    def _flush_later(self, delay: float) -> None:
+        if self._timer is not None or not core.is_loop_running():
+            return
+
+        def flush() -> None:
+            self._timer = None
+            self._send()
+
+        self._timer = core.loop.call_later(delay, flush)
+
+
+_FEED: LiveFeed | None = None
+
+
+def get_live_feed() -> LiveFeed:
+    """The process-wide feed of the training session."""
+    global _FEED
+    if _FEED is None:
+        from ot_nicegui.state.training_session import get_training_session
+
+        _FEED = LiveFeed(get_training_session())
+    return _FEED
