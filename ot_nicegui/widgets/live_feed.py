@@ -4,7 +4,7 @@ one message.
 The training session's relay folds the trainer's events into the session ten times a second. The
 feed turns that into what a page shows: the bottom bar's texts and bar positions (`progress`) and
 the scalar points that are new since the last message (`points`). When something visible
-changed, and at most every `FEED_INTERVAL` (phase changes at once), it sends one socket.io message
+changed, and at most every `interval()` (phase changes at once), it sends one socket.io message
 to the pages that show the run (`LiveChannel`): serialised once, whatever the number of pages;
 the page's own components apply it (`live/*.js`).
 
@@ -25,8 +25,11 @@ from nicegui import Client, Event, background_tasks, core
 from ot_nicegui.state.training_session import Phase, TrainingSession, Update
 
 EVENT = 'ot_live'  # the socket.io event the page components listen to (live/index.js)
-FEED_INTERVAL = 0.25  # seconds between two messages at most (a phase change goes at once)
-CHART_INTERVAL = 0.5  # seconds between two batches of chart points (each one redraws every chart)
+FEED_INTERVAL = 0.25  # seconds between two messages at least (a phase change goes at once)
+# Each message costs the server one websocket write per page. With many pages the messages get
+# rarer, so that watching never costs the trainer more than this many writes a second.
+FEED_WRITES_PER_SECOND = 40
+CHART_INTERVAL = 0.5  # seconds between two batches of chart points at least (each one redraws every chart)
 BAR_STEPS = 400  # progress bars move in steps of 1/400 of their width; finer moves are not visible
 ESTIMATE_INTERVAL = 1.0  # seconds between refreshes of the speed and time-left texts
 
@@ -176,9 +179,11 @@ class LiveFeed:
         view = progress_view(session, estimates)
         progress_waits = any(self.progress.get(key) != value for key, value in view.items())
         points_wait = bool(self._points)
-        may_send = phase_changed or now - self._sent_at >= FEED_INTERVAL  # one message per interval at most
+        interval = self.interval()
+        chart_interval = max(CHART_INTERVAL, interval)
+        may_send = phase_changed or now - self._sent_at >= interval  # one message per interval at most
         progress_due = progress_waits and may_send or phase_changed
-        points_due = points_wait and (phase_changed or may_send and now - self._points_at >= CHART_INTERVAL)
+        points_due = points_wait and (phase_changed or may_send and now - self._points_at >= chart_interval)
         if progress_due or points_due:
             self.seq += 1
             message: dict[str, Any] = {'seq': self.seq, 'run': session.run_id}
@@ -193,11 +198,15 @@ class LiveFeed:
                 self._points_at = now
             self._sent_at = now
             self.channel.publish(message)
-        waits = [self._sent_at + FEED_INTERVAL - now] if progress_waits and not progress_due else []
+        waits = [self._sent_at + interval - now] if progress_waits and not progress_due else []
         if self._points:
-            waits.append(max(self._points_at + CHART_INTERVAL, self._sent_at + FEED_INTERVAL) - now)
+            waits.append(max(self._points_at + chart_interval, self._sent_at + interval) - now)
         if waits:
             self._flush_later(max(0.0, min(waits)))
+
+    def interval(self) -> float:
+        """Seconds between two messages: `FEED_INTERVAL`, longer when many pages watch."""
+        return max(FEED_INTERVAL, len(self.channel.recipients()) / FEED_WRITES_PER_SECOND)
 
     def _flush_later(self, delay: float) -> None:
         if self._timer is not None or not core.is_loop_running():

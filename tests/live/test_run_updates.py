@@ -193,3 +193,37 @@ def test_bar_values_round_down_to_visible_steps() -> None:
     assert live_feed.bar_value(0.0) == 0.0 and live_feed.bar_value(1.0) == 1.0
     assert live_feed.bar_value(step * 0.99) == 0.0
     assert live_feed.bar_value(step * 2.5) == pytest.approx(2 * step)
+
+
+class _Pages:
+    """A stand-in channel: `count` pages watch; messages are recorded."""
+
+    def __init__(self, count: int):
+        self.count = count
+        self.messages: list[dict] = []
+
+    def recipients(self) -> list[str]:
+        return [f'page-{i}' for i in range(self.count)]
+
+    def publish(self, message: dict) -> None:
+        self.messages.append(message)
+
+
+@pytest.mark.parametrize('pages', [1, 20])
+def test_many_pages_get_rarer_messages_so_watching_costs_the_same(pages: int) -> None:
+    session = TrainingSession()
+    channel = _Pages(pages)
+    live_feed.LiveFeed(session, channel)
+    running(session)
+    started = time.monotonic()
+    step = 0
+    while time.monotonic() - started < 2.0:  # a step per relay tick
+        log_steps(session, range(step, step + 1))
+        session.drain()
+        step += 1
+        time.sleep(0.05)
+    seconds = time.monotonic() - started
+    interval = max(live_feed.FEED_INTERVAL, pages / live_feed.FEED_WRITES_PER_SECOND)
+    assert len(channel.messages) <= seconds / interval + 1
+    assert len(channel.messages) >= seconds / interval - 2  # yet as often as the budget allows
+    assert channel.messages[-1]['progress']['step_text'].startswith('Step ')
