@@ -5,7 +5,7 @@ message and its component (`live/*.js`) applies it.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from nicegui import ui
@@ -18,12 +18,6 @@ LIVE_MODULE = {'ot-live': 'live'}  # the feed's browser side, imported by the co
 TEXTS = ('epoch_text', 'step_text', 'status', 'rate', 'eta')
 
 
-def on_connect(element: ui.element, callback: Callable[[], Any]) -> None:
-    """Call `callback` whenever `element`'s page (re)connects, while the element exists: feed
-    messages sent before that were not received."""
-    element.client.on_connect(lambda: None if element.is_deleted else callback())
-
-
 class LiveProgress(ui.element, component='live/live_progress.js', esm=LIVE_MODULE):
     """Epoch and step bars with their texts, the status, speed and time left."""
 
@@ -31,8 +25,7 @@ class LiveProgress(ui.element, component='live/live_progress.js', esm=LIVE_MODUL
         self.feed = feed
         super().__init__()
         self.update()
-        feed.channel.register(self.client)
-        on_connect(self, self.update)
+        feed.channel.register(self)
 
     @property
     def state(self) -> Mapping[str, Any]:
@@ -61,8 +54,7 @@ class LivePlot(ui.plotly, component='live/live_plot.js', esm=LIVE_MODULE):
         super().__init__({'data': [], 'layout': base_layout(title, 'step', y_title, log_y),
                           'config': {'displaylogo': False, 'responsive': True}})
         self._props['run'] = feed.session.run_id
-        feed.channel.register(self.client)
-        on_connect(self, self.update)
+        feed.channel.register(self)
 
     @property
     def tags(self) -> list[str]:

@@ -17,10 +17,11 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+import weakref
 from dataclasses import dataclass
 from typing import Any
 
-from nicegui import Client, Event, background_tasks, core
+from nicegui import Client, Event, background_tasks, core, ui
 
 from ot_nicegui.state.training_session import Phase, TrainingSession, Update
 
@@ -78,19 +79,33 @@ def progress_view(session: TrainingSession, estimates: bool = True) -> dict[str,
 
 
 class LiveChannel:
-    """Sends one message to every page that registered, with one serialisation for all of them."""
+    """Sends one message to every page that shows the run, with one serialisation for all.
+
+    A page joins with its first live element (`register`). Feed messages sent while a page was
+    not connected are lost to it, so its live elements are sent whole whenever it (re)connects."""
 
     def __init__(self) -> None:
-        self._clients: set[str] = set()
+        self._pages: dict[str, weakref.WeakSet] = {}  # client id -> its live elements
         self.sent = 0  # messages sent (each one to every registered page)
 
-    def register(self, client: Client) -> None:
-        """Let `client`'s page receive the feed (only pages that show the run register)."""
-        self._clients.add(client.id)
+    def register(self, element: ui.element) -> None:
+        client = element.client
+        elements = self._pages.get(client.id)
+        if elements is None:
+            elements = self._pages[client.id] = weakref.WeakSet()
+
+            def resend() -> None:
+                for live in list(elements):
+                    if not live.is_deleted:
+                        live.update()
+
+            client.on_connect(resend)
+        elements.add(element)
 
     def recipients(self) -> list[str]:
-        self._clients &= Client.instances.keys()  # pages that are gone
-        return sorted(self._clients)
+        for gone in self._pages.keys() - Client.instances.keys():
+            del self._pages[gone]
+        return sorted(self._pages)
 
     def publish(self, message: dict[str, Any]) -> None:
         rooms = self.recipients()

@@ -1,6 +1,7 @@
 """Live training in a real browser (Debian's Chromium through Playwright): a tiny SD 1.5 LoRA run
 started from the page; chart points and a sample arrive, a reload shows the same run, five more
-browsers follow along, and no page logs a console error."""
+browsers follow along (one with the Run tab hidden for a while, one that loses its connection
+for a while: both catch up), and no page logs a console error."""
 from __future__ import annotations
 
 import re
@@ -16,6 +17,7 @@ POINTS_JS = ('Math.max(0, ...[...document.querySelectorAll(".js-plotly-plot")]'
              '.map(p => (p.data && p.data[0] && p.data[0].x) ? p.data[0].x.length : 0))')
 SAMPLE_JS = ('[...document.images].filter(i => i.src.includes("/run-files/") && i.complete'
              ' && i.naturalWidth > 0).length')
+CONNECTION_JS = "document.getElementById('ot-connection')?.dataset.state"
 STEP_RE = re.compile(r'Step (\d+) / (\d+)')
 EPOCH_RE = re.compile(r'Epoch (\d+) / (\d+)')
 
@@ -86,6 +88,24 @@ def test_live_training_in_the_browser(tmp_path: Path, pw_browser) -> None:
             assert time.monotonic() < deadline, 'not every browser received new points'
             followers[0].wait_for_timeout(500)
 
+        # a Run tab that was hidden catches up when opened
+        hidden = followers[1]
+        hidden.get_by_role('tab', name='General').click()
+        hidden.wait_for_timeout(2000)
+        shown_at = points(page)
+        hidden.get_by_role('tab', name='Run').click()
+        hidden.wait_for_function(f'{POINTS_JS} >= {shown_at}', timeout=60_000)
+
+        # a page that lost its connection for a while gets what it missed, then follows again
+        dropped = followers[2]
+        dropped.context.set_offline(True)
+        dropped.wait_for_function(f"{CONNECTION_JS} !== 'online'", timeout=30_000)
+        dropped.wait_for_timeout(1500)
+        dropped.context.set_offline(False)
+        dropped.wait_for_function(f"{CONNECTION_JS} === 'online'", timeout=30_000)
+        back_at = points(page)
+        dropped.wait_for_function(f'{POINTS_JS} >= {back_at + 2}', timeout=60_000)
+
         ARTIFACTS.mkdir(exist_ok=True)
         followers[0].screenshot(path=str(ARTIFACTS / 'live-training-follower.png'))  # the bottom bar too
         page.get_by_role('button', name='Stop').click()
@@ -97,5 +117,7 @@ def test_live_training_in_the_browser(tmp_path: Path, pw_browser) -> None:
             follower.context.close()
         page.context.close()
         log = app.output()
+    # the page taken offline logs its failed reconnection attempts; nothing else may fail
+    errors = [e for e in errors if 'ERR_INTERNET_DISCONNECTED' not in e]
     assert not errors, errors
     assert 'Traceback' not in log, log[-3000:]
