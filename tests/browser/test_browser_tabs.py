@@ -99,7 +99,7 @@ def test_tabs_edit_save_reload(server, pw_browser) -> None:
                 continue  # a tab that is not installed
             tab.click()
             page.wait_for_timeout(150)
-            page.screenshot(path=str(SCREENSHOTS / f'{key}-{theme}.png'), full_page=True)
+            page.screenshot(path=str(SCREENSHOTS / f'{key}-{theme}.png'), full_page=True, animations='disabled')
 
     page.get_by_role('tab', name='Training').click()
     page.get_by_label('Epochs').fill('12')
