@@ -79,7 +79,7 @@ class ConfigSession:
         self._watched: dict[int, BaseConfig] = {}
         self._secrets_changed = False
         self._save_handle: asyncio.TimerHandle | threading.Timer | None = None
-        self._dirty_cache: bool | None = None
+        self._changes: list[Change] | None = None  # cached differences from the preset
         self._applying = False
 
         self.config.secrets = load_secrets(self.secrets_path)
@@ -136,7 +136,7 @@ class ConfigSession:
             self._secrets_changed = True
         if owner is self.config and name in ('model_type', 'training_method'):
             self.enforce_consistency()
-        self._dirty_cache = None
+        self._changes = None
         if not self._applying:
             self._schedule_save()
             self._notify()
@@ -156,12 +156,15 @@ class ConfigSession:
     @property
     def dirty(self) -> bool:
         """Whether the config differs from the last loaded or saved preset."""
-        if self._dirty_cache is None:
-            self._dirty_cache = bool(self.changes())
-        return self._dirty_cache
+        return bool(self.changes())
 
     def changes(self) -> list[Change]:
         """Fields (scalar and enum) whose value differs from the loaded preset."""
+        if self._changes is None:
+            self._changes = self._compare()
+        return list(self._changes)
+
+    def _compare(self) -> list[Change]:
         now = _scalar_paths(self.config)
         before = _scalar_paths(self.baseline)
         found = []
@@ -310,7 +313,7 @@ class ConfigSession:
         if optimizer != self.config.optimizer.optimizer:
             self.config.remember_optimizer()
         self.config.change_optimizer(optimizer)
-        self._dirty_cache = None
+        self._changes = None
         self._schedule_save()
         self._notify()
 
@@ -338,7 +341,7 @@ class ConfigSession:
     def _set_baseline(self, preset_name: str | None) -> None:
         self.preset_name = preset_name
         self.baseline = self.config.copy()
-        self._dirty_cache = False
+        self._changes = []
         self._notify()
 
     # ---- last session and secrets, saved a moment after the last edit --------------------------------
@@ -366,7 +369,7 @@ class ConfigSession:
                 self.preset_name = info.name
             except ConfigError:
                 pass
-        self._dirty_cache = None
+        self._changes = None
         self._notify()
         return True
 

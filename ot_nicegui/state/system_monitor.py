@@ -14,8 +14,6 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-import psutil
-
 log = logging.getLogger(__name__)
 
 HISTORY = 300  # seconds kept for the charts
@@ -123,6 +121,9 @@ def _torch_gpus() -> list[GpuReading]:
     return out
 
 
+START_DELAY = 1.0  # seconds: the first reading waits until the app has served its first pages
+
+
 class SystemMonitor:
     """Takes a reading every `interval` seconds while started; keeps `HISTORY` of them."""
 
@@ -134,7 +135,6 @@ class SystemMonitor:
         self.updated: Event[Reading] = Event()
         self._nvml: _Nvml | None = None
         self._task: asyncio.Task | None = None
-        psutil.cpu_percent(None)  # the first call only sets the baseline
 
     @property
     def gpu_source(self) -> str:
@@ -151,8 +151,12 @@ class SystemMonitor:
 
     def read(self) -> Reading:
         """One reading now (blocking: call it from a worker thread)."""
+        import psutil  # here, off the app's start-up path
+
         if self._nvml is None:
             self._nvml = _Nvml()
+            psutil.cpu_percent(None)  # the first call only sets the baseline
+            time.sleep(0.1)
         mem = psutil.virtual_memory()
         gpus = self._nvml.read() if self._nvml.handles else _torch_gpus()
         return Reading(time.time(), psutil.cpu_percent(None), float(mem.total - mem.available), float(mem.total),
@@ -176,6 +180,7 @@ class SystemMonitor:
     async def _loop(self) -> None:
         from nicegui import run
 
+        await asyncio.sleep(START_DELAY)
         while True:
             started = time.monotonic()
             try:

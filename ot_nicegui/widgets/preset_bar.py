@@ -84,6 +84,11 @@ class PresetBar:
             self.delete_button = self._button('delete', 'Delete preset', self.delete, 'preset-delete')
             self._button('upload_file', 'Import a config file', self.open_import, 'config-import')
             self._button('download', 'Export a self-contained config', self.export, 'config-export')
+        # the menu (a hundred elements with the built-in presets) is built after the page is
+        # served, or at the first click if that comes sooner: the first page opens faster
+        self._menu_key: tuple | None = None
+        self.picker.on_click(self._fill_menu)
+        ui.timer(0.5, self._fill_menu, once=True)
         self.refresh()
 
     @staticmethod
@@ -100,9 +105,14 @@ class PresetBar:
         self.rename_button.set_visibility(user_preset)
         self.delete_button.set_visibility(user_preset)
         self.dirty.set_visibility(self.session.dirty)
+        if self._menu_key is not None:
+            self._fill_menu()
+
+    def _fill_menu(self) -> None:
+        name = self.session.preset_name
         groups = self.session.presets()
         key = (name, tuple((g, tuple(i.name for i in infos)) for g, infos in groups.items()))
-        if key == getattr(self, '_menu_key', None):
+        if key == self._menu_key:
             return  # most refreshes are edits of a field: the menu stays as it is
         self._menu_key = key
         self.menu.clear()
