@@ -224,6 +224,6 @@ def test_many_pages_get_rarer_messages_so_watching_costs_the_same(pages: int) ->
         time.sleep(0.05)
     seconds = time.monotonic() - started
     interval = max(live_feed.FEED_INTERVAL, pages / live_feed.FEED_WRITES_PER_SECOND)
-    assert len(channel.messages) <= seconds / interval + 1
-    assert len(channel.messages) >= seconds / interval - 2  # yet as often as the budget allows
+    assert len(channel.messages) <= seconds / interval + 2  # the first one goes at once (the run began)
+    assert len(channel.messages) >= seconds / interval / 2  # yet about as often as the budget allows
     assert channel.messages[-1]['progress']['step_text'].startswith('Step ')
