@@ -1,8 +1,8 @@
 // A Plotly chart of the run's scalars that grows from the live feed. The server sends the whole
 // figure when the chart is built, when a series is added and when the page (re)connects; feed
 // messages carry the new points of every series (keyed by the trace's `uid`, with the index of
-// their first point), so the same message serves every page. A chart the page does not show
-// only collects points and redraws once it is shown.
+// their first point), so the same message serves every page; each one becomes one batched
+// `extendTraces`. A chart the page does not show only collects points and redraws once shown.
 import { toRaw } from "vue";
 import { subscribe, unsubscribe } from "ot-live";
 
@@ -55,22 +55,40 @@ export default {
       this.Plotly.react(this.$el, figure.data, figure.layout, figure.config);
     },
     apply(messages, redraw = true) {
-      let changed = false;
-      for (const trace of this.figure().data) {
+      // the points each trace does not have yet (`first` is the index of a batch's first point)
+      const traces = this.figure().data;
+      const update = { x: [], y: [] };
+      const indices = [];
+      traces.forEach((trace, index) => {
+        const xs = [];
+        const ys = [];
+        let have = trace.x.length;
         for (const message of messages) {
           const points = message.points[trace.uid];
           if (!points) continue;
-          const [first, xs, ys] = points;
-          const skip = trace.x.length - first; // points the chart already has
-          if (skip < 0 || skip >= xs.length) continue; // a gap (a full update will come) or nothing new
-          trace.x.push(...xs.slice(skip));
-          trace.y.push(...ys.slice(skip));
-          changed = true;
+          const [first, newX, newY] = points;
+          const skip = have - first;
+          if (skip < 0 || skip >= newX.length) continue; // a gap (a full update will come) or nothing new
+          xs.push(...newX.slice(skip));
+          ys.push(...newY.slice(skip));
+          have += newX.length - skip;
         }
+        if (xs.length) {
+          update.x.push(xs);
+          update.y.push(ys);
+          indices.push(index);
+        }
+      });
+      if (!indices.length) return;
+      if (redraw && this.Plotly && this.shown()) {
+        this.Plotly.extendTraces(this.$el, update, indices); // every trace in one redraw
+        return;
       }
-      if (!changed || !redraw || !this.Plotly) return;
-      if (this.shown()) this.draw();
-      else this.dirty = true;
+      indices.forEach((index, i) => {
+        traces[index].x.push(...update.x[i]);
+        traces[index].y.push(...update.y[i]);
+      });
+      if (redraw && this.Plotly) this.dirty = true; // drawn when the chart is shown
     },
   },
 };
