@@ -17,7 +17,6 @@ from ot_nicegui.state.training_session import (
     SampleRecord,
     TrainingSession,
     file_url,
-    get_training_session,
 )
 from ot_nicegui.widgets.live_chart import follow
 from ot_nicegui.widgets.live_elements import LivePlot
@@ -198,9 +197,9 @@ class Summary:
         self.content.refresh()
 
 
-def render(config_session=None, session: TrainingSession | None = None) -> None:
-    session = session or get_training_session()
+def render(config_session=None) -> None:
     feed = get_live_feed()
+    session = feed.session
     with ui.column().classes('w-full gap-3').mark('run-page') as page:
         summary = Summary(session)
         ui.label('Charts').classes('text-subtitle1')

@@ -5,7 +5,7 @@ message and its component (`live/*.js`) applies it.
 """
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from nicegui import ui
@@ -65,10 +65,6 @@ class LivePlot(ui.plotly, component='live/live_plot.js', esm=LIVE_MODULE):
         trace = {'type': 'scatter', 'mode': 'lines', 'name': tag, 'uid': tag, 'x': steps, 'y': values}
         trace.update(style or {})
         self.figure['data'].append(trace)
-
-    def series(self, name: str) -> tuple[Sequence, Sequence]:
-        trace = next(t for t in self.figure['data'] if t['name'] == name)
-        return trace['x'], trace['y']
 
     def restart(self, run_id: int) -> None:
         """Empty the chart for a new run."""

@@ -86,7 +86,6 @@ class LiveChannel:
 
     def __init__(self) -> None:
         self._pages: dict[str, weakref.WeakSet] = {}  # client id -> its live elements
-        self.sent = 0  # messages sent (each one to every registered page)
 
     def register(self, element: ui.element) -> None:
         client = element.client
@@ -111,7 +110,6 @@ class LiveChannel:
         rooms = self.recipients()
         if not rooms or not core.is_loop_running():
             return
-        self.sent += 1
         # NiceGUI puts each page's socket in a room named after its client; a list of rooms makes
         # socket.io encode the packet once for all of them
         background_tasks.create(core.sio.emit(EVENT, message, room=rooms), name='live feed')
