@@ -1,33 +1,86 @@
-"""The one interface every model family implements; the trainer only talks to this.
+"""What every model family is: a record of facts (plain data) and a small behaviour interface.
 
-A family turns a source (diffusers folder, single-file checkpoint, backup) into a `Model`, encodes
-images and prompts, produces a `Prediction` (model output + target) for a batch, samples through
-the diffusers pipeline and saves. Conditioning is a dict of batch-first tensors whose keys the
-family chooses (SDXL: two hidden states + pooled; Flux: packed ids; Z-Image: lists), so new
-families fit without changing the trainer.
+`FamilyFacts` is importable without torch: the UI reads it to know which parts, text encoders,
+methods, formats and settings a model type has. `ModelFamily` is the behaviour the trainer talks
+to: load, encode, predict, sample, save. Each family is one package under `modules/families/`
+holding `facts.py` (its `FACTS`), `family.py` (its `ModelFamily`), `keymap.py` (file-format names)
+and `tiny.py` (a random tiny model for tests), registered by one line in `registry.py`.
+
+Conditioning is a dict of batch-first tensors whose keys the family chooses (SDXL: two hidden
+states + pooled; Flux: packed ids), so new families fit without changing the trainer.
 """
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
-from modules.config.enums import ModelType
-from modules.train.loss import Prediction
+    from modules.formats.keymap import FamilyKeymap
+    from modules.objectives import Prediction, TimestepSampler
 
-# tokenizer component of each text-encoder part, and the dtype field of each part config
-TOKENIZER_OF = {"text_encoder": "tokenizer", "text_encoder_2": "tokenizer_2", "text_encoder_3": "tokenizer_3",
-                "text_encoder_4": "tokenizer_4"}
+Objective = Literal["ddpm", "flow_matching"]
+
+
+@dataclass(frozen=True)
+class TextEncoderFacts:
+    part: str  # model component: text_encoder, text_encoder_2, ...
+    tokenizer: str  # the component that tokenizes for it
+    embedding_key: str  # tensor name in embedding files
+    kohya_prefix: str  # lora_te / lora_te1 ...
+    comfy_name: str | None  # clip_l, clip_g, t5xxl ... (None: ComfyUI has no name for it)
+    conditioning_keys: tuple[str, ...] = ()  # conditioning entries it produces (zeroed by caption dropout)
+
+
+@dataclass(frozen=True)
+class FamilyFacts:
+    """Everything about a family that is data, not behaviour."""
+
+    name: str
+    package: str  # modules.families.<package>
+    model_types: tuple[str, ...]
+    parts: tuple[str, ...]  # components of the diffusers folder that are modules
+    denoiser: str
+    text_encoders: tuple[TextEncoderFacts, ...]
+    objective: Objective
+    latent_scale: int  # pixels per latent cell
+    bucket_quantum: int  # resolutions are rounded to a multiple of this
+    pipelines: Mapping[str, str]  # model type -> diffusers pipeline class
+    layer_presets: Mapping[str, tuple[str, ...]]
+    methods: tuple[str, ...]  # TrainingMethod names this family trains
+    formats: Mapping[str, tuple[str, ...]]  # TrainingMethod name -> ModelFormat names it writes
+    # model types whose denoiser needs the pixels at train time (inpainting mask, depth input)
+    pixel_model_types: frozenset[str] = frozenset()
+    # family-specific settings (dotted TrainConfig paths) that this family reads
+    reads: frozenset[str] = frozenset()
+    latent_dims: int = 4  # 4: images [B, C, H, W]; 5: video [B, C, F, H, W]
+
+    def text_encoder(self, part: str) -> TextEncoderFacts:
+        for te in self.text_encoders:
+            if te.part == part:
+                return te
+        raise KeyError(f"{self.name} has no text encoder {part!r}")
+
+    @property
+    def text_encoder_parts(self) -> tuple[str, ...]:
+        return tuple(te.part for te in self.text_encoders)
+
+    def needs_pixels(self, model_type) -> bool:
+        return str(model_type) in self.pixel_model_types
+
+    def pipeline(self, model_type) -> str:
+        return self.pipelines[str(model_type)]
 
 
 @dataclass
 class Model:
     """A loaded model: diffusers/transformers components plus the training-time additions."""
 
-    model_type: ModelType
+    model_type: Any  # ModelType
     components: dict[str, Any]
     source: str = ""
     embeddings: list = field(default_factory=list)  # adapters.embeddings.TrainedEmbedding
@@ -41,12 +94,14 @@ class Model:
         return self.components.get(name, default)
 
     def modules(self) -> dict[str, torch.nn.Module]:
+        import torch
+
         return {k: v for k, v in self.components.items() if isinstance(v, torch.nn.Module)}
 
 
 @dataclass
 class Inputs:
-    """A batch as the family needs it: latents (already scaled) plus optional extras."""
+    """A batch as the denoiser needs it: latents (already scaled) plus optional extras."""
 
     latents: torch.Tensor
     conditioning: dict[str, torch.Tensor]
@@ -56,33 +111,48 @@ class Inputs:
 
 
 class ModelFamily(ABC):
-    """Base of all families. Subclasses set the class attributes and implement the abstract methods."""
+    """The behaviour of one family. Subclasses set `facts` and implement the abstract methods."""
 
-    model_types: tuple[ModelType, ...] = ()
-    denoiser: str = "unet"
-    text_encoders: tuple[str, ...] = ("text_encoder",)
-    latent_scale: int = 8
-    layer_presets: dict[str, list[str] | dict] = {"full": []}
-    # conditioning keys produced by each text encoder (used for caption dropout)
-    conditioning_keys: dict[str, tuple[str, ...]] = {}
-    # tensor key of each text encoder in embedding files
-    embedding_keys: dict[str, str] = {}
-    is_flow_matching: bool = False
+    facts: FamilyFacts
 
-    def __init__(self, model_type: ModelType):
+    def __init__(self, model_type):
+        from modules.config.enums import ModelType
+
         self.model_type = ModelType(model_type)
+
+    # ---- facts, for short
+    @property
+    def denoiser(self) -> str:
+        return self.facts.denoiser
+
+    @property
+    def text_encoders(self) -> tuple[str, ...]:
+        return self.facts.text_encoder_parts
+
+    @property
+    def latent_scale(self) -> int:
+        return self.facts.latent_scale
+
+    @property
+    def needs_pixels(self) -> bool:
+        return self.facts.needs_pixels(self.model_type)
+
+    @property
+    def keymap(self) -> FamilyKeymap:
+        """File-format names of this model type (adapter, embedding and single-file keys)."""
+        raise NotImplementedError(f"{self.facts.name} has no file-format key map")
+
+    def tokenizer_of(self, model: Model, text_encoder: str):
+        return model[self.facts.text_encoder(text_encoder).tokenizer]
 
     # ---- loading / building
     @abstractmethod
     def load(self, source: str, config, *, config_dir: str | None = None) -> Model:
-        """Diffusers folder, single-file checkpoint (needs a local config folder) or INTERNAL backup."""
+        """Diffusers folder, single-file checkpoint (needs a local config folder), hub name or backup."""
 
     @abstractmethod
     def build_tiny(self, out_dir: str | Path, seed: int = 0) -> Path:
         """Write a randomly initialised tiny model of this type as a diffusers folder."""
-
-    def tokenizer_of(self, model: Model, text_encoder: str):
-        return model[TOKENIZER_OF[text_encoder]]
 
     # ---- encoding
     @abstractmethod
@@ -91,7 +161,8 @@ class ModelFamily(ABC):
 
     @abstractmethod
     def encode_prompts(self, model: Model, texts: list[str], config) -> dict[str, torch.Tensor]:
-        """Captions (placeholders already expanded) → conditioning tensors."""
+        """Captions → conditioning tensors. Each text encoder sees the captions with its own
+        embedding placeholders expanded (`expand_prompt(text, part)` in `model.extra`)."""
 
     def prepare_inputs(self, model: Model, latents, pixels, masks, conditioning, config, batch=None) -> Inputs:
         """Hook for model-specific extras (inpainting mask + masked latents, depth, size conditioning);
@@ -101,7 +172,7 @@ class ModelFamily(ABC):
     # ---- training
     @abstractmethod
     def predict(self, model: Model, inputs: Inputs, config, generator: torch.Generator,
-                timestep_sampler, deterministic: bool = False) -> Prediction:
+                timestep_sampler: TimestepSampler, deterministic: bool = False) -> Prediction:
         """Noise the latents, run the denoiser, return output and target."""
 
     def num_train_timesteps(self, model: Model) -> int:
@@ -110,10 +181,14 @@ class ModelFamily(ABC):
     def decode_for_vae_training(self, model: Model, latents: torch.Tensor) -> torch.Tensor:
         return model["vae"].decode(latents / model["vae"].config.scaling_factor).sample
 
+    def warnings(self, config) -> list[tuple[str, str]]:
+        """(setting path, message) for settings this family accepts but handles differently."""
+        return []
+
     # ---- sampling
     @abstractmethod
     def sample(self, model: Model, sample_config, on_step=None):
-        """Render one PIL image for a SampleConfig."""
+        """Render one sample (a PIL image, or a list of frames for video) for a SampleConfig."""
 
     # ---- saving
     @abstractmethod
@@ -121,11 +196,13 @@ class ModelFamily(ABC):
         """Write the model as a diffusers folder."""
 
     def single_file_components(self, model: Model) -> dict[str, torch.nn.Module]:
-        return {k: v for k, v in model.modules().items()}
+        return dict(model.modules())
 
     # ---- adapters
     def lora_target_modules(self, model: Model, part: str) -> list[str]:
         """Full names of every Linear/Conv2d module of a part (the layer filter narrows the denoiser)."""
+        import torch
+
         module = model[part]
         return [name for name, m in module.named_modules()
                 if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and name]

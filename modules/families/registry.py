@@ -1,34 +1,65 @@
-"""model_type → family class: the one table a new model type is added to."""
+"""The one table of model families: a new family is one package and one line here.
+
+Facts (`facts_for`) load without torch, for the UI; behaviour (`family_for`) loads the family's
+model code on first use.
+"""
 from __future__ import annotations
 
+from functools import cache
 from importlib import import_module
 from typing import TYPE_CHECKING
 
-from modules.config.enums import ModelType
-
 if TYPE_CHECKING:
-    from .base import ModelFamily
+    from modules.formats.keymap import FamilyKeymap
 
-_TABLE: dict[str, str] = {
-    **{t: "modules.families.sd:StableDiffusionFamily" for t in (
-        "STABLE_DIFFUSION_15", "STABLE_DIFFUSION_15_INPAINTING", "STABLE_DIFFUSION_20", "STABLE_DIFFUSION_20_BASE",
-        "STABLE_DIFFUSION_20_INPAINTING", "STABLE_DIFFUSION_20_DEPTH", "STABLE_DIFFUSION_21",
-        "STABLE_DIFFUSION_21_BASE")},
-    **{t: "modules.families.sdxl:StableDiffusionXLFamily" for t in (
-        "STABLE_DIFFUSION_XL_10_BASE", "STABLE_DIFFUSION_XL_10_BASE_INPAINTING")},
-}
+    from .base import FamilyFacts, ModelFamily
+
+PACKAGES: tuple[str, ...] = (
+    "sd",
+    "sdxl",
+)
 
 
-def supported_model_types() -> list[ModelType]:
-    return [ModelType(t) for t in _TABLE]
+class UnsupportedModelType(NotImplementedError):
+    """The model type has no family yet: it cannot be trained here."""
+
+
+@cache
+def _facts_by_model_type() -> dict[str, FamilyFacts]:
+    table: dict[str, FamilyFacts] = {}
+    for package in PACKAGES:
+        facts = import_module(f"modules.families.{package}.facts").FACTS
+        for model_type in facts.model_types:
+            if model_type in table:
+                raise ValueError(f"model type {model_type} is claimed by {table[model_type].name} and {facts.name}")
+            table[model_type] = facts
+    return table
+
+
+def all_facts() -> list[FamilyFacts]:
+    return list({id(f): f for f in _facts_by_model_type().values()}.values())
+
+
+def facts_for(model_type) -> FamilyFacts | None:
+    """The family facts of a model type, or None while no family trains it."""
+    return _facts_by_model_type().get(str(model_type))
+
+
+def supported_model_types():
+    from modules.config.enums import ModelType
+
+    return [ModelType(t) for t in _facts_by_model_type()]
 
 
 def family_for(model_type) -> ModelFamily:
+    facts = facts_for(model_type)
+    if facts is None:
+        raise UnsupportedModelType(f"model type {model_type} cannot be trained yet")
     from .quiet import quiet_libraries
 
     quiet_libraries()
-    key = ModelType(model_type).value
-    if key not in _TABLE:
-        raise NotImplementedError(f"model type {key} is not supported yet")
-    module_name, cls_name = _TABLE[key].split(":")
-    return getattr(import_module(module_name), cls_name)(ModelType(key))
+    return import_module(f"modules.families.{facts.package}.family").FAMILY(model_type)
+
+
+def keymap_for(model_type) -> FamilyKeymap:
+    return family_for(model_type).keymap

@@ -1,6 +1,7 @@
 """The training engine: trainer lifecycle, events in and out, progress."""
 from .callbacks import SampleOutput, TrainCallbacks
 from .commands import TrainCommands
+from .events import ProgressEvent, SampleEvent, SampleProgressEvent, ScalarEvent, StatusEvent
 from .progress import TrainProgress
 
 
@@ -10,4 +11,4 @@ def create_trainer(config, callbacks=None, commands=None):
     return _create(config, callbacks, commands)
 
 
-__all__ = ["SampleOutput", "TrainCallbacks", "TrainCommands", "TrainProgress", "create_trainer"]
+__all__ = ["ProgressEvent", "SampleEvent", "SampleProgressEvent", "ScalarEvent", "StatusEvent", "SampleOutput", "TrainCallbacks", "TrainCommands", "TrainProgress", "create_trainer"]

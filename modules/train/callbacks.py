@@ -6,6 +6,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from .events import ScalarEvent
+
 log = logging.getLogger(__name__)
 
 _NAMES = (
@@ -16,6 +18,7 @@ _NAMES = (
     "on_sample_custom",
     "on_update_sample_custom_progress",
     "on_error",
+    "on_scalar",
 )
 
 
@@ -75,6 +78,10 @@ class TrainCallbacks:
 
     def on_error(self, exc: BaseException) -> None:
         self._fire("on_error", exc)
+
+    def on_scalar(self, event: ScalarEvent) -> None:
+        """Every value the trainer logs to TensorBoard, as it is logged."""
+        self._fire("on_scalar", event)
 
 
 for _n in _NAMES:

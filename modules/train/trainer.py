@@ -20,6 +20,7 @@ from modules.config.files import atomic_write_json, load_concepts
 from .callbacks import TrainCallbacks
 from .commands import TrainCommands
 from .ema import EMA
+from .events import ScalarEvent
 from .loss import Prediction, compute_loss
 from .noise import TimestepSampler
 from .progress import TrainProgress
@@ -57,7 +58,8 @@ class GenericTrainer:
         from torch.utils.tensorboard import SummaryWriter
 
         self.workspace.tensorboard_dir.parent.mkdir(parents=True, exist_ok=True)
-        self.writer = SummaryWriter(str(self.workspace.tensorboard_dir))
+        # flushed every few seconds so TensorBoard (and anyone reading the files) sees a live run
+        self.writer = SummaryWriter(str(self.workspace.tensorboard_dir), flush_secs=5)
         if self.config.tensorboard and not self.config.tensorboard_always_on:
             self._start_tensorboard()
 
@@ -376,19 +378,19 @@ class GenericTrainer:
         if self.ema is not None:
             n = step // max(1, int(cfg.gradient_accumulation_steps))
             self.ema.step(n)
-            self.writer.add_scalar("ema_decay", self.ema.decay, step)
+            self._scalar("ema_decay", self.ema.decay, step)
         self.one_step_trained = True
 
     def _log_step(self, loss: float, step: int) -> None:
         from modules.optim import reported_learning_rates
 
         for name, lr in reported_learning_rates(self.optimizer, self.lr_scheduler.get_last_lr()).items():
-            self.writer.add_scalar(f"lr/{name}", lr, step)
+            self._scalar(f"lr/{name}", lr, step)
         self._loss_updates += 1
         decay = min(0.99, 1 - 1 / self._loss_updates)
         self._smooth_loss = loss if self._smooth_loss is None else decay * self._smooth_loss + (1 - decay) * loss
-        self.writer.add_scalar("loss/train_step", loss, step)
-        self.writer.add_scalar("smooth_loss/train_step", self._smooth_loss, step)
+        self._scalar("loss/train_step", loss, step)
+        self._scalar("smooth_loss/train_step", self._smooth_loss, step)
 
     @torch.no_grad()
     def _validate(self, sampler) -> None:
@@ -402,10 +404,10 @@ class GenericTrainer:
             totals.setdefault(label, []).append(float(loss))
         step = self.progress.global_step
         for label, values in totals.items():
-            self.writer.add_scalar(f"loss/validation_step/{label}", sum(values) / len(values), step)
+            self._scalar(f"loss/validation_step/{label}", sum(values) / len(values), step)
         if len(totals) > 1:
             means = [sum(v) / len(v) for v in totals.values()]
-            self.writer.add_scalar("loss/validation_step/total_average", sum(means) / len(means), step)
+            self._scalar("loss/validation_step/total_average", sum(means) / len(means), step)
 
     # ================================================================== sampling, backup, save
     def _eval_mode(self):
@@ -505,6 +507,10 @@ class GenericTrainer:
             self._stop_tensorboard()
 
     # ================================================================== helpers
+    def _scalar(self, tag: str, value: float, step: int) -> None:
+        self.writer.add_scalar(tag, value, step)
+        self.callbacks.on_scalar(ScalarEvent(tag=tag, step=int(step), value=float(value)))
+
     def _status(self, text: str) -> None:
         self.callbacks.on_update_status(text)
 

@@ -1,3 +1,1 @@
-from .family import StableDiffusionFamily
-
-__all__ = ["StableDiffusionFamily"]
+"""Stable Diffusion 1.x / 2.x. Facts in `facts.py`, behaviour in `family.py`."""

@@ -1,3 +1,1 @@
-from .family import StableDiffusionXLFamily
-
-__all__ = ["StableDiffusionXLFamily"]
+"""Stable Diffusion XL. Facts in `facts.py`, behaviour in `family.py`."""

@@ -1,0 +1,54 @@
+"""The one way in to training: check a config, then create its trainer.
+
+`check` answers before anything heavy loads (the UI calls it at Start, the CLI before training):
+config validation, whether the model type can train here, and every setting that would be
+silently ignored. `create_trainer` looks the family up and hands it to the family-free trainer.
+"""
+from __future__ import annotations
+
+from enum import Enum
+
+from modules.config.validation import Problem, validate
+
+
+def _label(value) -> str:
+    return value.label if isinstance(value, Enum) and hasattr(value, "label") else str(value)
+
+
+def family_problems(config) -> list[Problem]:
+    """What the model type's family says about this config: can it train it, with this method and format."""
+    from modules.families import facts_for
+    from modules.settings_usage import setting_warnings
+
+    facts = facts_for(config.model_type)
+    if facts is None:
+        return [Problem("model_type", f"{_label(config.model_type)} cannot be trained yet")]
+    problems = []
+    method = str(config.training_method)
+    if method not in facts.methods:
+        problems.append(Problem("training_method", f"{_label(config.training_method)} is not available for "
+                                                   f"{_label(config.model_type)} yet"))
+    elif str(config.output_model_format) not in facts.formats.get(method, ()):
+        problems.append(Problem("output_model_format", f"{_label(config.output_model_format)} cannot be written "
+                                                       f"for {_label(config.model_type)} yet"))
+    return problems + setting_warnings(config, facts)
+
+
+def check(config, *, paths: bool = True, base_dir: str | None = None) -> list[Problem]:
+    """Every problem (errors refuse a start) and warning of `config`, most important first."""
+    problems = validate(config, paths=paths, base_dir=base_dir)
+    if isinstance(config.model_type, Enum) and isinstance(config.training_method, Enum):
+        problems += [p for p in family_problems(config) if p not in problems]
+    return problems
+
+
+def create_trainer(config, callbacks=None, commands=None):
+    """The trainer of `config`, with its model family (raises UnsupportedModelType when there is none)."""
+    from modules.families import family_for
+    from modules.train.trainer import GenericTrainer
+
+    if getattr(config, "multi_gpu", False) or getattr(getattr(config, "cloud", None), "enabled", False):
+        import logging
+
+        logging.getLogger(__name__).warning("multi-GPU and cloud training are not available; training in this process")
+    return GenericTrainer(config, family_for(config.model_type), callbacks, commands)
