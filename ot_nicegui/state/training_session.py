@@ -1,7 +1,7 @@
 """The one training run of this process, shared by every browser.
 
 The trainer runs in a background thread on a deep copy of the config. Its callbacks only put
-small tuples on a thread-safe queue, so the trainer never waits on the UI. One asyncio relay task
+small frozen records (`RunEvent`) on a thread-safe queue, so the trainer never waits on the UI. One asyncio relay task
 drains the queue about ten times a second, folds everything that arrived into the session state
 (progress, status, scalar history, samples, outcome) and emits one `Update` per tick; pages
 subscribe to `updated` and build themselves from the state when they open, so reloaded pages and
@@ -23,11 +23,13 @@ from pathlib import Path
 from typing import Any
 
 from modules.config.train_config import TrainConfig
+from modules.train.events import ProgressEvent, SampleEvent, SampleProgressEvent, ScalarEvent, StatusEvent
+
+from .run_events import Outcome, RunEnded, RunEvent, TrainerStarted
 
 log = logging.getLogger(__name__)
 
 RELAY_INTERVAL = 0.1  # seconds between relay ticks: ~10 updates a second, whatever the step rate
-WRITER_FLUSH_INTERVAL = 5.0  # event files are flushed at least this often, for TensorBoard readers
 RATE_WINDOW = 30.0  # seconds of progress used for it/s
 
 
@@ -36,12 +38,6 @@ class Phase(StrEnum):
     STARTING = 'starting'
     RUNNING = 'running'
     STOPPING = 'stopping'
-
-
-class Outcome(StrEnum):
-    FINISHED = 'finished'
-    STOPPED = 'stopped'
-    FAILED = 'failed'
 
 
 @dataclass
@@ -119,30 +115,6 @@ class StartRefused(Exception):
         self.problems = problems or []
 
 
-class _ScalarTee:
-    """Stands in for the trainer's SummaryWriter: scalars still go to the event file, and
-    also straight to the UI (the file is only flushed every few minutes by default)."""
-
-    def __init__(self, writer: Any, emit):
-        self._writer = writer
-        self._emit = emit
-        self._flushed = time.monotonic()
-
-    def add_scalar(self, tag, scalar_value, global_step=None, *args, **kwargs):
-        self._writer.add_scalar(tag, scalar_value, global_step, *args, **kwargs)
-        try:
-            self._emit(str(tag), int(global_step or 0), float(scalar_value))
-        except (TypeError, ValueError):
-            pass
-        now = time.monotonic()
-        if now - self._flushed > WRITER_FLUSH_INTERVAL:
-            self._flushed = now
-            self._writer.flush()
-
-    def __getattr__(self, name):
-        return getattr(self._writer, name)
-
-
 # fields holding paths that a relative value resolves against the data folder for
 _PATH_FIELDS = ('workspace_dir', 'cache_dir', 'output_model_destination')
 
@@ -216,13 +188,14 @@ class TrainingSession:
 
     # ---- controls --------------------------------------------------------------------------------
     def check(self, config: TrainConfig, base_dir: str | os.PathLike | None = None) -> list:
-        """Every problem of `config` (errors block a start, warnings do not)."""
-        from modules.config.validation import validate
+        """Every problem of `config` (errors block a start, warnings do not), a model type that
+        cannot train included."""
+        from modules.engine import check
 
-        return validate(config, base_dir=None if base_dir is None else str(base_dir))
+        return check(config, base_dir=None if base_dir is None else str(base_dir))
 
     def start(self, config: TrainConfig, base_dir: str | os.PathLike | None = None) -> list:
-        """Validate, then start the run in a background thread; returns the warnings.
+        """Check, then start the run in a background thread; returns the warnings.
 
         Raises StartRefused (with `.problems`) when a run is going or the config has errors.
         """
@@ -234,6 +207,7 @@ class TrainingSession:
         problems = self.check(config, base_dir)
         if errors(problems):
             raise StartRefused('the configuration has errors', problems)
+        warnings = [p for p in problems if p.severity != 'error']
         try:
             cfg = run_copy(config, base_dir)
         except Exception as exc:  # noqa: BLE001 - an unreadable list file is a start problem, not a crash
@@ -254,7 +228,7 @@ class TrainingSession:
                                         name='training', daemon=True)
         self._thread.start()
         self.updated.emit(Update(self.run_id, reset=True, state=True))
-        return problems
+        return warnings
 
     def stop(self) -> None:
         if self._commands is None or self.phase not in (Phase.STARTING, Phase.RUNNING):
@@ -291,38 +265,43 @@ class TrainingSession:
         return True
 
     # ---- the training thread -----------------------------------------------------------------------
+    def post(self, event: RunEvent) -> None:
+        """Queue an event for the relay (thread-safe, never blocks)."""
+        self._queue.put(event)
+
     def _run(self, run_id: int, config: TrainConfig, commands) -> None:
-        put = self._queue.put
+        def post(event) -> None:
+            self.post(RunEvent(run_id, event))
 
         def progress(p, max_step, max_epoch):  # copied now: the trainer keeps mutating its object
-            put(('progress', run_id, time.monotonic(), (p.epoch, p.epoch_step, p.global_step, max_step, max_epoch)))
+            post(ProgressEvent(p.epoch, p.epoch_step, p.global_step, max_step, max_epoch))
 
-        def sample(custom):
+        def sample(custom: bool):
             def on_sample(output):
-                put(('sample', run_id, custom, output.path, output.prompt, output.sample_index))
+                post(SampleEvent(output.path, output.prompt, output.sample_index, custom))
             return on_sample
 
+        def sample_progress(step, max_step):
+            post(SampleProgressEvent(step, max_step))
+
+        from modules.engine import create_trainer
         from modules.train import TrainCallbacks
 
         callbacks = TrainCallbacks(
             on_update_train_progress=progress,
-            on_update_status=lambda text: put(('status', run_id, str(text))),
+            on_update_status=lambda text: post(StatusEvent(str(text))),
             on_sample_default=sample(False),
             on_sample_custom=sample(True),
-            on_update_sample_default_progress=lambda step, total: put(('sample_progress', run_id, step, total)),
-            on_update_sample_custom_progress=lambda step, total: put(('sample_progress', run_id, step, total)),
+            on_update_sample_default_progress=sample_progress,
+            on_update_sample_custom_progress=sample_progress,
+            on_scalar=post,
         )
         trainer = None
         outcome, error, trace = Outcome.FINISHED, '', ''
         try:
-            from modules.train import create_trainer
-
             trainer = create_trainer(config, callbacks, commands)
-            if hasattr(trainer, 'writer'):
-                trainer.writer = _ScalarTee(trainer.writer, lambda tag, step, value: put(
-                    ('scalar', run_id, tag, step, value)))
             trainer.start()
-            put(('running', run_id))
+            post(TrainerStarted())
             trainer.train()
         except Exception as exc:  # noqa: BLE001 - any failure ends the run, never the app
             outcome, error, trace = Outcome.FAILED, _describe(exc), traceback.format_exc()
@@ -335,7 +314,7 @@ class TrainingSession:
                         outcome, error, trace = Outcome.FAILED, _describe(exc), traceback.format_exc()
             if outcome == Outcome.FINISHED and commands.get_stop_command():
                 outcome = Outcome.STOPPED
-            put(('ended', run_id, outcome, error, trace))
+            post(RunEnded(outcome, error, trace))
 
     # ---- the relay ---------------------------------------------------------------------------------
     def drain(self) -> Update | None:
@@ -344,91 +323,89 @@ class TrainingSession:
         got = False
         while True:
             try:
-                event = self._queue.get_nowait()
+                item: RunEvent = self._queue.get_nowait()
             except queue.Empty:
                 break
-            if event[1] != self.run_id:
+            if item.run_id != self.run_id:
                 continue  # left over from an earlier run
             got = True
-            self._apply(event, update)
+            self._apply(item, update)
         if not got:
             return None
         self.updated.emit(update)
         return update
 
-    def _apply(self, event: tuple, update: Update) -> None:
-        kind = event[0]
-        if kind == 'progress':
-            _, _, when, (epoch, epoch_step, global_step, max_step, max_epoch) = event
-            self._set_progress(when, epoch, epoch_step, global_step, max_step, max_epoch)
-            self.sample_progress = None
-            update.state = True
-        elif kind == 'scalar':
-            _, _, tag, step, value = event
-            for target in (self.scalars, update.scalars):
-                steps, values = target.setdefault(tag, ([], []))
-                steps.append(step)
-                values.append(value)
-        elif kind == 'status':
-            if self.phase != Phase.STOPPING:
-                self.status = event[2]
-            update.state = True
-        elif kind == 'sample_progress':
-            self.sample_progress = (int(event[2]), int(event[3]))
-            update.state = True
-        elif kind == 'sample':
-            record = self._sample_record(*event[2:])
-            if record is not None:
-                self.samples.append(record)
-                update.samples.append(record)
-        elif kind == 'running':
-            if self.phase == Phase.STARTING:
-                self.phase = Phase.RUNNING
-            update.state = True
-        elif kind == 'ended':
-            self._end(event[2], event[3], event[4])
-            update.ended = self.summary
-            update.state = True
+    def _apply(self, item: RunEvent, update: Update) -> None:
+        match item.event:
+            case ProgressEvent() as p:
+                self._set_progress(item.at, p)
+                self.sample_progress = None
+                update.state = True
+            case ScalarEvent(tag=tag, step=step, value=value):
+                for target in (self.scalars, update.scalars):
+                    steps, values = target.setdefault(tag, ([], []))
+                    steps.append(step)
+                    values.append(value)
+            case StatusEvent(text=text):
+                if self.phase != Phase.STOPPING:
+                    self.status = text
+                update.state = True
+            case SampleProgressEvent(step=step, max_step=max_step):
+                self.sample_progress = (int(step), int(max_step))
+                update.state = True
+            case SampleEvent() as sample:
+                record = self._sample_record(sample)
+                if record is not None:
+                    self.samples.append(record)
+                    update.samples.append(record)
+            case TrainerStarted():
+                if self.phase == Phase.STARTING:
+                    self.phase = Phase.RUNNING
+                update.state = True
+            case RunEnded() as ended:
+                self._end(ended)
+                update.ended = self.summary
+                update.state = True
 
-    def _set_progress(self, when: float, epoch: int, epoch_step: int, global_step: int, max_step: int,
-                      max_epoch: int) -> None:
+    def _set_progress(self, when: float, event: ProgressEvent) -> None:
         p = self.progress
         p.epoch, p.epoch_step, p.global_step, p.max_step, p.max_epoch = \
-            epoch, epoch_step, global_step, max_step, max_epoch
+            event.epoch, event.epoch_step, event.global_step, event.max_step, event.max_epoch
         rate = self._rate
-        rate.append((when, global_step))
+        rate.append((when, p.global_step))
         while len(rate) > 2 and when - rate[0][0] > RATE_WINDOW:
             rate.popleft()
         (t0, s0), (t1, s1) = rate[0], rate[-1]
         if t1 > t0 and s1 > s0:
             p.it_per_second = (s1 - s0) / (t1 - t0)
-            remaining = max(0, (max_epoch - epoch) * max_step - epoch_step)
+            remaining = max(0, (p.max_epoch - p.epoch) * p.max_step - p.epoch_step)
             p.eta_seconds = remaining / p.it_per_second
-        if epoch >= max_epoch and max_epoch:
+        if p.epoch >= p.max_epoch and p.max_epoch:
             p.eta_seconds = 0.0
 
-    def _sample_record(self, custom: bool, path: str | None, prompt: str, index: int | None) -> SampleRecord | None:
-        if not path or self.workspace_root is None:
+    def _sample_record(self, sample: SampleEvent) -> SampleRecord | None:
+        if not sample.path or self.workspace_root is None:
             return None
         try:
-            relative = Path(path).resolve().relative_to(self.workspace_root).as_posix()
+            relative = Path(sample.path).resolve().relative_to(self.workspace_root).as_posix()
         except ValueError:
             return None  # only files inside the workspace can be served
-        return SampleRecord(self.run_id, self.progress.global_step, self.progress.epoch, prompt or '', relative,
-                            index, custom)
+        return SampleRecord(self.run_id, self.progress.global_step, self.progress.epoch, sample.prompt or '',
+                            relative, sample.sample_index, sample.custom)
 
-    def _end(self, outcome: Outcome, error: str, trace: str) -> None:
+    def _end(self, ended: RunEnded) -> None:
         self.phase = Phase.IDLE
         self.sample_progress = None
         self.progress.eta_seconds = None
         if self.summary is not None:
             self.summary.ended_at = time.time()
-            self.summary.outcome = outcome
-            self.summary.error = error
-            self.summary.traceback = trace
-        self.status = {Outcome.FINISHED: 'Finished', Outcome.STOPPED: 'Stopped'}.get(outcome, f'Failed: {error}')
-        if outcome == Outcome.FAILED:
-            log.error('training failed: %s\n%s', error, trace)
+            self.summary.outcome = ended.outcome
+            self.summary.error = ended.error
+            self.summary.traceback = ended.traceback
+        self.status = {Outcome.FINISHED: 'Finished', Outcome.STOPPED: 'Stopped'}.get(ended.outcome,
+                                                                                      f'Failed: {ended.error}')
+        if ended.outcome == Outcome.FAILED:
+            log.error('training failed: %s\n%s', ended.error, ended.traceback)
 
     async def relay(self) -> None:
         """Runs for the life of the app: one drain per tick."""

@@ -32,6 +32,8 @@ async def test_a_run_started_in_the_ui_shows_progress_charts_samples_and_complet
     await alice.should_see('Training finished')
     await alice.should_see('Finished', marker='train-progress')
 
+    # every value the trainer logged came through its scalar events, without the event files
+    assert session.scalars['loss/train_step'][0] == [0, 1, 2, 3]
     loss = plot(alice, 'run-chart-loss').figure['data']
     names = [trace['name'] for trace in loss]
     assert names == ['loss', 'smoothed loss']

@@ -15,6 +15,8 @@ from nicegui import core, ui
 from nicegui.testing import User
 
 from live.support import until
+from modules.train.events import ProgressEvent, ScalarEvent, StatusEvent
+from ot_nicegui.state.run_events import RunEvent
 from ot_nicegui.state.training_session import Phase, TrainingSession, get_training_session
 from ot_nicegui.widgets import live_feed
 from ot_nicegui.widgets.live_feed import EVENT, get_live_feed
@@ -67,8 +69,8 @@ def running(session: TrainingSession) -> None:
 
 def log_steps(session: TrainingSession, steps: range, tag: str = 'loss/train_step') -> None:
     for step in steps:
-        session._queue.put(('scalar', RUN, tag, step, 1.0 / (step + 1)))
-        session._queue.put(('progress', RUN, time.monotonic(), (0, step, step, 1000, 2)))
+        session.post(RunEvent(RUN, ScalarEvent(tag, step, 1.0 / (step + 1))))
+        session.post(RunEvent(RUN, ProgressEvent(0, step, step, 1000, 2)))
 
 
 async def ticks(count: int = 3) -> None:
@@ -156,25 +158,25 @@ async def test_progress_is_sent_only_when_what_a_page_shows_changes(
     session = get_training_session()
     running(session)
     now = time.monotonic()
-    session._queue.put(('progress', RUN, now, (0, 5, 5, 1000, 2)))
-    session._queue.put(('status', RUN, 'Training ...'))
+    session.post(RunEvent(RUN, ProgressEvent(0, 5, 5, 1000, 2), at=now))
+    session.post(RunEvent(RUN, StatusEvent('Training ...')))
     await user.should_see('Step 5 / 1000', retries=50)
     await ticks()
     feed_messages.clear()
 
-    session._queue.put(('progress', RUN, now + 1, (0, 5, 5, 1000, 2)))  # nothing a page shows changes
-    session._queue.put(('status', RUN, 'Training ...'))
+    session.post(RunEvent(RUN, ProgressEvent(0, 5, 5, 1000, 2), at=now + 1))  # nothing a page shows changes
+    session.post(RunEvent(RUN, StatusEvent('Training ...')))
     await until(lambda: session._queue.empty(), timeout=10, what='the relay')
     await ticks()
     assert feed_messages == []
 
-    session._queue.put(('progress', RUN, now + 2, (0, 6, 6, 1000, 2)))  # 0.6 % done: the bar stays put
+    session.post(RunEvent(RUN, ProgressEvent(0, 6, 6, 1000, 2), at=now + 2))  # 0.6 % done: the bar stays put
     await user.should_see('Step 6 / 1000', retries=50)
     await ticks()
     progress = feed_messages[-1][0]['progress']
     assert progress['step_text'] == 'Step 6 / 1000' and progress['step_value'] == live_feed.bar_value(0.005)
 
-    session._queue.put(('progress', RUN, now + 3, (0, 500, 500, 1000, 2)))
+    session.post(RunEvent(RUN, ProgressEvent(0, 500, 500, 1000, 2), at=now + 3))
     await user.should_see('Step 500 / 1000', retries=50)
     await ticks()
     assert feed_messages[-1][0]['progress']['step_value'] == 0.5

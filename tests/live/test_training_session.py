@@ -7,15 +7,18 @@ from pathlib import Path
 
 import pytest
 
-import modules.train as train_package
+import modules.engine as engine
 from modules.config.concept_config import ConceptConfig
+from modules.config.enums import ModelType
 from modules.config.train_config import TrainConfig
+from modules.train.events import ProgressEvent, ScalarEvent
 from modules.train.progress import TrainProgress
+from ot_nicegui.state.run_events import RunEvent
 from ot_nicegui.state.training_session import Outcome, Phase, StartRefused, TrainingSession
 
 
 class FakeTrainer:
-    """Calls back like the real trainer: progress after each step, scalars through its writer."""
+    """Calls back like the real trainer: progress after each step, every logged value as a scalar event."""
 
     steps = 1000
     fail_in: str | None = None
@@ -23,7 +26,6 @@ class FakeTrainer:
 
     def __init__(self, config, callbacks, commands):
         self.config, self.callbacks, self.commands = config, callbacks, commands
-        self.writer = _Writer()
         self.ended = False
         if self.fail_in == 'init':
             raise OSError('no such model')
@@ -38,7 +40,7 @@ class FakeTrainer:
                 self.gate.wait(10)
             if self.commands.get_stop_command():
                 return
-            self.writer.add_scalar('loss/train_step', 0.5, progress.global_step)
+            self.callbacks.on_scalar(ScalarEvent('loss/train_step', progress.global_step, 0.5))
             progress.next_step(1)
             self.callbacks.on_update_train_progress(progress, self.steps, 1)
         if self.fail_in == 'train':
@@ -46,17 +48,6 @@ class FakeTrainer:
 
     def end(self):
         self.ended = True
-
-
-class _Writer:
-    def __init__(self):
-        self.scalars = []
-
-    def add_scalar(self, tag, value, step):
-        self.scalars.append((tag, value, step))
-
-    def flush(self):
-        pass
 
 
 @pytest.fixture
@@ -83,7 +74,7 @@ def fake(monkeypatch: pytest.MonkeyPatch):
         created.append(trainer)
         return trainer
 
-    monkeypatch.setattr(train_package, 'create_trainer', create)
+    monkeypatch.setattr(engine, 'create_trainer', create)
     FakeTrainer.steps, FakeTrainer.fail_in, FakeTrainer.gate = 1000, None, None
     return created
 
@@ -105,7 +96,7 @@ def test_a_burst_of_events_becomes_one_update_and_the_trainer_never_waits(config
     assert session.scalars['loss/train_step'][0] == steps
     assert session.progress.global_step == 1000 and session.phase == Phase.IDLE
     assert session.last_outcome == Outcome.FINISHED and session.status == 'Finished'
-    assert fake[0].ended and fake[0].writer.scalars[:1] == [('loss/train_step', 0.5, 0)]  # file still written
+    assert fake[0].ended
     assert session.drain() is None
     assert fake[0].config is not config and fake[0].config.workspace_dir == config.workspace_dir
 
@@ -157,7 +148,7 @@ def test_events_of_an_earlier_run_are_dropped(config, fake) -> None:
     session.start(config)
     assert session.wait(10)
     session.drain()
-    session._queue.put(('progress', session.run_id - 1, time.monotonic(), (0, 5, 5, 10, 1)))
+    session.post(RunEvent(session.run_id - 1, ProgressEvent(0, 5, 5, 10, 1)))
     assert session.drain() is None and session.progress.global_step == 1000
 
 
@@ -165,9 +156,64 @@ def test_speed_and_time_left_come_from_the_trainer_side_timestamps() -> None:
     session = TrainingSession()
     session.run_id = 1
     for i in range(11):
-        session._queue.put(('progress', 1, 100.0 + i * 0.5, (0, i, i, 20, 2)))
+        session.post(RunEvent(1, ProgressEvent(0, i, i, 20, 2), at=100.0 + i * 0.5))
     session.drain()
     p = session.progress
     assert p.it_per_second == pytest.approx(2.0)
     assert p.eta_seconds == pytest.approx((2 * 20 - 10) / 2.0)
     assert p.epoch_fraction == 0 and p.step_fraction == 0.5
+
+
+def test_a_model_type_that_cannot_train_is_refused_before_any_thread_starts(config, fake) -> None:
+    from modules.families import supported_model_types
+
+    untrainable = next(m for m in ModelType if m not in supported_model_types())
+    config.model_type = untrainable
+    config.training_method = untrainable.supported_training_methods()[0]
+    session = TrainingSession()
+    with pytest.raises(StartRefused) as refused:
+        session.start(config)
+    errors = [p for p in refused.value.problems if p.severity == 'error']
+    assert any(p.path == 'model_type' and 'cannot be trained' in p.message for p in errors), errors
+    assert not fake and session.phase == Phase.IDLE and not session.busy
+
+
+def test_warnings_are_returned_and_do_not_refuse_the_start(config, fake, monkeypatch) -> None:
+    from modules.config.validation import Problem
+
+    checked = engine.check
+
+    def with_warning(cfg, **kwargs):
+        return [*checked(cfg, **kwargs), Problem('ema_decay', 'ignored for this model', 'warning')]
+
+    monkeypatch.setattr(engine, 'check', with_warning)
+    session = TrainingSession()
+    warnings = session.start(config)
+    assert session.wait(10)
+    assert [(p.path, p.severity) for p in warnings] == [('ema_decay', 'warning')]
+    session.drain()
+    assert session.last_outcome == Outcome.FINISHED
+
+
+def test_a_scalar_the_trainer_logs_reaches_the_session_through_on_scalar(config, monkeypatch) -> None:
+    class LogsOneValue:
+        def __init__(self, config, callbacks, commands):
+            self.callbacks = callbacks
+
+        def start(self):
+            pass
+
+        def train(self):
+            self.callbacks.on_scalar(ScalarEvent('lr/text_encoder/0', 3, 1e-4))
+
+        def end(self):
+            pass
+
+    monkeypatch.setattr(engine, 'create_trainer', LogsOneValue)
+    session = TrainingSession()
+    session.start(config)
+    assert session.wait(10)
+    update = session.drain()
+    assert update.scalars == {'lr/text_encoder/0': ([3], [1e-4])}
+    assert session.scalars == {'lr/text_encoder/0': ([3], [1e-4])}
+    assert session.last_outcome == Outcome.FINISHED
