@@ -41,7 +41,7 @@ def run_ours(model: str, images: str, steps: int, work: Path) -> float:
     from modules.config.concept_config import ConceptConfig
     from modules.config.enums import DataType, ModelFormat, Optimizer, TimeUnit
     from modules.config.train_config import TrainConfig
-    from modules.train import create_trainer
+    from modules.engine import create_trainer
 
     cfg = TrainConfig.default_values()
     cfg.base_model_name, cfg.workspace_dir, cfg.cache_dir = model, str(work / "ws"), str(work / "cache")

@@ -66,7 +66,16 @@ def main(argv: list[str] | None = None) -> int:
         import torch
 
         torch.set_num_threads(args.torch_threads)
-    from modules.train import TrainCallbacks, TrainCommands, create_trainer
+    from modules.config.validation import errors
+    from modules.engine import check, create_trainer
+    from modules.train import TrainCallbacks, TrainCommands
+
+    problems = check(config)
+    for problem in problems:
+        print(problem, file=sys.stderr)
+    if errors(problems):
+        print("training not started: fix the errors above", file=sys.stderr)
+        return 2
 
     def progress(p, max_step, max_epoch):
         print(f"epoch {p.epoch}/{max_epoch} step {p.epoch_step}/{max_step} (global {p.global_step})", flush=True)

@@ -55,6 +55,8 @@ class FamilyFacts:
     formats: Mapping[str, tuple[str, ...]]  # TrainingMethod name -> ModelFormat names it writes
     # model types whose denoiser needs the pixels at train time (inpainting mask, depth input)
     pixel_model_types: frozenset[str] = frozenset()
+    # model types whose denoiser takes an inpainting mask (read from the concepts' mask images)
+    mask_input_model_types: frozenset[str] = frozenset()
     # family-specific settings (dotted TrainConfig paths) that this family reads
     reads: frozenset[str] = frozenset()
     latent_dims: int = 4  # 4: images [B, C, H, W]; 5: video [B, C, F, H, W]
@@ -71,6 +73,9 @@ class FamilyFacts:
 
     def needs_pixels(self, model_type) -> bool:
         return str(model_type) in self.pixel_model_types
+
+    def has_mask_input(self, model_type) -> bool:
+        return str(model_type) in self.mask_input_model_types
 
     def pipeline(self, model_type) -> str:
         return self.pipelines[str(model_type)]
@@ -138,9 +143,20 @@ class ModelFamily(ABC):
         return self.facts.needs_pixels(self.model_type)
 
     @property
+    def has_mask_input(self) -> bool:
+        return self.facts.has_mask_input(self.model_type)
+
+    @property
     def keymap(self) -> FamilyKeymap:
-        """File-format names of this model type (adapter, embedding and single-file keys)."""
-        raise NotImplementedError(f"{self.facts.name} has no file-format key map")
+        """File-format names of this model type (adapter, embedding and single-file keys), from the
+        `KEYMAPS` of the family's `keymap.py`."""
+        from importlib import import_module
+
+        keymaps = import_module(f"modules.families.{self.facts.package}.keymap").KEYMAPS
+        for keymap in keymaps:
+            if self.model_type.value in keymap.model_types:
+                return keymap
+        raise NotImplementedError(f"{self.facts.name} has no file-format key map for {self.model_type.value}")
 
     def tokenizer_of(self, model: Model, text_encoder: str):
         return model[self.facts.text_encoder(text_encoder).tokenizer]

@@ -1,14 +1,10 @@
-"""The training engine: trainer lifecycle, events in and out, progress."""
+"""The family-free training engine: trainer lifecycle, events in and out, progress.
+
+A trainer is created through `modules.engine.create_trainer`, which looks up the model family."""
 from .callbacks import SampleOutput, TrainCallbacks
 from .commands import TrainCommands
 from .events import ProgressEvent, SampleEvent, SampleProgressEvent, ScalarEvent, StatusEvent
 from .progress import TrainProgress
 
 
-def create_trainer(config, callbacks=None, commands=None):
-    from .trainer import create_trainer as _create
-
-    return _create(config, callbacks, commands)
-
-
-__all__ = ["ProgressEvent", "SampleEvent", "SampleProgressEvent", "ScalarEvent", "StatusEvent", "SampleOutput", "TrainCallbacks", "TrainCommands", "TrainProgress", "create_trainer"]
+__all__ = ["ProgressEvent", "SampleEvent", "SampleProgressEvent", "ScalarEvent", "StatusEvent", "SampleOutput", "TrainCallbacks", "TrainCommands", "TrainProgress"]

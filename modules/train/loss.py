@@ -2,25 +2,12 @@
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
 from modules.config.enums import LossScaler, LossWeight
-
-
-@dataclass
-class Prediction:
-    """What a family returns for one batch: the model output and what it should have been."""
-
-    predicted: torch.Tensor
-    target: torch.Tensor
-    timesteps: torch.Tensor
-    snr: torch.Tensor | None = None  # diffusion families: ᾱ/(1−ᾱ) per sample
-    sigma: torch.Tensor | None = None  # flow-matching families
-    v_prediction: bool = False
-    flow_matching: bool = False
+from modules.objectives import Prediction
 
 
 def _per_sample(x: torch.Tensor) -> torch.Tensor:

@@ -149,8 +149,8 @@ class MethodSetup:
                            if not k.endswith("_out")}
             self.model.embeddings.append(emb_lib.add_embedding(encoders, emb_cfg, initial))
         embeddings = self.model.embeddings
-        self.model.extra["expand_prompt"] = lambda text: emb_lib.expand_placeholders(
-            text, embeddings, self.family.text_encoders[0])
+        # each text encoder reads its own tokens for a placeholder; the family expands per encoder
+        self.model.extra["expand_prompt"] = lambda text, part: emb_lib.expand_placeholders(text, embeddings, part)
 
     def _add_embedding_groups(self, text_parts: list[str]) -> None:
         cfg = self.config
@@ -168,9 +168,6 @@ class MethodSetup:
                                    stop_after=emb.config.stop_training_after,
                                    stop_after_unit=emb.config.stop_training_after_unit)
                 self.groups.append(group)
-
-    def expand(self, text: str, part: str) -> str:
-        return emb_lib.expand_placeholders(text, self.model.embeddings, part)
 
     # ------------------------------------------------------------------ runtime
     def _enable_checkpointing(self) -> None:

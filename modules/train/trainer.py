@@ -16,13 +16,13 @@ import torch
 
 from modules.config.enums import EMAMode, ModelFormat, TrainingMethod
 from modules.config.files import atomic_write_json, load_concepts
+from modules.objectives import Prediction, TimestepSampler
 
 from .callbacks import TrainCallbacks
 from .commands import TrainCommands
 from .ema import EMA
 from .events import ScalarEvent
-from .loss import Prediction, compute_loss
-from .noise import TimestepSampler
+from .loss import compute_loss
 from .progress import TrainProgress
 from .sampling import render_samples, training_samples
 from .timing import IntervalClock
@@ -38,7 +38,10 @@ log = logging.getLogger(__name__)
 
 
 class GenericTrainer:
-    def __init__(self, config, callbacks: TrainCallbacks | None = None, commands: TrainCommands | None = None):
+    """Trains `config` with the model `family` the caller looked up (see `modules.engine`)."""
+
+    def __init__(self, config, family, callbacks: TrainCallbacks | None = None,
+                 commands: TrainCommands | None = None):
         # a private, normalised copy: values set as plain strings become enum members again
         self.config = type(config).default_values().from_dict(config.to_dict(), migrate=False)
         self.callbacks = callbacks or TrainCallbacks()
@@ -48,7 +51,8 @@ class GenericTrainer:
         self.progress = TrainProgress()
         self.one_step_trained = False
         self.loss_history: list[tuple[int, float]] = []  # (global step of the update, loss)
-        self.family = self.model = self.method = self.optimizer = self.lr_scheduler = None
+        self.family = family
+        self.model = self.method = self.optimizer = self.lr_scheduler = None
         self.ema: EMA | None = None
         self._autocast_to: torch.dtype | None = None
         self.dataset = None
@@ -86,9 +90,6 @@ class GenericTrainer:
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
         self._status("loading the model")
-        from modules.families import family_for
-
-        self.family = family_for(cfg.model_type)
         if cfg.continue_last_backup:
             self._status("searching for previous backups")
             self._use_last_backup()
@@ -174,15 +175,14 @@ class GenericTrainer:
         concepts = cfg.concepts if cfg.concepts is not None else load_concepts(cfg.concept_file_name)
         self.concepts = concepts
         # latents can be cached unless the pixels are needed at train time (VAE target, inpainting input)
-        needs_pixels = TrainingMethod(cfg.training_method) == TrainingMethod.FINE_TUNE_VAE \
-            or cfg.model_type.has_mask_input() or cfg.model_type.has_depth_input()
+        needs_pixels = TrainingMethod(cfg.training_method) == TrainingMethod.FINE_TUNE_VAE or family.needs_pixels
         encode_images = None if needs_pixels else (lambda pixels: family.encode_images(model, pixels.to(self.device)))
         text_trains = any(method.text_encoder_trains(p) for p in family.text_encoders)
         encode_prompts = None
         if not text_trains:
             def encode_prompts(texts):
-                return family.encode_prompts(model, [method.expand(t, family.text_encoders[0]) for t in texts], cfg)
-        with_masks = bool(cfg.masked_training) or cfg.model_type.has_mask_input()
+                return family.encode_prompts(model, texts, cfg)
+        with_masks = bool(cfg.masked_training) or family.has_mask_input
         self.dataset = TrainDataset(cfg, concepts, encode_images=encode_images, encode_prompts=encode_prompts,
                                     latent_scale=family.latent_scale, with_masks=with_masks)
         self.dataset.prepare()
@@ -296,19 +296,18 @@ class GenericTrainer:
         if batch.text is not None:
             cond = {k: v.to(self.device) for k, v in batch.text.items()}
         else:
-            texts = [method.expand(t, family.text_encoders[0]) for t in batch.prompts]
             trains = any(method.text_encoder_trains(p) for p in family.text_encoders)
             with torch.enable_grad() if trains else torch.no_grad():
-                cond = family.encode_prompts(model, texts, cfg)
+                cond = family.encode_prompts(model, list(batch.prompts), cfg)
         if deterministic:
             return cond
         n = len(batch)
-        for part, keys in family.conditioning_keys.items():
-            p = float(getattr(cfg, part).dropout_probability or 0.0)
+        for encoder in family.facts.text_encoders:
+            p = float(getattr(cfg, encoder.part).dropout_probability or 0.0)
             if p <= 0:
                 continue
             keep = (torch.rand(n, generator=generator) >= p).float()
-            for key in keys:
+            for key in encoder.conditioning_keys:
                 value = cond[key]
                 cond[key] = value * keep.to(value).view(-1, *([1] * (value.ndim - 1)))
         return cond
@@ -332,7 +331,8 @@ class GenericTrainer:
                 return self._vae_step(batch)
             prediction, inputs = self._prediction(batch, sampler)
             prior = self._prior_prediction(batch, sampler, prediction)
-        masked = bool(cfg.masked_training) and not cfg.model_type.has_conditioning_image_input()
+        # an inpainting model's mask is its input, not a loss weight
+        masked = bool(cfg.masked_training) and not self.family.has_mask_input
         return compute_loss(prediction, cfg, mask=inputs.masks, concept_weights=batch.loss_weights, prior=prior,
                             masked=masked)
 
@@ -532,10 +532,3 @@ class GenericTrainer:
             except subprocess.TimeoutExpired:
                 self._tb_process.kill()
             self._tb_process = None
-
-
-def create_trainer(config, callbacks: TrainCallbacks | None = None, commands: TrainCommands | None = None):
-    """The trainer for a config (single process; multi-GPU and cloud runs are not available yet)."""
-    if getattr(config, "multi_gpu", False) or getattr(getattr(config, "cloud", None), "enabled", False):
-        log.warning("multi-GPU and cloud training are not available; training in this process")
-    return GenericTrainer(config, callbacks, commands)

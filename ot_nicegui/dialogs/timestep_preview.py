@@ -15,7 +15,7 @@ def timestep_histogram(config, samples: int = PREVIEW_SAMPLES, seed: int | None 
     """
     import torch  # the UI imports no torch at start-up
 
-    from modules.train.noise import TimestepSampler
+    from modules.objectives import TimestepSampler
 
     generator = torch.Generator().manual_seed(int(np.random.SeedSequence(seed).generate_state(1)[0]))
     timesteps = TimestepSampler(config, TRAIN_TIMESTEPS).sample(samples, generator)

@@ -6,7 +6,7 @@ import torch
 
 def run_training(config, callbacks=None, commands=None):
     """start + train + end; returns the trainer."""
-    from modules.train import create_trainer
+    from modules.engine import create_trainer
 
     trainer = create_trainer(config, callbacks, commands)
     trainer.start()
@@ -18,7 +18,7 @@ def run_training(config, callbacks=None, commands=None):
 def deterministic_loss(trainer) -> float:
     """Mean loss of the first epoch's batches at a fixed timestep and noise: comparable across steps."""
     from modules.train.loss import compute_loss
-    from modules.train.noise import TimestepSampler
+    from modules.objectives import TimestepSampler
 
     sampler = TimestepSampler(trainer.config, trainer.family.num_train_timesteps(trainer.model))
     losses = []

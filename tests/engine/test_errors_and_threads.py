@@ -13,7 +13,8 @@ from engine.helpers import run_training
 
 
 def test_a_failure_inside_train_reaches_on_error_and_the_next_run_trains(make_config, tmp_path):
-    from modules.train import TrainCallbacks, create_trainer
+    from modules.engine import create_trainer
+    from modules.train import TrainCallbacks
 
     errors = []
     cfg = make_config(epochs=2, text_encoder__train=False)
@@ -50,7 +51,8 @@ def test_a_failure_inside_train_reaches_on_error_and_the_next_run_trains(make_co
 
 
 def test_a_failure_inside_start_reaches_on_error(make_config, tmp_path):
-    from modules.train import TrainCallbacks, create_trainer
+    from modules.engine import create_trainer
+    from modules.train import TrainCallbacks
 
     errors = []
     trainer = create_trainer(make_config(base_model_name=str(tmp_path / "missing")),

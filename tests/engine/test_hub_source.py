@@ -6,7 +6,7 @@ import shutil
 import pytest
 
 from modules.families import family_for
-from modules.families.sources import local_model_path
+from modules.families.parts.sources import local_model_path
 
 
 def _fake_hub_cache(cache, repo_id: str, folder: str) -> None:

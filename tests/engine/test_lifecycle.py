@@ -83,7 +83,7 @@ def test_ema_weights_are_saved_and_sampled_separately(make_config):
 def test_continue_training_a_saved_lora(make_config):
     first = run_training(make_config(epochs=2))
     expected = deterministic_loss(first)
-    from modules.train import create_trainer
+    from modules.engine import create_trainer
 
     cfg = make_config(epochs=1, lora_model_name=first.config.output_model_destination, lora_rank=8)
     second = create_trainer(cfg)

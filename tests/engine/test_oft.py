@@ -10,7 +10,7 @@ from engine.helpers import deterministic_loss
 
 def test_oft_trains_saves_and_the_file_continues_training(make_config):
     from modules.config.enums import PeftType
-    from modules.train import create_trainer
+    from modules.engine import create_trainer
 
     base = create_trainer(make_config(epochs=1, peft_type=PeftType.LORA, text_encoder__train=False))
     base.start()  # a fresh LoRA is the identity, so its loss is the base model's
@@ -43,7 +43,7 @@ def test_oft_trains_saves_and_the_file_continues_training(make_config):
 
 def test_scaled_oft_is_refused_before_training(make_config):
     from modules.config.enums import PeftType
-    from modules.train import create_trainer
+    from modules.engine import create_trainer
 
     trainer = create_trainer(make_config(epochs=1, peft_type=PeftType.OFT_2, oft_scaled=True))
     with pytest.raises(ValueError, match="oft_scaled"):

@@ -25,7 +25,7 @@ def _image(pipe):
 
 
 def test_lora_loss_falls_and_file_loads_in_diffusers(make_config, tiny_model):
-    from modules.train import create_trainer
+    from modules.engine import create_trainer
 
     cfg = make_config(epochs=5, learning_rate=3e-3, text_encoder__train=False)
     trainer = create_trainer(cfg)

@@ -20,7 +20,7 @@ def test_fine_tune_diffusers_output_and_single_file_round_trip(make_config, tiny
 
     cfg = make_config(method="FINE_TUNE", epochs=3, learning_rate=1e-4, text_encoder__train=False,
                       layer_filter="attentions")
-    from modules.train import create_trainer
+    from modules.engine import create_trainer
 
     trainer = create_trainer(cfg)
     trainer.start()

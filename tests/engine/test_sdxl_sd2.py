@@ -25,12 +25,28 @@ def test_sdxl_lora_with_both_text_encoders_loads_in_diffusers(make_config, tiny_
     assert abs(base - adapted).max() > 1e-4
 
 
-def test_sdxl_embedding_writes_both_vectors(make_config):
-    cfg = make_config("STABLE_DIFFUSION_XL_10_BASE", method="EMBEDDING", epochs=1, learning_rate=1e-2)
-    run_training(cfg)
+def test_sdxl_embedding_trains_the_vector_of_every_text_encoder(make_config, tmp_path):
+    from modules.engine import create_trainer
+
+    cfg = make_config("STABLE_DIFFUSION_XL_10_BASE", method="EMBEDDING", epochs=2, learning_rate=1e-2,
+                      embedding__initial_embedding_text="red", text_encoder__train_embedding=True,
+                      text_encoder_2__train_embedding=True)
+    (tmp_path / "p.txt").write_text("a photo of <embedding>")
+    cfg.concepts[0].text.prompt_source = "concept"
+    cfg.concepts[0].text.prompt_path = str(tmp_path / "p.txt")
+    trainer = create_trainer(cfg)
+    trainer.start()
+    before = {part: v.detach().clone() for part, v in trainer.model.embeddings[0].vectors.items()}
+    trainer.train()
+    trainer.end()
+    after = trainer.model.embeddings[0].vectors
+    assert set(before) == {"text_encoder", "text_encoder_2"}
+    for part in before:  # each encoder reads its own tokens for the placeholder, so each vector learns
+        assert (after[part].detach() - before[part]).abs().max() > 1e-4, part
     vectors = load_file(cfg.output_model_destination)
     assert set(vectors) == {"clip_l", "clip_g"}
     assert vectors["clip_l"].shape == (1, 32) and vectors["clip_g"].shape == (1, 48)
+    assert torch.allclose(vectors["clip_g"], after["text_encoder_2"].detach().float())
 
 
 @pytest.mark.parametrize("model_type", ["STABLE_DIFFUSION_XL_10_BASE_INPAINTING", "STABLE_DIFFUSION_15_INPAINTING",

@@ -9,9 +9,9 @@ import torch
 
 from modules.config.enums import LossWeight, TimestepDistribution, TimeUnit
 from modules.config.train_config import TrainConfig
+from modules.objectives import Prediction, TimestepSampler, sample_noise
 from modules.train.commands import TrainCommands
-from modules.train.loss import Prediction, compute_loss
-from modules.train.noise import TimestepSampler, sample_noise
+from modules.train.loss import compute_loss
 from modules.train.progress import TrainProgress
 from modules.train.timing import IntervalClock
 

@@ -3,32 +3,39 @@ from __future__ import annotations
 
 import torch
 
-from ..diffusion import LatentDiffusionFamily
-from .tiny import build_tiny_sd
+from ..ddpm import DDPMObjective
+from ..diffusers_family import DiffusersFamily
+from ..parts import clip, depth, inpainting
+from .facts import FACTS
 
 
-class StableDiffusionFamily(LatentDiffusionFamily):
-    text_encoders = ("text_encoder",)
-    conditioning_keys = {"text_encoder": ("hidden",)}
-    embedding_keys = {"text_encoder": "emp_params"}
-    bundle_embedding_keys = {"text_encoder": "clip_l"}
-    layer_presets = {"attn-mlp": ["attentions"], "attn-only": ["attn"], "full": []}
+class StableDiffusionFamily(DDPMObjective, DiffusersFamily):
+    facts = FACTS
 
     @property
-    def pipeline_class(self) -> str:
-        if self.has_depth_input:
-            return "StableDiffusionDepth2ImgPipeline"
-        return "StableDiffusionInpaintPipeline" if self.has_mask_input else "StableDiffusionPipeline"
+    def has_depth_input(self) -> bool:
+        return self.model_type.has_depth_input()
+
+    def single_file_kwargs(self) -> dict:
+        return {"safety_checker": None, "requires_safety_checker": False}
 
     def encode_prompts(self, model, texts, config):
-        encoder, tokenizer = model["text_encoder"], model["tokenizer"]
-        ids = self.tokenize(tokenizer, texts)
+        ids = clip.tokenize(model["tokenizer"], self.expanded(model, texts, "text_encoder"))
         skip = int(getattr(config, "text_encoder_layer_skip", 0) or 0)
-        if skip > 0:
-            _, hidden = self.clip_hidden(encoder, ids, skip)
-        else:
-            hidden = encoder(ids.to(encoder.device)).last_hidden_state
-        return {"hidden": hidden}
+        return {"hidden": clip.last_hidden(model["text_encoder"], ids, skip)}
+
+    def prepare_inputs(self, model, latents, pixels, masks, conditioning, config, batch=None):
+        inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
+        size = latents.shape[-2:]
+        if self.has_mask_input:
+            mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks)
+            inputs.masks = mask
+            inputs.extras = {"mask": mask, "masked_latents": masked}
+        elif masks is not None:
+            inputs.masks = inpainting.latent_mask(masks, size)
+        if self.has_depth_input:
+            inputs.extras = {"depth": depth.depth_map(model.get("depth_estimator"), pixels, size).to(latents)}
+        return inputs
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
         unet = model["unet"]
@@ -36,24 +43,33 @@ class StableDiffusionFamily(LatentDiffusionFamily):
         return unet(x.to(unet.dtype), timesteps, encoder_hidden_states=hidden).sample
 
     def sample_kwargs(self, model, sample_config):
-        kwargs = super().sample_kwargs(model, sample_config)
+        kwargs = {"clip_skip": int(sample_config.text_encoder_1_layer_skip) or None}
+        width, height = int(sample_config.width), int(sample_config.height)
+        if self.has_mask_input:
+            image, mask = inpainting.sample_images(sample_config, width, height)
+            kwargs.update(image=image, mask_image=mask, strength=1.0)
         if self.has_depth_input:
-            import numpy as np
-            from PIL import Image
-
-            size = (int(sample_config.width), int(sample_config.height))
-            image = Image.open(sample_config.base_image_path).convert("RGB").resize(size) \
-                if sample_config.base_image_path else Image.new("RGB", size, (127, 127, 127))
-            pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 127.5 - 1
-            depth = self.depth_input(model, pixels, (size[1], size[0]))[:, 0]
-            # the depth pipeline takes its size from the image; width/height are not its arguments
-            kwargs.update(image=image, depth_map=depth, strength=1.0)
+            kwargs.update(self._depth_sample_kwargs(model, sample_config, width, height))
         return kwargs
 
-    def pipeline_size_kwargs(self, sample_config) -> dict:
-        if self.has_depth_input:
-            return {}
-        return super().pipeline_size_kwargs(sample_config)
+    def _depth_sample_kwargs(self, model, sample_config, width: int, height: int) -> dict:
+        import numpy as np
+        from PIL import Image
+
+        image = Image.open(sample_config.base_image_path).convert("RGB").resize((width, height)) \
+            if sample_config.base_image_path else Image.new("RGB", (width, height), (127, 127, 127))
+        pixels = torch.from_numpy(np.array(image)).permute(2, 0, 1)[None].float() / 127.5 - 1
+        depth_map = depth.depth_map(model.get("depth_estimator"), pixels, (height, width))[:, 0]
+        return {"image": image, "depth_map": depth_map, "strength": 1.0}
+
+    def size_kwargs(self, sample_config) -> dict:
+        # the depth pipeline takes its size from the image; width/height are not its arguments
+        return {} if self.has_depth_input else super().size_kwargs(sample_config)
 
     def build_tiny(self, out_dir, seed: int = 0):
+        from .tiny import build_tiny_sd
+
         return build_tiny_sd(self.model_type, out_dir, seed)
+
+
+FAMILY = StableDiffusionFamily

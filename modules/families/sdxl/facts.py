@@ -29,9 +29,11 @@ FACTS = FamilyFacts(
         "EMBEDDING": ("SAFETENSORS",),
     },
     pixel_model_types=frozenset({"STABLE_DIFFUSION_XL_10_BASE_INPAINTING"}),
+    mask_input_model_types=frozenset({"STABLE_DIFFUSION_XL_10_BASE_INPAINTING"}),
     reads=frozenset({
         "vae.model_name", "text_encoder_layer_skip", "text_encoder_2_layer_skip",
         "rescale_noise_scheduler_to_zero_terminal_snr", "force_v_prediction", "force_epsilon_prediction",
         "generalized_offset_noise", "text_encoder_2.train_embedding", "text_encoder.train_embedding",
+        "text_encoder.include", "text_encoder_2.include",
     }),
 )

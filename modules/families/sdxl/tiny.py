@@ -5,18 +5,19 @@ from pathlib import Path
 
 import torch
 
-from ..tiny_parts import clip_text_model, clip_tokenizer, tiny_vae
+from ..parts import clip
+from ..parts import vae as vae_part
 
 
 def build_tiny_sdxl(model_type, out_dir, seed: int = 0) -> Path:
     import diffusers
     from diffusers import EulerDiscreteScheduler, UNet2DConditionModel
 
-    tokenizer, tokenizer_2 = clip_tokenizer(), clip_tokenizer(pad_token="!")
-    text_encoder = clip_text_model(tokenizer, seed=seed)
+    tokenizer, tokenizer_2 = clip.tiny_tokenizer(), clip.tiny_tokenizer(pad_token="!")
+    text_encoder = clip.tiny_text_model(tokenizer, seed=seed)
     # the second encoder is wider, as in the real model: diffusers tells the two apart by width when it
     # loads a single-file checkpoint
-    text_encoder_2 = clip_text_model(tokenizer_2, hidden=48, with_projection=True, projection_dim=48, seed=seed + 1)
+    text_encoder_2 = clip.tiny_text_model(tokenizer_2, hidden=48, with_projection=True, projection_dim=48, seed=seed + 1)
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
         block_out_channels=(8, 16), layers_per_block=1, sample_size=16,
@@ -25,7 +26,7 @@ def build_tiny_sdxl(model_type, out_dir, seed: int = 0) -> Path:
         attention_head_dim=(2, 4), use_linear_projection=True, addition_embed_type="text_time",
         addition_time_embed_dim=8, transformer_layers_per_block=(1, 2),
         projection_class_embeddings_input_dim=6 * 8 + 48, cross_attention_dim=32 + 48, norm_num_groups=4)
-    vae = tiny_vae(0.13025, seed)
+    vae = vae_part.tiny(0.13025, seed)
     scheduler = EulerDiscreteScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
                                        timestep_spacing="leading", steps_offset=1)
     cls = diffusers.StableDiffusionXLInpaintPipeline if model_type.has_mask_input() \

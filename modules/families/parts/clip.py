@@ -1,4 +1,4 @@
-"""Tiny random components shared by the tiny-model builders (tests and the tiny_model CLI)."""
+"""CLIP text encoders: tokenizing, hidden states with layer skip, and tiny random ones for tests."""
 from __future__ import annotations
 
 import string
@@ -8,7 +8,26 @@ import torch
 CHARS = string.ascii_lowercase + string.ascii_uppercase + string.digits + ".,!?'-:;()"
 
 
-def clip_tokenizer(pad_token: str = "<|endoftext|>", max_length: int = 77):
+def tokenize(tokenizer, texts: list[str], length: int | None = None) -> torch.Tensor:
+    length = min(length or tokenizer.model_max_length, tokenizer.model_max_length)
+    return tokenizer(texts, padding="max_length", max_length=length, truncation=True, return_tensors="pt").input_ids
+
+
+def final_norm(encoder, hidden: torch.Tensor) -> torch.Tensor:
+    norm = encoder.text_model.final_layer_norm if hasattr(encoder, "text_model") else encoder.final_layer_norm
+    return norm(hidden)
+
+
+def last_hidden(encoder, ids: torch.Tensor, layer_skip: int = 0) -> torch.Tensor:
+    """The last hidden state, or the one `layer_skip` layers earlier passed through the final norm
+    (what "clip skip" means for SD 1.x/2.x)."""
+    if layer_skip <= 0:
+        return encoder(ids.to(encoder.device)).last_hidden_state
+    out = encoder(ids.to(encoder.device), output_hidden_states=True)
+    return final_norm(encoder, out.hidden_states[-(1 + layer_skip)])
+
+
+def tiny_tokenizer(pad_token: str = "<|endoftext|>", max_length: int = 77):
     """Character-level CLIP tokenizer built in memory (no vocabulary files needed)."""
     from transformers import CLIPTokenizer
 
@@ -20,7 +39,7 @@ def clip_tokenizer(pad_token: str = "<|endoftext|>", max_length: int = 77):
     return CLIPTokenizer(vocab=vocab, merges=[], model_max_length=max_length, pad_token=pad_token)
 
 
-def clip_text_model(tokenizer, hidden: int = 32, layers: int = 2, with_projection: bool = False,
+def tiny_text_model(tokenizer, hidden: int = 32, layers: int = 2, with_projection: bool = False,
                     projection_dim: int = 32, seed: int = 0):
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection
 
@@ -31,12 +50,3 @@ def clip_text_model(tokenizer, hidden: int = 32, layers: int = 2, with_projectio
     torch.manual_seed(seed)
     cls = CLIPTextModelWithProjection if with_projection else CLIPTextModel
     return cls(cfg).eval()
-
-
-def tiny_vae(scaling_factor: float, seed: int = 0):
-    from diffusers import AutoencoderKL
-
-    torch.manual_seed(seed)
-    return AutoencoderKL(block_out_channels=[8, 16], in_channels=3, out_channels=3,
-                         down_block_types=["DownEncoderBlock2D"] * 2, up_block_types=["UpDecoderBlock2D"] * 2,
-                         latent_channels=4, norm_num_groups=4, scaling_factor=scaling_factor, sample_size=32)

@@ -1,11 +1,12 @@
-"""Noise and training-timestep sampling shared by every family (spec §9.1–9.2).
+"""Training-timestep sampling shared by every objective (discrete timesteps in [0, T)).
 
 Each batch draws from its own generator, so a run is reproducible step by step (and after a resume).
+The shift may change per batch (dynamic shifting by resolution), so the weighted distributions keep
+one probability vector per shift value.
 """
 from __future__ import annotations
 
 import math
-from functools import lru_cache
 
 import torch
 
@@ -48,7 +49,7 @@ class TimestepSampler:
         self.weight = float(config.noising_weight)
         self.bias = float(config.noising_bias)
         self.shift = float(config.timestep_shift)
-        self._probabilities: torch.Tensor | None = None  # cached for the run, as OneTrainer does
+        self._probabilities: dict[float, torch.Tensor] = {}  # per shift: dynamic shifting varies it by batch
 
     def sample(self, batch_size: int, generator: torch.Generator, deterministic: bool = False,
                shift: float | None = None) -> torch.Tensor:
@@ -57,9 +58,12 @@ class TimestepSampler:
         s = self.shift if shift is None else shift
         n = max(self.t_max - self.t_min, 1)
         if self.distribution in _WEIGHTED:
-            if self._probabilities is None:
-                self._probabilities = _weighted_probabilities(self.distribution, n, s, self.weight, self.bias)
-            idx = torch.multinomial(self._probabilities, batch_size, replacement=True, generator=generator)
+            probabilities = self._probabilities.get(s)
+            if probabilities is None:
+                probabilities = _weighted_probabilities(self.distribution, n, s, self.weight, self.bias)
+                if len(self._probabilities) < 64:  # a handful of bucket resolutions; never unbounded
+                    self._probabilities[s] = probabilities
+            idx = torch.multinomial(probabilities, batch_size, replacement=True, generator=generator)
             return (idx + self.t_min).clamp(max=self.T - 1)
         u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
         if self.distribution == "UNIFORM":
@@ -82,38 +86,3 @@ class TimestepSampler:
         if s != 1.0:
             t = _shift_continuous(t, s, self.T)
         return t.long().clamp(0, self.T - 1)
-
-
-@lru_cache(maxsize=8)
-def _generalized_offset_psi(betas: tuple[float, ...]) -> torch.Tensor:
-    """ψ_t of the 'balanced' generalized offset noise, from the beta schedule (float64)."""
-    b = torch.tensor(betas, dtype=torch.float64)
-    alphas = 1 - b
-    ac = torch.cumprod(alphas, 0)
-    ac_prev = torch.cat([torch.ones(1, dtype=torch.float64), ac[:-1]])
-    T = len(betas)
-    gamma = torch.zeros(T, dtype=torch.float64)
-    gamma[0] = 1.0
-    running = gamma[0] / torch.sqrt(ac_prev[0])
-    for t in range(1, T):
-        c = (1 - alphas[t]) * torch.sqrt(ac_prev[t]) / (alphas[t] * (1 - ac_prev[t]))
-        gamma[t] = c * running
-        running = running + gamma[t] / torch.sqrt(ac_prev[t])
-    total = torch.cumsum(gamma / torch.sqrt(ac_prev), 0)
-    gamma = gamma / (total[-1] / torch.sqrt(1 - ac[-1]))
-    return torch.cumsum(gamma / torch.sqrt(ac_prev), 0) / torch.sqrt(1 - ac)
-
-
-def sample_noise(latents: torch.Tensor, config, generator: torch.Generator, timesteps: torch.Tensor | None = None,
-                 betas: torch.Tensor | None = None) -> torch.Tensor:
-    shape, dtype = latents.shape, torch.float32
-    noise = torch.randn(shape, generator=generator, dtype=dtype)
-    if config.offset_noise_weight > 0:
-        offset = torch.randn((*shape[:2], *([1] * (len(shape) - 2))), generator=generator, dtype=dtype)
-        if config.generalized_offset_noise and betas is not None and timesteps is not None:
-            psi = _generalized_offset_psi(tuple(betas.double().tolist()))[timesteps.cpu()].float()
-            offset = offset * psi.view(-1, *([1] * (len(shape) - 1)))
-        noise = noise + config.offset_noise_weight * offset
-    if config.perturbation_noise_weight > 0:
-        noise = noise + config.perturbation_noise_weight * torch.randn(shape, generator=generator, dtype=dtype)
-    return noise.to(device=latents.device, dtype=latents.dtype)

@@ -1,0 +1,1 @@
+"""Pieces several families share: model I/O, text encoders, VAEs, inpainting and depth inputs."""

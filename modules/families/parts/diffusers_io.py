@@ -1,0 +1,112 @@
+"""Reading and writing a model as diffusers components: a diffusers folder, a single-file
+checkpoint (through diffusers' own converters) or a hub name (through the Hugging Face cache)."""
+from __future__ import annotations
+
+import copy
+import json
+import os
+from pathlib import Path
+
+import torch
+
+from .sources import local_model_path, offline
+
+
+def is_backup_dir(path: str | Path) -> bool:
+    return (Path(path) / "meta.json").is_file()
+
+
+def weight_dtype(part_config, default=torch.float32) -> torch.dtype:
+    dtype = part_config.weight_dtype.torch_dtype() if part_config is not None else None
+    return dtype or default
+
+
+def load_folder(path: str, config) -> dict:
+    """Every component `model_index.json` names, except text encoders switched off with `include`."""
+    import diffusers
+    import transformers
+
+    index = json.loads((Path(path) / "model_index.json").read_text())
+    components = {}
+    for name, spec in index.items():
+        if name.startswith("_") or not isinstance(spec, list) or spec[1] is None:
+            continue
+        part_config = getattr(config, name, None) if config is not None else None
+        if name.startswith("text_encoder") and part_config is not None and not part_config.include:
+            continue
+        library, cls_name = spec
+        cls = getattr(diffusers if library == "diffusers" else transformers, cls_name, None)
+        if cls is None or not (Path(path) / name).is_dir():
+            continue
+        components[name] = cls.from_pretrained(path, subfolder=name)
+    return components
+
+
+def load_single_file(path: str, keymap, model_type, config_dir: str | None, config, **pipeline_kwargs) -> dict:
+    from modules.formats.single_file import (
+        SingleFileConfigError,
+        find_config_dir,
+        load_single_file,
+        missing_config_message,
+    )
+
+    config_dir = config_dir or find_config_dir(path, model_type)
+    if config_dir is None and offline(config):
+        raise SingleFileConfigError(missing_config_message(path, model_type))
+    pipe = load_single_file(path, keymap, model_type, config_dir, **pipeline_kwargs)
+    return {k: v for k, v in pipe.components.items() if v is not None}
+
+
+def load_vae_override(name: str, config):
+    from diffusers import AutoencoderKL
+
+    path = local_model_path(name, config)
+    return AutoencoderKL.from_pretrained(path, subfolder="vae" if (Path(path) / "vae").is_dir() else None)
+
+
+def load_components(source: str, keymap, model_type, config, *, config_dir: str | None = None,
+                    single_file_kwargs: dict | None = None) -> tuple[str, dict]:
+    """(local path, components) of a folder, single file or hub name; a VAE override replaces the VAE."""
+    source = local_model_path(str(source), config)
+    if os.path.isfile(source):
+        components = load_single_file(source, keymap, model_type, config_dir, config, **(single_file_kwargs or {}))
+    else:
+        components = load_folder(source, config)
+    vae_name = getattr(getattr(config, "vae", None), "model_name", "") if config is not None else ""
+    if vae_name:
+        components["vae"] = load_vae_override(vae_name, config)
+    return source, components
+
+
+def freeze(components: dict, parts: tuple[str, ...], config) -> None:
+    """Nothing trains until a training method says so; each part in its configured weight dtype."""
+    for module in components.values():
+        if isinstance(module, torch.nn.Module):
+            module.requires_grad_(False)
+            module.eval()
+    if config is not None:
+        for part in parts:
+            if part in components:
+                components[part].to(dtype=weight_dtype(getattr(config, part, None)))
+
+
+def save_folder(components: dict, path: str | Path, pipeline_class: str, dtype: torch.dtype | None = None,
+                extra_components: dict | None = None) -> None:
+    """Write components and `model_index.json` so `DiffusionPipeline.from_pretrained` loads the folder."""
+    import diffusers
+
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    index = {"_class_name": pipeline_class, "_diffusers_version": diffusers.__version__}
+    for name, comp in {**components, **(extra_components or {})}.items():
+        target = path / name
+        if isinstance(comp, torch.nn.Module):
+            if dtype is not None and next(comp.parameters()).dtype != dtype:
+                comp = copy.deepcopy(comp).to(dtype)
+            comp.save_pretrained(target, safe_serialization=True)
+        elif hasattr(comp, "save_pretrained"):
+            comp.save_pretrained(target)
+        else:
+            continue
+        index[name] = [type(comp).__module__.split(".")[0], type(comp).__name__]
+    (path / "model_index.json").write_text(json.dumps(index, indent=2))
