@@ -9,7 +9,7 @@ os.environ.setdefault('HF_HUB_OFFLINE', '1')
 
 import pytest
 from hypothesis import settings
-from ot_test_paths import shared_reference_dir
+from ot_test_paths import require_shared, shared_reference_dir
 
 # Property tests draw the same examples on every run so that the suite's verdict is reproducible;
 # OT_FUZZ_EXPLORE=1 draws fresh ones (run it locally to look for new failures).
@@ -20,7 +20,5 @@ settings.load_profile('explore' if os.environ.get('OT_FUZZ_EXPLORE') else 'repro
 
 @pytest.fixture(scope='session')
 def reference_dir() -> Path:
-    path = shared_reference_dir()
-    if not path.is_dir():
-        pytest.skip(f'OneTrainer reference files not found at {path} (set OT_SHARED_DIR)')
-    return path
+    """The OneTrainer reference facts; a test that asks for them fails when they are missing."""
+    return require_shared(shared_reference_dir())

@@ -11,13 +11,14 @@ from modules.config.sample_config import SampleConfig
 from modules.config.secrets_config import SecretsConfig
 from modules.config.train_config import TrainConfig
 
-# Defaults that are random or machine-dependent by design.
+# Defaults that are random or machine-dependent by design: the reference marks exactly these
+# as `<dynamic: ...>`, and only these go uncompared.
 DYNAMIC = {'train_device', 'embedding.uuid', 'seed'}
 
 
 def _differences(ours, reference, path=''):
     if isinstance(reference, str) and reference.startswith('<dynamic'):
-        return []
+        return [] if path in DYNAMIC else [(path, ours, reference)]
     if isinstance(reference, dict):
         if not isinstance(ours, dict):
             return [(path, ours, reference)]
@@ -28,8 +29,6 @@ def _differences(ours, reference, path=''):
             found += _differences(ours.get(key, '<missing>'), reference[key], f'{path}.{key}'.lstrip('.'))
         return found
     if ours != reference or type(ours) is not type(reference):
-        if path in DYNAMIC:
-            return []
         return [(path, ours, reference)]
     return []
 

@@ -12,7 +12,7 @@ def _reference(reference_dir):
 
 def test_all_enums_and_members(reference_dir):
     data = _reference(reference_dir)
-    items = data['enums'].items() if isinstance(data['enums'], dict) else [(e['name'], e) for e in data['enums']]
+    items = data['enums'].items()
     assert len(items) == 29
     for name, entry in items:
         assert [m.value for m in getattr(enums, name)] == entry['values'], name
@@ -24,7 +24,7 @@ def test_helper_results(reference_dir):
     for enum_name, results in helpers.items():
         enum = getattr(enums, enum_name)
         for helper, per_member in results.items():
-            if helper.startswith('__'):
+            if helper == '__module_tables__':  # OneTrainer's lookup tables behind the helpers, not a helper
                 continue
             name = helper.split('(')[0]
             for member_name, expected in per_member.items():
@@ -39,8 +39,6 @@ def test_helper_results(reference_dir):
                 got = attribute() if callable(attribute) else attribute
                 if isinstance(got, list):
                     got = [g.value if isinstance(g, enums.ConfigEnum) else g for g in got]
-                elif isinstance(got, enums.ConfigEnum):
-                    got = got.value
                 assert got == expected, (enum_name, name, member_name)
                 checked += 1
     assert checked > 1000

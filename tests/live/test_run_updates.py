@@ -73,12 +73,28 @@ def log_steps(session: TrainingSession, steps: range, tag: str = 'loss/train_ste
         session.post(RunEvent(RUN, ProgressEvent(0, step, step, 1000, 2)))
 
 
+class FeedClock:
+    """Stands in for the feed's clock and keeps its last reading: the moment by which the feed
+    decided to send the message it sends next. Reads the real clock unless `now` is set."""
+
+    def __init__(self, now: float | None = None):
+        self.now = now
+        self.last = 0.0
+
+    def monotonic(self) -> float:
+        self.last = time.monotonic() if self.now is None else self.now
+        return self.last
+
+
 async def ticks(count: int = 3) -> None:
     """Let the relay run `count` times (and the sockets send what they produced)."""
     await asyncio.sleep(count * 0.1 + 0.05)
 
 
-async def test_every_page_gets_the_same_single_feed_message(create_user, feed_messages) -> None:
+async def test_every_page_gets_the_same_single_feed_message(
+        create_user, feed_messages, monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FeedClock()
+    monkeypatch.setattr(live_feed, 'time', clock)
     alice: User = create_user()
     bob: User = create_user()
     await alice.open('/?tab=run')
@@ -93,8 +109,11 @@ async def test_every_page_gets_the_same_single_feed_message(create_user, feed_me
     feed_messages.clear()
     alice_sent.clear()
     bob_sent.clear()
+    channel = get_live_feed().channel
+    sent_at: list[float] = []  # by the feed's clock
+    publish = channel.publish
+    monkeypatch.setattr(channel, 'publish', lambda message: (sent_at.append(clock.last), publish(message)))
 
-    started = time.monotonic()
     for step in range(3, 30):
         log_steps(session, range(step, step + 1))
         await ticks(1)
@@ -103,13 +122,13 @@ async def test_every_page_gets_the_same_single_feed_message(create_user, feed_me
         return [m['points']['loss/train_step'] for m, _ in feed_messages if 'loss/train_step' in m.get('points', {})]
 
     await until(lambda: any(b[1][-1] == 29 for b in batches()), timeout=10, what='the last points')
-    seconds = time.monotonic() - started
 
     assert feed_messages, 'no feed message while the run goes'
     for _, rooms in feed_messages:  # one message for both pages
         assert sorted(rooms) == sorted([alice.client.id, bob.client.id])
-    # a step per relay tick, but a message at most every FEED_INTERVAL
-    assert len(feed_messages) <= seconds / live_feed.FEED_INTERVAL + 2
+    # a step per relay tick, but a message at most every FEED_INTERVAL (by the clock the feed reads)
+    assert len(sent_at) >= 2 and get_live_feed().interval() == live_feed.FEED_INTERVAL
+    assert min(b - a for a, b in zip(sent_at, sent_at[1:], strict=False)) >= live_feed.FEED_INTERVAL
     # every point exactly once, each batch saying where it starts
     first, xs = batches()[0][0], []
     for start, steps, values in batches():
@@ -212,21 +231,26 @@ class _Pages:
         self.messages.append(message)
 
 
-@pytest.mark.parametrize('pages', [1, 20])
-def test_many_pages_get_rarer_messages_so_watching_costs_the_same(pages: int) -> None:
+@pytest.mark.parametrize('pages, interval', [(1, live_feed.FEED_INTERVAL), (20, 0.5)])
+def test_many_pages_get_rarer_messages_so_watching_costs_the_same(
+        pages: int, interval: float, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert interval == max(live_feed.FEED_INTERVAL, pages / live_feed.FEED_WRITES_PER_SECOND)
+    clock = FeedClock(now=1000.0)
+    monkeypatch.setattr(live_feed, 'time', clock)
     session = TrainingSession()
     channel = _Pages(pages)
     live_feed.LiveFeed(session, channel)
     running(session)
-    started = time.monotonic()
-    step = 0
-    while time.monotonic() - started < 2.0:  # a step per relay tick
+    sent_at: list[float] = []
+    publish = channel.publish
+    monkeypatch.setattr(channel, 'publish', lambda message: (sent_at.append(clock.now), publish(message)))
+    tick = 1 / 16  # a step per relay tick, four seconds by the feed's clock (binary fractions: exact sums)
+    for step in range(64):
         log_steps(session, range(step, step + 1))
         session.drain()
-        step += 1
-        time.sleep(0.05)
-    seconds = time.monotonic() - started
-    interval = max(live_feed.FEED_INTERVAL, pages / live_feed.FEED_WRITES_PER_SECOND)
-    assert len(channel.messages) <= seconds / interval + 2  # the first one goes at once (the run began)
-    assert len(channel.messages) >= seconds / interval / 2  # yet about as often as the budget allows
-    assert channel.messages[-1]['progress']['step_text'].startswith('Step ')
+        clock.now += tick
+    # the first message goes at once (the run began), then one every interval: never more often,
+    # and as soon as the interval has passed (the progress text changed at every step)
+    assert sent_at == [1000.0 + i * interval for i in range(int(64 * tick / interval))]
+    assert len(channel.messages) * pages <= 64 * tick * live_feed.FEED_WRITES_PER_SECOND + pages
+    assert channel.messages[-1]['progress']['step_text'] == f'Step {int(64 - interval / tick)} / 1000'

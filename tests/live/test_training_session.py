@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -83,11 +82,8 @@ def test_a_burst_of_events_becomes_one_update_and_the_trainer_never_waits(config
     session = TrainingSession()
     updates = []
     session.updated.subscribe(updates.append)
-    started = time.perf_counter()
     session.start(config)
-    assert session.wait(10)
-    elapsed = time.perf_counter() - started
-    assert elapsed < 5, elapsed  # nobody drained the queue meanwhile
+    assert session.wait(10)  # the trainer got through its 1000 steps although nobody drained the queue
     assert session.phase == Phase.STARTING  # the UI state moves only when the relay drains
     update = session.drain()
     assert updates[-1] is update and update.ended is not None and update.state
