@@ -10,7 +10,7 @@ from collections.abc import Mapping
 
 import torch
 
-from modules.formats.keymaps import FamilyKeymap
+from modules.formats.keymap import FamilyKeymap
 
 Adapters = dict[str, dict[str, dict[str, torch.Tensor]]]
 

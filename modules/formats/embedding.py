@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from modules.formats.keymaps import FamilyKeymap, keymap_for
+from modules.formats.keymap import FamilyKeymap, require_keymap
 from modules.formats.safetensors_io import read_state_dict, write_safetensors
 
 BUNDLE_PREFIX = "bundle_emb."
@@ -46,24 +46,26 @@ def _part_key(file_key: str, keymap: FamilyKeymap, attribute: str) -> str | None
     return None
 
 
-def embedding_tensors(vectors_by_text_encoder: Mapping[str, torch.Tensor], model_type) -> dict[str, torch.Tensor]:
-    keymap = keymap_for(model_type)
+def embedding_tensors(vectors_by_text_encoder: Mapping[str, torch.Tensor], keymap: FamilyKeymap
+                      ) -> dict[str, torch.Tensor]:
+    """`{text encoder part(+_out): vectors}` -> the family's embedding-file tensor names."""
+    keymap = require_keymap(keymap)
     return {_file_key(k, keymap, "embedding_key"): v for k, v in vectors_by_text_encoder.items()}
 
 
-def save_embedding(path: str | os.PathLike, vectors_by_text_encoder: Mapping[str, torch.Tensor], model_type,
-                   metadata: Mapping[str, str] | None = None, *, dtype: torch.dtype | None = None) -> Path:
+def save_embedding(path: str | os.PathLike, vectors_by_text_encoder: Mapping[str, torch.Tensor],
+                   keymap: FamilyKeymap, metadata: Mapping[str, str] | None = None, *, dtype: torch.dtype | None = None) -> Path:
     """Write `{text encoder part: [token_count, hidden]}` under the family's tensor names."""
-    tensors = embedding_tensors(vectors_by_text_encoder, model_type)
+    tensors = embedding_tensors(vectors_by_text_encoder, keymap)
     if dtype is not None:
         tensors = {k: v.to(dtype) for k, v in tensors.items()}
     return write_safetensors(path, tensors, metadata)
 
 
-def load_embedding(path: str | os.PathLike, model_type) -> dict[str, torch.Tensor]:
+def load_embedding(path: str | os.PathLike, keymap: FamilyKeymap) -> dict[str, torch.Tensor]:
     """Our files, A1111 `.pt` (`string_to_param`) / `emb_params` files and diffusers single-token
     `.bin` files -> `{text encoder part(+_out): vectors}`."""
-    keymap = keymap_for(model_type)
+    keymap = require_keymap(keymap)
     data, _ = read_state_dict(path)
     if isinstance(data.get(_A1111_PARAMS), Mapping):
         data = {_A1111_SAFETENSORS_KEY: next(iter(data[_A1111_PARAMS].values()))}

@@ -1,13 +1,17 @@
 """Adapter (LoRA / LoHa / LoKr / DoRA) files in every OneTrainer output convention.
 
+    keymap = family.keymap   # the model family's FamilyKeymap
     save_lora(path, {"unet": peft_sd, "text_encoder": peft_sd}, alphas=16.0,
-              model_type=ModelType.STABLE_DIFFUSION_15, fmt=ModelFormat.KOHYA_LORA, metadata=header)
-    parts = load_lora(path, ModelType.STABLE_DIFFUSION_15)   # any convention -> peft naming
+              keymap=keymap, fmt=ModelFormat.KOHYA_LORA, metadata=header)
+    parts = load_lora(path, keymap)   # any convention -> peft naming
 
 State dicts are what `peft.get_peft_model_state_dict` returns for each model part (keys may also
 carry the `<part>.` prefix). Text-encoder paths are written with their `text_model.` level.
 Loaded dicts contain `<module>.alpha` entries; `split_alphas` / `rescale_to_alpha` turn them into
 inputs for `save_lora` or `peft.set_peft_model_state_dict`.
+
+Writing goes group -> fuse -> encode: modules the family's key map fuses for the chosen convention
+(q/k/v -> qkv) become one adapter before the codec names them; reading splits them back.
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ from pathlib import Path
 
 import torch
 
+from modules.formats.adapter_fusion import fuse, unfuse
 from modules.formats.adapter_tensors import (
     ALPHA,
     LORA_DOWN,
@@ -28,7 +33,7 @@ from modules.formats.adapter_tensors import (
     rank_of,
 )
 from modules.formats.embedding import BUNDLE_PREFIX, bundle_embeddings, unbundle_key
-from modules.formats.keymaps import keymap_for
+from modules.formats.keymap import FamilyKeymap, require_keymap
 from modules.formats.lora_codecs import codec_for, parse_key
 from modules.formats.safetensors_io import read_state_dict, write_safetensors
 
@@ -41,14 +46,15 @@ def _cast(tensors: dict[str, torch.Tensor], dtype: torch.dtype | None) -> dict[s
     return {k: v.to(dtype) if v.is_floating_point() else v for k, v in tensors.items()}
 
 
-def encode_lora(part_state_dicts: Mapping[str, Mapping[str, torch.Tensor]], alphas, model_type, fmt, *,
+def encode_lora(part_state_dicts: Mapping[str, Mapping[str, torch.Tensor]], alphas, keymap: FamilyKeymap, fmt, *,
                 embeddings: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
                 denoiser_config: Mapping | None = None) -> dict[str, torch.Tensor]:
     """The tensors `save_lora` writes, without writing them."""
-    keymap = keymap_for(model_type)
+    keymap = require_keymap(keymap)
     codec = codec_for(fmt)
     adapters = group(part_state_dicts, alphas, keymap)
     codec.check(adapters, bool(embeddings), keymap)
+    adapters = fuse(adapters, keymap.fusions_for(codec.format), codec.format)
     native = keymap.native_map(denoiser_config)
     tensors: dict[str, torch.Tensor] = {}
     for part, modules in adapters.items():
@@ -59,16 +65,16 @@ def encode_lora(part_state_dicts: Mapping[str, Mapping[str, torch.Tensor]], alph
 
 
 def save_lora(path: str | os.PathLike, part_state_dicts: Mapping[str, Mapping[str, torch.Tensor]], alphas,
-              model_type, fmt, metadata: Mapping[str, str] | None = None, *,
+              keymap: FamilyKeymap, fmt, metadata: Mapping[str, str] | None = None, *,
               embeddings: Mapping[str, Mapping[str, torch.Tensor]] | None = None,
               denoiser_config: Mapping | None = None, dtype: torch.dtype | None = None) -> Path:
-    """Write an adapter file.
+    """Write an adapter file in convention `fmt` (a ModelFormat adapter value) with the family's names.
 
     alphas: one number for all modules or `{"<part>.<module path>": alpha}`.
     embeddings: `{placeholder: {text encoder part: vectors}}`, bundled as `bundle_emb.*` tensors.
     denoiser_config: the UNet config when it is not the real model's layout (tiny test models).
     """
-    tensors = encode_lora(part_state_dicts, alphas, model_type, fmt, embeddings=embeddings,
+    tensors = encode_lora(part_state_dicts, alphas, keymap, fmt, embeddings=embeddings,
                           denoiser_config=denoiser_config)
     return write_safetensors(path, _cast(tensors, dtype), metadata)
 
@@ -88,9 +94,10 @@ def _resolve(path: str | os.PathLike) -> Path:
     return path
 
 
-def decode_lora(tensors: Mapping[str, torch.Tensor], model_type, *,
+def decode_lora(tensors: Mapping[str, torch.Tensor], keymap: FamilyKeymap, *,
                 denoiser_config: Mapping | None = None) -> LoraFile:
-    keymap = keymap_for(model_type)
+    """File tensors in any convention -> peft naming (fused modules split back into their sources)."""
+    keymap = require_keymap(keymap)
     native = keymap.native_map(denoiser_config)
     adapters: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
     embeddings: dict[str, dict[str, torch.Tensor]] = {}
@@ -112,18 +119,20 @@ def decode_lora(tensors: Mapping[str, torch.Tensor], model_type, *,
             # alpha folded into the weights (diffusers convention) reads as alpha == rank
             if ALPHA not in module_tensors and LORA_DOWN in module_tensors:
                 module_tensors[ALPHA] = torch.tensor(float(rank_of(module_tensors)))
+    adapters = unfuse(adapters, keymap.fusions)
     return LoraFile(parts=flatten(adapters), embeddings=embeddings, formats=formats)
 
 
-def read_lora(path: str | os.PathLike, model_type, *, denoiser_config: Mapping | None = None) -> LoraFile:
+def read_lora(path: str | os.PathLike, keymap: FamilyKeymap, *, denoiser_config: Mapping | None = None) -> LoraFile:
     """Any supported adapter file (safetensors, torch pickle, INTERNAL backup folder)."""
+    keymap = require_keymap(keymap)
     tensors, metadata = read_state_dict(_resolve(path))
-    result = decode_lora(tensors, model_type, denoiser_config=denoiser_config)
+    result = decode_lora(tensors, keymap, denoiser_config=denoiser_config)
     result.metadata = metadata
     return result
 
 
-def load_lora(path: str | os.PathLike, model_type, *, denoiser_config: Mapping | None = None
+def load_lora(path: str | os.PathLike, keymap: FamilyKeymap, *, denoiser_config: Mapping | None = None
               ) -> dict[str, dict[str, torch.Tensor]]:
     """`{part: {"<module>.<peft suffix>": tensor, "<module>.alpha": tensor}}` from any adapter file."""
-    return read_lora(path, model_type, denoiser_config=denoiser_config).parts
+    return read_lora(path, keymap, denoiser_config=denoiser_config).parts

@@ -22,7 +22,7 @@ from modules.formats.adapter_tensors import (
     rank_of,
     split_key,
 )
-from modules.formats.keymaps import FamilyKeymap
+from modules.formats.keymap import FamilyKeymap
 from modules.formats.prefix_map import PrefixMap
 
 

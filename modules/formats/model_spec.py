@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 
-from modules.formats.keymaps import find_keymap
+from modules.formats.keymap import FamilyKeymap, require_keymap
 from modules.formats.model_spec_table import MODEL_SPECS
 
 SPEC_VERSION = "1.0.0"
@@ -71,10 +71,12 @@ def ot_config_json(train_config, include_train_config) -> str | None:
 
 
 def build_model_spec(model_type, training_method, *, date: datetime.date | str | None = None,
-                     resolution=None, title: str | None = None, architecture: str | None = None,
-                     train_config=None, include_train_config="NONE", **optional: str) -> dict[str, str]:
+                     keymap: FamilyKeymap | None = None, resolution=None, title: str | None = None,
+                     architecture: str | None = None, train_config=None, include_train_config="NONE",
+                     **optional: str) -> dict[str, str]:
     """Header metadata for a file saved for (model type, training method).
 
+    `keymap` (the model family's) adds the family's own entries (`ss_v2`, `ss_base_model_version`);
     `architecture` overrides the default (e.g. taken from the source checkpoint's own header);
     `optional` takes description, author, license, thumbnail, prediction_type, usage_hint.
     """
@@ -101,7 +103,6 @@ def build_model_spec(model_type, training_method, *, date: datetime.date | str |
     config_json = ot_config_json(train_config, include_train_config)
     if config_json is not None:
         header["ot_config"] = config_json
-    family = find_keymap(model_type)
-    if family is not None:
-        header.update(family.extra_metadata)
+    if keymap is not None:
+        header.update(require_keymap(keymap).extra_metadata)
     return header

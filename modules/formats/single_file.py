@@ -18,7 +18,7 @@ from pathlib import Path
 
 import torch
 
-from modules.formats.keymaps import keymap_for
+from modules.formats.keymap import FamilyKeymap, require_keymap
 from modules.formats.safetensors_io import write_safetensors
 
 
@@ -31,17 +31,17 @@ def _component_config(module: torch.nn.Module) -> Mapping:
     return config.to_dict() if hasattr(config, "to_dict") else dict(config)
 
 
-def original_state_dict(components: Mapping[str, torch.nn.Module], model_type,
+def original_state_dict(components: Mapping[str, torch.nn.Module], keymap: FamilyKeymap,
                         dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
     """diffusers components -> one state dict in the model's original namespace."""
-    keymap = keymap_for(model_type)
+    keymap = require_keymap(keymap)
     if not keymap.single_file:
-        raise NotImplementedError(f"no single-file layout for {model_type}")
+        raise NotImplementedError(f"no single-file layout for {keymap.name}")
     tensors: dict[str, torch.Tensor] = {}
     for entry in keymap.single_file:
         module = components.get(entry.part)
         if module is None:
-            raise MissingComponentError(f"single-file {model_type} needs the {entry.part!r} component")
+            raise MissingComponentError(f"single-file {keymap.name} needs the {entry.part!r} component")
         converted = entry.convert(module.state_dict(), _component_config(module))
         for key, value in converted.items():
             if dtype is not None and value.is_floating_point():
@@ -50,10 +50,10 @@ def original_state_dict(components: Mapping[str, torch.nn.Module], model_type,
     return tensors
 
 
-def save_original_single_file(path: str | os.PathLike, components: Mapping[str, torch.nn.Module], model_type,
-                              dtype: torch.dtype | None = None, metadata: Mapping[str, str] | None = None) -> Path:
+def save_original_single_file(path: str | os.PathLike, components: Mapping[str, torch.nn.Module],
+                              keymap: FamilyKeymap, dtype: torch.dtype | None = None, metadata: Mapping[str, str] | None = None) -> Path:
     """Write unet / vae / text_encoder(s) as one `.safetensors` in the original key layout."""
-    return write_safetensors(path, original_state_dict(components, model_type, dtype), metadata)
+    return write_safetensors(path, original_state_dict(components, keymap, dtype), metadata)
 
 
 CONFIG_DIR_ENV = "OT_SINGLE_FILE_CONFIG_DIR"
@@ -89,15 +89,16 @@ def missing_config_message(path: str | os.PathLike, model_type) -> str:
             f"off so the configs can be fetched from the Hugging Face hub.")
 
 
-def load_single_file(path: str | os.PathLike, model_type, config_dir: str | os.PathLike | None,
-                     torch_dtype: torch.dtype | None = None, **kwargs):
+def load_single_file(path: str | os.PathLike, keymap: FamilyKeymap, model_type,
+                     config_dir: str | os.PathLike | None, torch_dtype: torch.dtype | None = None, **kwargs):
     """Load a single-file checkpoint as a diffusers pipeline (see the module docstring).
 
-    With `config_dir` nothing is fetched; without it the hub is asked for the configs, and a failure
-    to reach it raises `SingleFileConfigError` saying what to provide."""
+    The key map's `pipelines` name the diffusers pipeline class of `model_type`. With `config_dir`
+    nothing is fetched; without it the hub is asked for the configs, and a failure to reach it raises
+    `SingleFileConfigError` saying what to provide."""
     import diffusers
 
-    keymap = keymap_for(model_type)
+    keymap = require_keymap(keymap)
     try:
         pipeline_class = getattr(diffusers, keymap.pipelines[str(model_type)])
     except KeyError:

@@ -93,7 +93,7 @@ class MethodSetup:
         cfg, family, model = self.config, self.family, self.model
         loaded: dict[str, dict[str, torch.Tensor]] = {}
         if cfg.lora_model_name:
-            loaded = load_lora(cfg.lora_model_name, cfg.model_type, denoiser_config=self._denoiser_config())
+            loaded = load_lora(cfg.lora_model_name, self.family.keymap, denoiser_config=self._denoiser_config())
         denoiser = family.denoiser
         for part in [*text_parts, denoiser]:
             part_cfg = getattr(cfg, part)
@@ -145,7 +145,7 @@ class MethodSetup:
                 source = Path(emb_cfg.model_name)
                 if source.is_dir():  # an INTERNAL backup holds one file per embedding uuid
                     source = source / INTERNAL_EMBEDDINGS / f"{emb_cfg.uuid}.safetensors"
-                initial = {k: v for k, v in load_embedding(source, self.config.model_type).items()
+                initial = {k: v for k, v in load_embedding(source, self.family.keymap).items()
                            if not k.endswith("_out")}
             self.model.embeddings.append(emb_lib.add_embedding(encoders, emb_cfg, initial))
         embeddings = self.model.embeddings
@@ -235,7 +235,7 @@ class MethodSetup:
         if self.model.embeddings:
             for emb in self.model.embeddings:
                 write_safetensors(directory / INTERNAL_EMBEDDINGS / f"{emb.uuid}.safetensors",
-                                  _embedding_file_tensors(self._embedding_vectors(emb), self.config.model_type))
+                                  _embedding_file_tensors(self._embedding_vectors(emb), self.family.keymap))
         if self.method == TrainingMethod.LORA:
             tensors = {}
             for part, info in self.model.adapters.items():
@@ -254,10 +254,10 @@ class MethodSetup:
 
         fmt = ModelFormat(fmt)
         method = self.method
-        model_type = self.config.model_type
+        keymap = self.family.keymap
         if method == TrainingMethod.EMBEDDING:
             main = next(e for e in self.model.embeddings if e.uuid == self.config.embedding.uuid)
-            save_embedding(destination, self._embedding_vectors(main), model_type, metadata, dtype=dtype)
+            save_embedding(destination, self._embedding_vectors(main), keymap, metadata, dtype=dtype)
             self._save_extra_embeddings(destination, exclude=main.uuid, dtype=dtype)
             return
         if method == TrainingMethod.LORA:
@@ -267,7 +267,7 @@ class MethodSetup:
             bundled = None
             if self.model.embeddings and self.config.bundle_additional_embeddings:
                 bundled = {e.placeholder: self._embedding_vectors(e) for e in self.model.embeddings}
-            save_lora(destination, parts, alphas, model_type, fmt, metadata, embeddings=bundled,
+            save_lora(destination, parts, alphas, keymap, fmt, metadata, embeddings=bundled,
                       denoiser_config=self._denoiser_config(), dtype=dtype)
             if self.model.embeddings and not self.config.bundle_additional_embeddings:
                 self._save_extra_embeddings(destination, dtype=dtype)
@@ -284,7 +284,7 @@ class MethodSetup:
                 self.family.save_diffusers(self.model, destination, dtype)
             else:
                 save_original_single_file(destination, self.family.single_file_components(self.model),
-                                          self.config.model_type, dtype, metadata)
+                                          self.family.keymap, dtype, metadata)
 
     def _save_extra_embeddings(self, destination: str, exclude: str | None = None, dtype=None) -> None:
         from modules.formats import save_embedding
@@ -296,10 +296,10 @@ class MethodSetup:
                 continue
             name = "".join(c if c.isalnum() or c in "-_." else "_" for c in emb.placeholder.replace(" ", "_"))
             save_embedding(os.path.join(base + "_embeddings", f"{name}.safetensors"),
-                           self._embedding_vectors(emb), self.config.model_type, dtype=dtype)
+                           self._embedding_vectors(emb), self.family.keymap, dtype=dtype)
 
 
-def _embedding_file_tensors(vectors: dict[str, torch.Tensor], model_type) -> dict[str, torch.Tensor]:
+def _embedding_file_tensors(vectors: dict[str, torch.Tensor], keymap) -> dict[str, torch.Tensor]:
     from modules.formats.embedding import embedding_tensors
 
-    return embedding_tensors(vectors, model_type)
+    return embedding_tensors(vectors, keymap)

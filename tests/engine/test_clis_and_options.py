@@ -36,10 +36,11 @@ def test_sample_cli_renders_with_an_embedding(tiny_model, tmp_path):
     from PIL import Image
 
     from modules.cli.sample import main
+    from modules.families import keymap_for
     from modules.formats import save_embedding
 
     embedding = tmp_path / "emb.safetensors"
-    save_embedding(embedding, {"text_encoder": torch.randn(2, 32)}, "STABLE_DIFFUSION_15")
+    save_embedding(embedding, {"text_encoder": torch.randn(2, 32)}, keymap_for("STABLE_DIFFUSION_15"))
     destination = tmp_path / "out" / "image"
     main(["--model-type", "STABLE_DIFFUSION_15", "--base-model-name", tiny_model("STABLE_DIFFUSION_15"),
           "--prompt", "a <embedding> cat", "--destination", str(destination), "--height", "32", "--width", "32",

@@ -91,14 +91,16 @@ def _assert_output_format(trainer, cfg) -> None:
     if method == TrainingMethod.EMBEDDING:
         assert keys == set(trainer.family.embedding_keys.values())
     elif method == TrainingMethod.LORA:
+        from modules.families import keymap_for
         from modules.formats import read_lora
 
-        lora = read_lora(destination, model_type, denoiser_config=dict(trainer.model["unet"].config))
+        lora = read_lora(destination, keymap_for(model_type), denoiser_config=dict(trainer.model["unet"].config))
         assert lora.formats == {fmt} and "unet" in lora.parts
     else:
+        from modules.families import keymap_for
         from modules.formats.single_file import original_state_dict
 
-        expected = original_state_dict(trainer.family.single_file_components(trainer.model), model_type)
+        expected = original_state_dict(trainer.family.single_file_components(trainer.model), keymap_for(model_type))
         assert fmt == ModelFormat.ORIGINAL_SINGLE_FILE and keys == set(expected)
 
 

@@ -85,6 +85,7 @@ def test_vae_fine_tune_changes_only_the_decoder(make_config, tiny_model):
 ])
 def test_other_adapter_types_train_and_save(make_config, peft_type, extra, marker):
     from modules.config.enums import PeftType
+    from modules.families import keymap_for
     from modules.formats import load_lora
 
     cfg = make_config(epochs=1, peft_type=PeftType(peft_type), text_encoder__train=False,
@@ -94,5 +95,5 @@ def test_other_adapter_types_train_and_save(make_config, peft_type, extra, marke
     keys = list(load_file(cfg.output_model_destination))
     assert keys and any(marker in k for k in keys)
     assert all("attn" in k for k in keys if k.startswith("lora_unet"))
-    parts = load_lora(cfg.output_model_destination, cfg.model_type, denoiser_config=dict(trainer.model["unet"].config))
+    parts = load_lora(cfg.output_model_destination, keymap_for(cfg.model_type), denoiser_config=dict(trainer.model["unet"].config))
     assert set(parts) == {"unet"}

@@ -13,7 +13,7 @@ from engine.helpers import run_training
 
 def _single_file(tiny_model, model_type: str, path: Path) -> Path:
     """The tiny model of `model_type` written as one original-layout checkpoint at `path`."""
-    from modules.families import family_for
+    from modules.families import family_for, keymap_for
     from modules.formats import save_original_single_file
     from modules.formats.single_file import original_state_dict
 
@@ -21,9 +21,9 @@ def _single_file(tiny_model, model_type: str, path: Path) -> Path:
     components = family.single_file_components(family.load(tiny_model(model_type), None))
     if path.suffix == ".ckpt":
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state_dict": original_state_dict(components, model_type)}, path)
+        torch.save({"state_dict": original_state_dict(components, keymap_for(model_type))}, path)
         return path
-    return save_original_single_file(path, components, model_type)
+    return save_original_single_file(path, components, keymap_for(model_type))
 
 
 def _config_folder(tiny_model, model_type: str, destination: Path) -> Path:

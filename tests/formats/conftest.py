@@ -111,6 +111,22 @@ def generate(pipe, prompt: str = "a red cat") -> torch.Tensor:
 BUILDERS = {"sd15": build_sd, "sd2": lambda seed=0: build_sd(seed, v2=True), "sdxl": build_sdxl}
 
 
+def family_keymaps() -> tuple:
+    """Every key map the family packages define (straight from their keymap modules)."""
+    from modules.families.sd.keymap import KEYMAPS as SD_KEYMAPS
+    from modules.families.sdxl.keymap import KEYMAPS as SDXL_KEYMAPS
+
+    return (*SD_KEYMAPS, *SDXL_KEYMAPS)
+
+
+def keymap_for(model_type):
+    """Model type -> the family's FamilyKeymap, without building the family."""
+    for keymap in family_keymaps():
+        if str(model_type) in keymap.model_types:
+            return keymap
+    raise KeyError(f"no key map for {model_type}")
+
+
 @pytest.fixture(scope="session")
 def config_dir(tmp_path_factory):
     """name -> diffusers-format folder of that tiny model: the configs `from_single_file` needs offline."""

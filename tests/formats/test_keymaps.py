@@ -5,12 +5,11 @@ import pytest
 from transformers import CLIPTextConfig, CLIPTextModelWithProjection
 
 from modules.config.enums import ModelType
-from modules.formats.keymaps import FAMILIES, UnsupportedModelTypeError, keymap_for
-from modules.formats.keymaps.ldm import UNetLayout, unet_map, vae_map
-from modules.formats.keymaps.sd import SD_UNET_LAYOUT
-from modules.formats.keymaps.sdxl import SDXL_UNET_LAYOUT
+from modules.families.parts.ldm_layout import UNetLayout, unet_map, vae_map
+from modules.families.sd.keymap import SD_UNET_LAYOUT
+from modules.families.sdxl.keymap import SDXL_UNET_LAYOUT
 from modules.formats.lora_codecs import unflatten
-from tests.formats.conftest import build_sdxl, sd_unet, tiny_vae
+from tests.formats.conftest import build_sdxl, family_keymaps, keymap_for, sd_unet, tiny_vae
 
 # well-known module positions of the real SD 1.5 / SDXL UNets
 SD_FACTS = {
@@ -86,11 +85,14 @@ def test_kohya_flattening_is_reversible_for_every_module_name():
         assert unflatten(name.replace(".", "_"), keymap.vocabulary) == name
 
 
-def test_registry_covers_sd_and_sdxl_model_types_once():
-    covered = [t for family in FAMILIES for t in family.model_types]
+def test_family_keymaps_cover_sd_and_sdxl_model_types_once():
+    covered = [t for keymap in family_keymaps() for t in keymap.model_types]
     assert len(covered) == len(set(covered))
     expected = [t for t in ModelType if t.is_stable_diffusion() or t.is_stable_diffusion_xl()]
     assert sorted(covered) == sorted(str(t) for t in expected)
     assert keymap_for(ModelType.STABLE_DIFFUSION_21).text_encoders[0].comfy_name == "clip_h"
-    with pytest.raises(UnsupportedModelTypeError):
+    with pytest.raises(KeyError):
         keymap_for(ModelType.FLUX_DEV_1)
+    for keymap in family_keymaps():
+        assert set(keymap.pipelines) == set(keymap.model_types)
+        assert keymap.fusions == ()  # the UNet families store every projection split

@@ -24,10 +24,10 @@ from tests.formats.adapters import (
     add_adapters,
     assert_same_effect,
 )
-from tests.formats.conftest import BUILDERS, generate
+from tests.formats.conftest import BUILDERS, generate, keymap_for
 
-SD15, SDXL = "STABLE_DIFFUSION_15", "STABLE_DIFFUSION_XL_10_BASE"
-MODEL_TYPES = {"sd15": SD15, "sdxl": SDXL}
+SD15, SDXL = keymap_for("STABLE_DIFFUSION_15"), keymap_for("STABLE_DIFFUSION_XL_10_BASE")
+KEYMAPS = {"sd15": SD15, "sdxl": SDXL}
 ALL_FORMATS = ["DIFFUSERS_LORA", "KOHYA_LORA", "COMFY_LORA", "LEGACY_LORA", "ORIGINAL_LORA"]
 
 
@@ -35,7 +35,7 @@ class Adapted:
     """A tiny pipeline with random adapters, its images with and without them."""
 
     def __init__(self, name: str):
-        self.name, self.model_type = name, MODEL_TYPES[name]
+        self.name, self.keymap = name, KEYMAPS[name]
         self.base_image = generate(BUILDERS[name]())
         self.pipe = BUILDERS[name]()
         self.state_dicts = add_adapters(self.pipe)
@@ -71,7 +71,7 @@ def adapted():
 def _save(tmp_path, adapted: Adapted, fmt: str, **kwargs):
     only_unet = fmt == "ORIGINAL_LORA"
     return save_lora(tmp_path / f"{adapted.name}-{fmt}.safetensors", adapted.parts(only_unet), ALPHA,
-                     adapted.model_type, fmt, {"modelspec.title": "test"}, **kwargs)
+                     adapted.keymap, fmt, {"modelspec.title": "test"}, **kwargs)
 
 
 @pytest.mark.parametrize("name", ["sd15", "sdxl"])
@@ -79,7 +79,7 @@ def _save(tmp_path, adapted: Adapted, fmt: str, **kwargs):
 def test_round_trip_every_format(tmp_path, adapted, name, fmt):
     a = adapted(name)
     path = _save(tmp_path, a, fmt)
-    loaded = a.aligned(load_lora(path, a.model_type))
+    loaded = a.aligned(load_lora(path, a.keymap))
     assert_same_effect(a.with_alphas(only_unet=fmt == "ORIGINAL_LORA"), loaded)
     if fmt != "DIFFUSERS_LORA":  # only diffusers folds alpha into the weights
         expected = a.with_alphas(only_unet=fmt == "ORIGINAL_LORA")

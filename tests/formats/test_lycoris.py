@@ -10,9 +10,9 @@ from safetensors.torch import load_file
 
 from modules.formats import load_lora, rescale_to_alpha, save_lora
 from tests.formats.adapters import ALPHA, adapter_config, add_adapters
-from tests.formats.conftest import sd_unet
+from tests.formats.conftest import keymap_for, sd_unet
 
-SD15 = "STABLE_DIFFUSION_15"
+SD15 = keymap_for("STABLE_DIFFUSION_15")
 # few modules keep the per-forward cost of these adapter types low; both Linear and 3x3 Conv are covered
 TARGETS = ["to_q", "proj_in", "conv_in", "conv_out"]
 FORMATS = ["DIFFUSERS_LORA", "KOHYA_LORA", "COMFY_LORA", "LEGACY_LORA", "ORIGINAL_LORA"]

@@ -14,6 +14,7 @@ from modules.formats import build_model_spec, read_metadata
 from modules.formats.model_spec import UnknownModelSpecError
 from modules.formats.model_spec_table import MODEL_SPECS
 from modules.formats.safetensors_io import tensor_hash, write_safetensors
+from tests.formats.conftest import keymap_for
 
 
 def test_table_matches_the_reference_facts(reference_dir):
@@ -25,7 +26,7 @@ def test_table_matches_the_reference_facts(reference_dir):
 
 def test_sd15_lora_header():
     header = build_model_spec(ModelType.STABLE_DIFFUSION_15, TrainingMethod.LORA, date=datetime.date(2026, 1, 2),
-                              resolution=512, description="cats")
+                              keymap=keymap_for(ModelType.STABLE_DIFFUSION_15), resolution=512, description="cats")
     assert header["modelspec.sai_model_spec"] == "1.0.0"
     assert header["modelspec.architecture"] == "stable-diffusion-v1/lora"
     assert header["modelspec.title"] == "Stable Diffusion 1.5 LoRA"
@@ -39,10 +40,13 @@ def test_sd15_lora_header():
 
 
 def test_family_flags():
-    sdxl = build_model_spec("STABLE_DIFFUSION_XL_10_BASE", "FINE_TUNE")
+    sdxl = build_model_spec("STABLE_DIFFUSION_XL_10_BASE", "FINE_TUNE", keymap=keymap_for("STABLE_DIFFUSION_XL_10_BASE"))
     assert sdxl["ss_base_model_version"] == "sdxl_"
     assert sdxl["modelspec.implementation"] == "https://github.com/Stability-AI/generative-models"
-    assert build_model_spec("STABLE_DIFFUSION_21", "LORA")["ss_v2"] == "True"
+    sd2 = build_model_spec("STABLE_DIFFUSION_21", "LORA", keymap=keymap_for("STABLE_DIFFUSION_21"))
+    assert sd2["ss_v2"] == "True" and "ss_base_model_version" not in sd2
+    # the family entries come from the key map passed in, not from a lookup by model type
+    assert "ss_v2" not in build_model_spec("STABLE_DIFFUSION_21", "LORA")
     assert build_model_spec("FLUX_DEV_1", "LORA")["modelspec.architecture"] == "Flux.1-dev/lora"
     with pytest.raises(UnknownModelSpecError):
         build_model_spec("FLUX_2", "EMBEDDING")

@@ -7,7 +7,7 @@ from safetensors import safe_open
 
 from modules.formats import build_model_spec, load_single_file, save_original_single_file
 from modules.formats.single_file import MissingComponentError
-from tests.formats.conftest import BUILDERS
+from tests.formats.conftest import BUILDERS, keymap_for
 
 CASES = {
     "sd15": ("STABLE_DIFFUSION_15", ["model.diffusion_model.input_blocks.4.1.proj_in.weight",
@@ -36,8 +36,9 @@ def test_single_file_reloads_equal(tmp_path, config_dir, name):
     with torch.no_grad():  # a "fine-tune": weights differ from any freshly built model
         for param in pipe.unet.parameters():
             param.add_(0.01)
-    header = build_model_spec(model_type, "FINE_TUNE", resolution=512)
-    path = save_original_single_file(tmp_path / f"{name}.safetensors", _components(pipe), model_type,
+    keymap = keymap_for(model_type)
+    header = build_model_spec(model_type, "FINE_TUNE", keymap=keymap, resolution=512)
+    path = save_original_single_file(tmp_path / f"{name}.safetensors", _components(pipe), keymap,
                                      metadata=header)
     with safe_open(str(path), framework="pt") as f:
         keys, metadata = set(f.keys()), f.metadata()
@@ -46,7 +47,7 @@ def test_single_file_reloads_equal(tmp_path, config_dir, name):
     assert metadata["modelspec.architecture"] == header["modelspec.architecture"]
     assert metadata["modelspec.hash_sha256"].startswith("0x")
 
-    loaded = load_single_file(path, model_type, config_dir(name))
+    loaded = load_single_file(path, keymap, model_type, config_dir(name))
     for part, module in _components(pipe).items():
         ours, theirs = module.state_dict(), getattr(loaded, part).state_dict()
         assert ours.keys() == theirs.keys(), part
@@ -56,9 +57,9 @@ def test_single_file_reloads_equal(tmp_path, config_dir, name):
 
 def test_dtype_and_missing_component(tmp_path):
     pipe = BUILDERS["sd15"]()
-    path = save_original_single_file(tmp_path / "half.safetensors", _components(pipe), "STABLE_DIFFUSION_15",
+    path = save_original_single_file(tmp_path / "half.safetensors", _components(pipe), keymap_for("STABLE_DIFFUSION_15"),
                                      dtype=torch.float16)
     with safe_open(str(path), framework="pt") as f:
         assert {f.get_tensor(k).dtype for k in f.keys()} == {torch.float16}
     with pytest.raises(MissingComponentError):
-        save_original_single_file(tmp_path / "x.safetensors", {"unet": pipe.unet}, "STABLE_DIFFUSION_15")
+        save_original_single_file(tmp_path / "x.safetensors", {"unet": pipe.unet}, keymap_for("STABLE_DIFFUSION_15"))

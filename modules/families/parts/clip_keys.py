@@ -1,7 +1,7 @@
-"""CLIP text-encoder naming shared by the families that use OpenAI / OpenCLIP text encoders."""
+"""File-format names of CLIP text encoders, shared by the families that use OpenAI / OpenCLIP ones."""
 from __future__ import annotations
 
-from modules.formats.keymaps.base import TextEncoderKeys
+from modules.formats.keymap import TextEncoderKeys
 
 # CLIPTextModel has lost its `text_model` level in recent transformers; files keep it
 CLIP_ROOT = "text_model."

@@ -1,9 +1,8 @@
-"""Stable Diffusion XL (Stability SGM layout)."""
+"""File-format names of Stable Diffusion XL (Stability SGM layout)."""
 from __future__ import annotations
 
-from modules.formats.keymaps.base import FamilyKeymap, SingleFileComponent
-from modules.formats.keymaps.clip import CLIP_VOCABULARY, clip_text_encoder
-from modules.formats.keymaps.ldm import (
+from modules.families.parts.clip_keys import CLIP_VOCABULARY, clip_text_encoder
+from modules.families.parts.ldm_layout import (
     NATIVE_UNET_ROOTS,
     UNET_VOCABULARY,
     UNetLayout,
@@ -13,6 +12,7 @@ from modules.formats.keymaps.ldm import (
     unet_to_original,
     vae_to_original,
 )
+from modules.formats.keymap import FamilyKeymap, SingleFileComponent
 
 SDXL_UNET_LAYOUT = UNetLayout(layers_per_block=2, down_attention=(False, True, True),
                               up_attention=(True, True, False))
@@ -40,3 +40,5 @@ SDXL = FamilyKeymap(
                "STABLE_DIFFUSION_XL_10_BASE_INPAINTING": "StableDiffusionXLInpaintPipeline"},
     extra_metadata={"ss_base_model_version": "sdxl_"},
 )
+
+KEYMAPS = (SDXL,)
