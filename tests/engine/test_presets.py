@@ -89,7 +89,9 @@ def _assert_output_format(trainer, cfg) -> None:
     keys = set(load_file(destination))
     method = TrainingMethod(cfg.training_method)
     if method == TrainingMethod.EMBEDDING:
-        assert keys == set(trainer.family.embedding_keys.values())
+        from modules.families import keymap_for
+
+        assert keys == {te.embedding_key for te in keymap_for(model_type).text_encoders}
     elif method == TrainingMethod.LORA:
         from modules.families import keymap_for
         from modules.formats import read_lora
