@@ -6,5 +6,4 @@ from .commands import TrainCommands
 from .events import ProgressEvent, SampleEvent, SampleProgressEvent, ScalarEvent, StatusEvent
 from .progress import TrainProgress
 
-
 __all__ = ["ProgressEvent", "SampleEvent", "SampleProgressEvent", "ScalarEvent", "StatusEvent", "SampleOutput", "TrainCallbacks", "TrainCommands", "TrainProgress"]

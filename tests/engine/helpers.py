@@ -17,8 +17,8 @@ def run_training(config, callbacks=None, commands=None):
 
 def deterministic_loss(trainer) -> float:
     """Mean loss of the first epoch's batches at a fixed timestep and noise: comparable across steps."""
-    from modules.train.loss import compute_loss
     from modules.objectives import TimestepSampler
+    from modules.train.loss import compute_loss
 
     sampler = TimestepSampler(trainer.config, trainer.family.num_train_timesteps(trainer.model))
     losses = []
