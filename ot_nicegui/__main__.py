@@ -25,8 +25,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def build(args: argparse.Namespace):
-    """Create the session and register the app; returns the session."""
+def build(args: argparse.Namespace, login_required: bool = False):
+    """Create the session and register the app (with a log-out button when a password is asked);
+    returns the session."""
     from modules.config.base import ConfigError
     from ot_nicegui.app import setup
     from ot_nicegui.state.config_session import init_session
@@ -44,7 +45,7 @@ def build(args: argparse.Namespace):
             sys.exit(f'cannot open {args.config}: {exc.reason}')
     else:
         session.restore_last_session()
-    setup(session)
+    setup(session, login_required=login_required)
     return session
 
 
@@ -54,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
     secret = auth.load_or_create_secret(Path(args.data_dir))
     authenticator = auth.configure(args.host, args.password, args.no_auth, secret)
     args.password = None  # only the hash is kept
-    build(args)
+    build(args, login_required=authenticator is not None)
     auth.install(authenticator)
     if args.native:
         native.setup()

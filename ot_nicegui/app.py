@@ -6,7 +6,6 @@ test run can register it afresh.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,9 +16,14 @@ from nicegui.element_filter import ElementFilter
 
 from modules.config.enums import TrainingMethod
 from modules.config.train_config import TrainConfig
+from ot_nicegui.auth import logout_button
+from ot_nicegui.dialogs.changes import open_changes_dialog
 from ot_nicegui.schemas.search import Entry, build_index
 from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.fields import field_input, watch
+from ot_nicegui.widgets.training_controls import install as install_training
+from ot_nicegui.widgets.training_controls import training_controls
 
 STATIC = Path(__file__).parent / 'static'
 log = logging.getLogger(__name__)
@@ -29,7 +33,7 @@ log = logging.getLogger(__name__)
 class TabSpec:
     key: str
     label: str
-    module: str  # module with `render(session)` (or `build(session)`)
+    module: str  # module with `render(ctx: TabContext)`
     visible: Callable[[TrainConfig], bool] = lambda _config: True
 
 
@@ -58,46 +62,35 @@ TABS = [
     TabSpec('help', 'Help', 'ot_nicegui.tabs.help'),
 ]
 
-# controls another part of the app adds to the bottom bar (e.g. training start/stop); each is
-# called inside the bar's row when a page is built
-BOTTOM_BAR: list[Callable[[ConfigSession], None]] = []
 
 
 def available_tabs() -> list[TabSpec]:
-    """Tabs whose module is installed (Concepts and Sampling come with their own package)."""
-    found = []
-    for tab in TABS:
-        try:
-            if importlib.util.find_spec(tab.module) is not None:
-                found.append(tab)
-        except ModuleNotFoundError:
-            continue
-    return found
+    """Every tab of the page, visible or not."""
+    return list(TABS)
 
 
 def visible_tabs(config: TrainConfig) -> list[TabSpec]:
-    return [tab for tab in available_tabs() if tab.visible(config)]
+    return [tab for tab in TABS if tab.visible(config)]
 
 
-def setup(session: ConfigSession) -> None:
-    """Register the page and the lifecycle hooks."""
+def setup(session: ConfigSession, *, login_required: bool = False) -> None:
+    """Register the page and the lifecycle hooks; `login_required` adds a log-out button."""
     app.add_static_files('/ot-static', STATIC)
     app.on_shutdown(session.flush)
-    from ot_nicegui.widgets.training_controls import install as install_training
-
     install_training(session)
 
     @ui.page('/', title='OT NiceGUI')
     def index(tab: str = 'general', doc: str = 'index') -> None:
-        MainPage(session, tab, doc)
+        MainPage(TabContext.of(session, doc), tab, login_required)
 
 
 class MainPage:
     """One browser tab's view of the shared session."""
 
-    def __init__(self, session: ConfigSession, tab: str, doc: str):
-        self.session = session
-        self.config = session.config
+    def __init__(self, ctx: TabContext, tab: str, login_required: bool):
+        self.ctx = ctx
+        session = self.session = ctx.session
+        self.config = ctx.config
         self.tabs_spec = available_tabs()
         ui.add_head_html('<link rel="stylesheet" href="ot-static/app.css?v=1">'
                          '<script src="ot-static/app.js?v=1" defer></script>')
@@ -106,8 +99,8 @@ class MainPage:
 
         self._top_bar()
         self._context_bar()
-        self._tabs(tab, doc)
-        self._bottom_bar()
+        self._tabs(tab)
+        self._bottom_bar(login_required)
         self._update_tab_visibility()
         session.subscribe(self._on_session_change)
         context.client.on_delete(lambda: session.unsubscribe(self._on_session_change))
@@ -148,7 +141,7 @@ class MainPage:
             watch(self.config, 'model_type', lambda _: method.refresh(), holder)
 
     # ---- tabs -----------------------------------------------------------------------------------------
-    def _tabs(self, selected: str, doc: str) -> None:
+    def _tabs(self, selected: str) -> None:
         keys = [t.key for t in self.tabs_spec]
         selected = selected if selected in keys else 'general'
         self.tab_elements: dict[str, ui.tab] = {}
@@ -160,7 +153,6 @@ class MainPage:
         # type change only rebuilds the tabs this browser has visited
         self.panels: dict[str, ui.tab_panel] = {}
         self._built: set[str] = set()
-        self._doc = doc
         with ui.tab_panels(self.tabs, value=selected).props('keep-alive').classes('w-full ot-panels'):
             for spec in self.tabs_spec:
                 self.panels[spec.key] = ui.tab_panel(spec.key)
@@ -176,16 +168,11 @@ class MainPage:
         spec = next(t for t in self.tabs_spec if t.key == key)
         with panel:
             with ui.element('div').classes('w-full').mark(f'panel-{key}'):
-                self._render_tab(spec, self._doc)
+                self._render_tab(spec)
 
-    def _render_tab(self, spec: TabSpec, doc: str) -> None:
+    def _render_tab(self, spec: TabSpec) -> None:
         try:
-            module = importlib.import_module(spec.module)
-            render = getattr(module, 'render', None) or module.build
-            if spec.key == 'help':
-                render(self.session, doc)
-            else:
-                render(self.session)
+            importlib.import_module(spec.module).render(self.ctx)
         except Exception:  # one broken tab must not take the whole page down
             log.warning('the %s tab could not be shown', spec.label, exc_info=True)
             ui.label(f'The {spec.label} tab could not be shown; the server log has the details.') \
@@ -216,12 +203,13 @@ class MainPage:
         ui.run_javascript(f'otFocusField({targets[0].id})')
 
     # ---- bottom bar ---------------------------------------------------------------------------------
-    def _bottom_bar(self) -> None:
+    def _bottom_bar(self, login_required: bool) -> None:
         with ui.footer().classes('items-center gap-3 px-3 py-1 ot-bottom'):
             self.status = ui.label('').props('role=status aria-live=polite').classes('text-sm grow') \
                 .mark('status')
-            for add_controls in BOTTOM_BAR:
-                add_controls(self.session)
+            training_controls(self.session, self.ctx.feed)
+            if login_required:
+                logout_button()
 
     def announce(self, message: str) -> None:
         self.status.text = message
@@ -237,8 +225,6 @@ class MainPage:
         self.changes_button.props(f'aria-label="{self.changes_button.text} since the preset"')
 
     def _open_changes(self) -> None:
-        from ot_nicegui.widgets.changes import open_changes_dialog
-
         open_changes_dialog(self.session)
 
     # ---- theme ----------------------------------------------------------------------------------------

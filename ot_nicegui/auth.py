@@ -263,7 +263,6 @@ def install(authenticator: Authenticator | None, title: str = 'OT NiceGUI') -> N
     from nicegui import app, run, ui
 
     if authenticator is None:
-        _remove_logout_button()
         return
     app.add_middleware(AuthMiddleware, authenticator=authenticator)
 
@@ -303,30 +302,11 @@ def install(authenticator: Authenticator | None, title: str = 'OT NiceGUI') -> N
         _path, root = _path_and_root(request)
         return RedirectResponse(f'{root}{LOGIN_PATH}', status_code=303)
 
-    _add_logout_button()
 
-
-def _logout_button(_session: object) -> None:
+def logout_button() -> None:
+    """The bottom bar's log-out button (shown when a password is asked)."""
     from nicegui import context, ui
 
     # a plain page load (not in-page navigation): the route is an HTTP endpoint, not a page
     ui.button(icon='logout', on_click=lambda: context.client.open(LOGOUT_PATH)) \
         .props('flat round dense aria-label="Log out"').tooltip('Log out').mark('logout')
-
-
-def _add_logout_button() -> None:
-    try:
-        from ot_nicegui.app import BOTTOM_BAR
-    except ImportError:
-        return
-    if _logout_button not in BOTTOM_BAR:
-        BOTTOM_BAR.append(_logout_button)
-
-
-def _remove_logout_button() -> None:
-    try:
-        from ot_nicegui.app import BOTTOM_BAR
-    except ImportError:
-        return
-    while _logout_button in BOTTOM_BAR:
-        BOTTOM_BAR.remove(_logout_button)

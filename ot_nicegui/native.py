@@ -7,7 +7,6 @@ confirmation dialog; only a confirmed close goes ahead.
 """
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import secrets
@@ -27,14 +26,11 @@ CONNECTED_MESSAGE = 'window connected:'
 
 
 def run_active() -> bool:
-    """Whether a training run is going (the live-training session decides; none means no run)."""
+    """Whether a training run is going."""
+    from ot_nicegui.state.training_session import get_training_session
+
     try:
-        module = importlib.import_module('ot_nicegui.state.training_session')
-    except ImportError:
-        return False
-    getter = getattr(module, 'get_training_session', None)
-    try:
-        return bool(getattr(getter(), 'busy', False)) if callable(getter) else False
+        return get_training_session().busy
     except Exception:  # a failing probe must not keep the window from closing
         return False
 

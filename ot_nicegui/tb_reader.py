@@ -176,6 +176,25 @@ def smooth(values: Iterable[float], weight: float) -> list[float]:
     return out
 
 
+def run_traces(run: str, points: tuple[list, list], weight: float,
+               color: str) -> dict[str, tuple[dict, tuple]]:
+    """A run's chart traces, {trace name: (style, (xs, ys))}: the smoothed curve over a faint raw
+    one (raw alone at 0)."""
+    steps, values = points
+    if weight <= 0:
+        return {run: ({'line': {'color': color, 'width': 1.5}}, (steps, values))}
+    return {
+        f'{run} (raw)': ({'line': {'color': color, 'width': 1}, 'opacity': 0.3, 'showlegend': False},
+                         (steps, values)),
+        run: ({'line': {'color': color, 'width': 2}}, (steps, smooth(values, weight))),
+    }
+
+
+def workspace_logdir(data_dir: str | os.PathLike, workspace_dir: str) -> Path:
+    """The event files of a workspace (a relative workspace is below the data folder)."""
+    return (Path(data_dir) / workspace_dir / 'tensorboard').resolve()
+
+
 class TensorBoardServer:
     """The real TensorBoard, started on demand as a child process on this machine's loopback."""
 

@@ -1,10 +1,14 @@
 """Preview of a concept image as training would see it, through the data pipeline itself."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from PIL import Image
+
+from modules.config.concept_config import ConceptConfig
 
 PREVIEW_SIZE = 300
 PREVIEW_QUANTUM = 8
@@ -39,6 +43,25 @@ def thumbnail(path: Path, size: int = 150) -> Image.Image:
 
     with Image.open(path) as img:
         return ImageOps.fit(ImageOps.exif_transpose(img).convert('RGB'), (size, size))
+
+
+THUMB_SIZE = 150
+
+
+@lru_cache(maxsize=256)
+def _thumbnail(path: str, _mtime: float) -> Image.Image:
+    return thumbnail(Path(path), THUMB_SIZE)
+
+
+def card_thumbnail(concept: ConceptConfig) -> Image.Image | None:
+    """The first image of the concept, square-cropped (cached until the file changes); None if none."""
+    path = first_image(concept)
+    if path is None:
+        return None
+    try:
+        return _thumbnail(str(path), os.path.getmtime(path))
+    except OSError:
+        return None
 
 
 def render_preview(concept, index: int, *, augment: bool, variation: int, resolution: str = '512',

@@ -12,6 +12,7 @@ from modules.config.concept_config import ConceptConfig
 from ot_nicegui.dialogs.augment_preview import render_preview
 from ot_nicegui.dialogs.common import dialog_frame, word_choice
 from ot_nicegui.dialogs.concept_stats import ConceptStats, bucket_figure, compute_stats, smallest_buckets
+from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.fields import field_input, watch
 
 PROMPT_SOURCES = {'sample': 'From a text file per image', 'concept': 'From one text file for all images',
@@ -39,7 +40,7 @@ TEXT_AUGMENTATIONS = ('enable_tag_shuffling', 'tag_delimiter', 'keep_tags_count'
                       'caps_randomize_probability')
 
 
-def open_concept_dialog(session: Any, concept: ConceptConfig,
+def open_concept_dialog(session: ConfigSession, concept: ConceptConfig,
                         on_close: Callable[[], None] | None = None) -> ui.dialog:
     """Edit one concept; every edit lands in the concept at once (the concept list saves it)."""
     title = f'Concept: {concept.name or concept.path or "unnamed"}'
@@ -131,7 +132,7 @@ def _text(concept: ConceptConfig) -> None:
 class _Preview:
     """The concept's images as training sees them; redrawn whenever a setting changes."""
 
-    def __init__(self, session: Any, concept: ConceptConfig):
+    def __init__(self, session: ConfigSession, concept: ConceptConfig):
         self.session = session
         self.concept = concept
         self.index = 0
@@ -228,7 +229,7 @@ EXTREME_ROWS = (
 class _Statistics:
     """Counts, sizes and aspect buckets of the concept folder; kept in the concept after a scan."""
 
-    def __init__(self, session: Any, concept: ConceptConfig):
+    def __init__(self, session: ConfigSession, concept: ConceptConfig):
         self.session = session
         self.concept = concept
         with ui.column().classes('w-full gap-2') as self.column:

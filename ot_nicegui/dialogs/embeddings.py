@@ -7,13 +7,14 @@ from nicegui import ui
 
 from modules.config.train_config import TrainEmbeddingConfig
 from ot_nicegui.dialogs.common import dialog_frame
+from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.fields import field_input, watch
 
 ITEM_FIELDS = ('model_name', 'placeholder', 'token_count', 'initial_embedding_text', 'train',
                'is_output_embedding', 'stop_training_after', 'stop_training_after_unit')
 
 
-def open_embeddings_dialog(session: Any) -> ui.dialog:
+def open_embeddings_dialog(session: ConfigSession) -> ui.dialog:
     config = session.config
 
     def replace(items: list[TrainEmbeddingConfig]) -> None:

@@ -9,6 +9,7 @@ from modules.config.enums import Optimizer
 from modules.config.optimizer_defaults import MUON_AUX_ADAM_DEFAULTS, OPTIMIZER_DEFAULT_PARAMETERS
 from modules.config.train_config import TrainOptimizerConfig
 from ot_nicegui.dialogs.common import dialog_frame
+from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.fields import field_input, register_binding, watch
 
 AUX_SWITCH = 'MuonWithAuxAdam'
@@ -24,7 +25,7 @@ def parameter_names(optimizer: Optimizer) -> list[str]:
     return [key for key in OPTIMIZER_DEFAULT_PARAMETERS.get(str(optimizer), {}) if key != AUX_CONFIG]
 
 
-def open_optimizer_dialog(session: Any) -> ui.dialog:
+def open_optimizer_dialog(session: ConfigSession) -> ui.dialog:
     """Choose the optimizer and edit its parameters; closing remembers them for this optimizer."""
     config = session.config
     with dialog_frame('Optimizer settings', 'optimizer-dialog', on_close=config.remember_optimizer) as dialog:
@@ -49,7 +50,7 @@ def open_optimizer_dialog(session: Any) -> ui.dialog:
     return dialog
 
 
-def _aux_switch(session: Any) -> None:
+def _aux_switch(session: ConfigSession) -> None:
     optimizer = session.config.optimizer
     with ui.row().classes('items-center no-wrap gap-1'):
         field_input(optimizer, AUX_SWITCH, label='Muon with auxiliary Adam').mark(f'optimizer-{AUX_SWITCH}')
@@ -67,7 +68,7 @@ def aux_fields(optimizer: Optimizer) -> tuple[tuple[str, ...], dict]:
     return ADV_AUX_FIELDS, OPTIMIZER_DEFAULT_PARAMETERS[ADV_AUX_DEFAULTS]
 
 
-def open_muon_adam_dialog(session: Any) -> ui.dialog:
+def open_muon_adam_dialog(session: ConfigSession) -> ui.dialog:
     """Edit `optimizer.muon_adam_config` through a scratch optimizer config; every edit is stored."""
     optimizer = session.config.optimizer
     names, defaults = aux_fields(optimizer.optimizer)

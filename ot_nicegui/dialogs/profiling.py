@@ -5,12 +5,12 @@ import sys
 import threading
 import time
 import traceback
-from typing import Any
 
 import psutil
 from nicegui import ui
 
 from ot_nicegui.dialogs.common import dialog_frame
+from ot_nicegui.state.config_session import ConfigSession
 
 
 def process_usage(process: psutil.Process) -> dict[str, float]:
@@ -31,7 +31,7 @@ def thread_stacks() -> str:
     return '\n'.join(parts)
 
 
-def open_profiling_dialog(session: Any) -> ui.dialog:
+def open_profiling_dialog(session: ConfigSession) -> ui.dialog:
     process = psutil.Process()
     process.cpu_percent(interval=None)  # the first reading only starts the measurement
     with dialog_frame('Profiling', 'profiling-dialog', width='860px') as dialog:

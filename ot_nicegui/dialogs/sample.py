@@ -9,6 +9,7 @@ from nicegui import ui
 from modules.config.enums import NoiseScheduler
 from modules.config.sample_config import SampleConfig
 from ot_nicegui.dialogs.common import dialog_frame
+from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.fields import field_input, watch
 
 # DPM++ and DPM++ SDE exist for old files but are not offered (as in OneTrainer).
@@ -20,7 +21,7 @@ FROM_TRAINING = ('text_encoder_1_layer_skip', 'text_encoder_1_sequence_length', 
                  'transformer_attention_mask', 'force_last_timestep')
 
 
-def open_sample_dialog(session: Any, sample: SampleConfig, on_close: Callable[[], None] | None = None) -> ui.dialog:
+def open_sample_dialog(session: ConfigSession, sample: SampleConfig, on_close: Callable[[], None] | None = None) -> ui.dialog:
     """Edit one sample; fields that do not apply to the model type are hidden, not removed."""
     config = session.config
     with dialog_frame('Sample', 'sample-dialog', on_close=on_close) as dialog:

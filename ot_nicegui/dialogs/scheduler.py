@@ -7,13 +7,14 @@ from nicegui import ui
 
 from modules.config.enums import LearningRateScheduler
 from ot_nicegui.dialogs.common import dialog_frame
+from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.fields import field_input, register_binding, watch
 
 PLACEHOLDER_HINT = ('Values may use %LR%, %EPOCHS%, %STEPS_PER_EPOCH%, %TOTAL_STEPS% and %SCHEDULER_STEPS%; '
                     'they are replaced before the scheduler is made. step() is called once per training step.')
 
 
-def open_scheduler_dialog(session: Any) -> ui.dialog:
+def open_scheduler_dialog(session: ConfigSession) -> ui.dialog:
     config = session.config
     with dialog_frame('Learning rate scheduler', 'scheduler-dialog', width='720px') as dialog:
         field_input(config, 'learning_rate_scheduler').mark('scheduler-choice')

@@ -9,13 +9,14 @@ from nicegui import background_tasks, run, ui
 
 from ot_nicegui.dialogs.common import dialog_frame
 from ot_nicegui.dialogs.timestep_preview import TRAIN_TIMESTEPS, histogram_figure, timestep_histogram
+from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.fields import field_input, watch
 
 PREVIEWED = ('timestep_distribution', 'min_noising_strength', 'max_noising_strength', 'noising_weight',
              'noising_bias', 'timestep_shift')
 
 
-def open_timestep_dialog(session: Any) -> ui.dialog:
+def open_timestep_dialog(session: ConfigSession) -> ui.dialog:
     config = session.config
     with dialog_frame('Timestep distribution', 'timestep-dialog', width='1000px') as dialog:
         with ui.row().classes('w-full no-wrap items-start gap-6'):

@@ -51,6 +51,29 @@ class Reading:
         return 100.0 * self.ram_used / self.ram_total if self.ram_total else 0.0
 
 
+GIB = 1024 ** 3
+
+
+def format_gib(value: float | None) -> str:
+    return '–' if value is None else f'{value / GIB:.1f} GiB'
+
+
+def _number(value: float | None, unit: str, digits: int = 0) -> str:
+    return '–' if value is None else f'{value:.{digits}f} {unit}'
+
+
+def gpu_lines(gpu: GpuReading) -> list[tuple[str, str]]:
+    """(name, text) of what the Performance tab shows of a GPU."""
+    memory = f'{format_gib(gpu.memory_used)} / {format_gib(gpu.memory_total)}'
+    if gpu.memory_percent is not None:
+        memory += f' ({gpu.memory_percent:.0f} %)'
+    power = _number(gpu.power, 'W')
+    if gpu.power_limit:
+        power += f' / {gpu.power_limit:.0f} W'
+    return [('Utilisation', _number(gpu.utilization, '%')), ('VRAM', memory),
+            ('Temperature', _number(gpu.temperature, '°C')), ('Power', power)]
+
+
 class _Nvml:
     """NVML handles, opened once; `reason` says why there are none."""
 

@@ -6,14 +6,14 @@ from collections.abc import Iterable
 from nicegui import ui
 
 from ot_nicegui.schemas.tabs import schema_for
-from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.fields import watch
 from ot_nicegui.widgets.schema_view import Extras, Setters, render_schema
 
 
-def render_schema_tab(session: ConfigSession, key: str, rebuild_on: Iterable[str] = (),
+def render_schema_tab(ctx: TabContext, key: str, rebuild_on: Iterable[str] = (),
                       setters: Setters | None = None, extras: Extras | None = None) -> None:
-    config = session.config
+    config = ctx.config
 
     @ui.refreshable
     def content() -> None:

@@ -7,15 +7,15 @@ from nicegui import ui
 
 from modules.config.train_config import TrainEmbeddingConfig
 from ot_nicegui.schemas.vocabulary import ALL_UNITS, fd, time_entry
-from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.fields import register_binding, watch
 from ot_nicegui.widgets.schema_view import render_field
 
 ITEM_FIELDS = ('model_name', 'placeholder', 'token_count', 'initial_embedding_text', 'train', 'is_output_embedding')
 
 
-def render(session: ConfigSession) -> None:
-    config = session.config
+def render(ctx: TabContext) -> None:
+    config = ctx.config
 
     def replace(items: list[TrainEmbeddingConfig]) -> None:
         config.additional_embeddings = items

@@ -1,86 +1,26 @@
 """The concepts tab: the concept list file of the config as a grid of cards."""
 from __future__ import annotations
 
-import os
-from functools import lru_cache
-from pathlib import Path
 from typing import Any
 
 from nicegui import ui
 
 from modules.config.concept_config import ConceptConfig
 from modules.config.enums import ConceptType
-from ot_nicegui.dialogs.augment_preview import first_image, thumbnail
+from ot_nicegui.dialogs.augment_preview import card_thumbnail
 from ot_nicegui.dialogs.concept import open_concept_dialog
-from ot_nicegui.dialogs.list_files import (
-    CONCEPTS_FOLDER,
-    ListFileView,
-    ListKind,
-    ListStore,
-    read_concepts,
-    store_for,
-    write_concepts,
-)
+from ot_nicegui.state.concept_list import concept_store, display_name, matches
+from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.fields import field_input, watch
-
-THUMB_SIZE = 150
-
-
-def _clone(concept: ConceptConfig) -> ConceptConfig:
-    clone = concept.copy()
-    clone.seed = ConceptConfig.default_values().seed  # a copy is a new concept: its own random seed
-    return clone
-
-
-CONCEPT_LIST = ListKind(
-    folder=CONCEPTS_FOLDER,
-    file_field='concept_file_name',
-    read=lambda session, name: read_concepts(session.data_dir, name),
-    write=lambda session, name, items: write_concepts(session.data_dir, name, items),
-    new_item=lambda session: ConceptConfig.default_values(),
-    clone=_clone,
-)
-
-
-def concept_store(session: Any) -> ListStore:
-    return store_for(session, CONCEPT_LIST)
-
-
-@lru_cache(maxsize=256)
-def _thumbnail(path: str, _mtime: float) -> Any:
-    return thumbnail(Path(path), THUMB_SIZE)
-
-
-def card_thumbnail(concept: ConceptConfig) -> Any:
-    """The first image of the concept, square-cropped (cached until the file changes); None if none."""
-    path = first_image(concept)
-    if path is None:
-        return None
-    try:
-        return _thumbnail(str(path), os.path.getmtime(path))
-    except OSError:
-        return None
-
-
-def matches(concept: ConceptConfig, text: str, kind: ConceptType | None, show_disabled: bool) -> bool:
-    """The toolbar filter: words in the name or path, the concept type, and disabled ones."""
-    if not show_disabled and not concept.enabled:
-        return False
-    if kind is not None and concept.type != kind:
-        return False
-    needle = text.strip().lower()
-    return not needle or needle in concept.name.lower() or needle in concept.path.lower()
-
-
-def display_name(concept: ConceptConfig) -> str:
-    return concept.name or Path(concept.path).name or 'unnamed'
+from ot_nicegui.widgets.list_file_view import ListFileView
 
 
 class ConceptsView(ListFileView):
     new_file_title = 'New concept list'
     new_file_marker = 'concept-file-name'
 
-    def __init__(self, session: Any):
+    def __init__(self, session: ConfigSession):
         self.session = session
         self.store = concept_store(session)
         with ui.column().classes('w-full gap-2') as self.root:
@@ -168,6 +108,5 @@ class ConceptsView(ListFileView):
         open_concept_dialog(self.session, concept, on_close=self.grid.refresh)
 
 
-def build(session: Any) -> None:
-    """The concepts tab inside the current container."""
-    ConceptsView(session)
+def render(ctx: TabContext) -> None:
+    ConceptsView(ctx.session)

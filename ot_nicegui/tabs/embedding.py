@@ -1,9 +1,9 @@
 """The Embedding tab."""
 from __future__ import annotations
 
-from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.tabs._schema_tab import render_schema_tab
+from ot_nicegui.tabs.context import TabContext
 
 
-def render(session: ConfigSession) -> None:
-    render_schema_tab(session, 'embedding')
+def render(ctx: TabContext) -> None:
+    render_schema_tab(ctx, 'embedding')

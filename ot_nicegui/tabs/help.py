@@ -1,86 +1,15 @@
-"""The Help tab: the markdown pages of `docs/` with a table of contents.
-
-Page names come from links and the URL, so a name is only ever looked up among the files that
-exist in the docs folder; nothing outside it can be read.
-"""
+"""The Help tab: the markdown pages of `docs/` with a table of contents."""
 from __future__ import annotations
-
-import re
-from pathlib import Path
 
 from nicegui import ui
 
-from ot_nicegui.state.config_session import ConfigSession
-
-DOCS_DIR = Path(__file__).resolve().parents[2] / 'docs'
-_HEADING = re.compile(r'^(#{1,3})\s+(.+?)\s*#*\s*$')
-_PAGE_LINK = re.compile(r'\]\((?!https?:|/|#)([A-Za-z0-9_.-]+)\.md(#[A-Za-z0-9_-]+)?\)')
+from ot_nicegui.help_pages import headings, list_pages, page_href, read_page, with_anchors
+from ot_nicegui.tabs.context import TabContext
 
 
-def list_pages(docs_dir: Path = DOCS_DIR) -> dict[str, str]:
-    """Page name (file stem) -> title (its first heading), index first, then by title."""
-    pages = {}
-    for path in sorted(docs_dir.glob('*.md')):
-        pages[path.stem] = page_title(path.read_text(encoding='utf-8'), path.stem)
-    return dict(sorted(pages.items(), key=lambda kv: (kv[0] != 'index', kv[1].lower())))
-
-
-def page_title(text: str, fallback: str) -> str:
-    for line in text.splitlines():
-        match = _HEADING.match(line)
-        if match:
-            return match.group(2)
-    return fallback.replace('-', ' ').replace('_', ' ').capitalize()
-
-
-def read_page(name: str, docs_dir: Path = DOCS_DIR) -> str | None:
-    """The markdown of page `name`, or None when there is no such page (any path trick included)."""
-    available = {path.stem: path for path in docs_dir.glob('*.md')}
-    path = available.get(name)
-    return path.read_text(encoding='utf-8') if path is not None else None
-
-
-def headings(text: str) -> list[tuple[int, str, str]]:
-    """(level, title, anchor) of the ## and ### headings, for the table of contents."""
-    found = []
-    in_code = False
-    for line in text.splitlines():
-        if line.startswith('```'):
-            in_code = not in_code
-        match = None if in_code else _HEADING.match(line)
-        if match and len(match.group(1)) > 1:
-            found.append((len(match.group(1)), match.group(2), slug(match.group(2))))
-    return found
-
-
-def slug(title: str) -> str:
-    return re.sub(r'[^a-z0-9]+', '-', title.lower()).strip('-')
-
-
-def page_href(name: str, anchor: str = '') -> str:
-    # a query-only link stays on the app's own path, also behind a reverse-proxy prefix
-    return f'?tab=help&doc={name}{anchor}'
-
-
-def _with_anchors(text: str) -> str:
-    """Give ## and ### headings ids (for the table of contents) and point `page.md` links at the
-    Help tab."""
-    text = _PAGE_LINK.sub(lambda m: f']({page_href(m.group(1), m.group(2) or "")})', text)
-    out = []
-    in_code = False
-    for line in text.splitlines():
-        if line.startswith('```'):
-            in_code = not in_code
-        match = None if in_code else _HEADING.match(line)
-        if match and len(match.group(1)) > 1:
-            out.append(f'<a id="{slug(match.group(2))}"></a>\n')
-        out.append(line)
-    return '\n'.join(out)
-
-
-def render(session: ConfigSession, page: str = 'index') -> None:
+def render(ctx: TabContext) -> None:
     pages = list_pages()
-    state = {'page': page if page in pages else 'index'}
+    state = {'page': ctx.help_page if ctx.help_page in pages else 'index'}
 
     @ui.refreshable
     def content() -> None:
@@ -101,7 +30,7 @@ def render(session: ConfigSession, page: str = 'index') -> None:
                     ui.label('On this page').classes('text-sm font-medium uppercase opacity-70 mt-3')
                     for level, title, anchor in toc:
                         ui.link(title, f'#{anchor}').classes(f'text-sm {"pl-3" if level == 3 else ""}')
-            ui.markdown(_with_anchors(text), extras=['fenced-code-blocks', 'tables']) \
+            ui.markdown(with_anchors(text), extras=['fenced-code-blocks', 'tables']) \
                 .classes('ot-help-page grow min-w-0').mark('help-content')
 
     def show(name: str) -> None:

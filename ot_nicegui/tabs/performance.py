@@ -3,29 +3,9 @@ from __future__ import annotations
 
 from nicegui import ui
 
-from ot_nicegui.state.system_monitor import GpuReading, Reading, SystemMonitor, get_monitor
+from ot_nicegui.state.system_monitor import GpuReading, Reading, SystemMonitor, format_gib, gpu_lines
+from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.live_chart import LiveChart, follow
-
-GIB = 1024 ** 3
-
-
-def _gib(value: float | None) -> str:
-    return '–' if value is None else f'{value / GIB:.1f} GiB'
-
-
-def _number(value: float | None, unit: str, digits: int = 0) -> str:
-    return '–' if value is None else f'{value:.{digits}f} {unit}'
-
-
-def gpu_lines(gpu: GpuReading) -> list[tuple[str, str]]:
-    memory = f'{_gib(gpu.memory_used)} / {_gib(gpu.memory_total)}'
-    if gpu.memory_percent is not None:
-        memory += f' ({gpu.memory_percent:.0f} %)'
-    power = _number(gpu.power, 'W')
-    if gpu.power_limit:
-        power += f' / {gpu.power_limit:.0f} W'
-    return [('Utilisation', _number(gpu.utilization, '%')), ('VRAM', memory),
-            ('Temperature', _number(gpu.temperature, '°C')), ('Power', power)]
 
 
 def _ms(reading: Reading) -> float:
@@ -85,7 +65,7 @@ class PerformanceView:
 
     def show(self, reading: Reading) -> None:
         self.cpu.set_text(f'{reading.cpu_percent:.0f} %')
-        self.ram.set_text(f'{_gib(reading.ram_used)} / {_gib(reading.ram_total)} ({reading.ram_percent:.0f} %)')
+        self.ram.set_text(f'{format_gib(reading.ram_used)} / {format_gib(reading.ram_total)} ({reading.ram_percent:.0f} %)')
         if len(reading.gpus) != self.gpu_count:
             self._gpu_cards(reading.gpus)
         for gpu, values in zip(reading.gpus, self.gpu_values, strict=False):
@@ -112,7 +92,6 @@ class PerformanceView:
         self.extend([reading])
 
 
-def render(config_session=None, monitor: SystemMonitor | None = None) -> None:
-    monitor = monitor or get_monitor()
-    view = PerformanceView(monitor)
-    follow(monitor.updated, view.page, view.on_reading)
+def render(ctx: TabContext) -> None:
+    view = PerformanceView(ctx.monitor)
+    follow(ctx.monitor.updated, view.page, view.on_reading)

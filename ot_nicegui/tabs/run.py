@@ -10,44 +10,22 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping
 
-from nicegui import context, ui
+from nicegui import ui
 
-from ot_nicegui.state.training_session import (
-    Outcome,
-    SampleRecord,
-    TrainingSession,
-    file_url,
+from ot_nicegui.dialogs.sample_view import open_large
+from ot_nicegui.dialogs.training import show_error_details
+from ot_nicegui.state.run_view import (
+    TRACE_STYLES,
+    format_duration,
+    group_points,
+    group_title,
+    sample_caption,
 )
+from ot_nicegui.state.training_session import Outcome, SampleRecord, TrainingSession, file_url
+from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.live_chart import follow
 from ot_nicegui.widgets.live_elements import LivePlot
-from ot_nicegui.widgets.live_feed import FeedUpdate, LiveFeed, format_duration, get_live_feed
-from ot_nicegui.widgets.training_controls import show_error_details
-
-# chart titles for the tag groups OneTrainer logs; any other group gets its own chart under its name
-GROUP_TITLES = {'loss': 'Loss', 'lr': 'Learning rate', 'validation': 'Validation loss'}
-TRACE_STYLES = {
-    'loss/train_step': {'name': 'loss', 'line': {'width': 1}, 'opacity': 0.45},
-    'smooth_loss/train_step': {'name': 'smoothed loss', 'line': {'width': 2.5}},
-}
-
-
-def chart_group(tag: str) -> str:
-    """The chart a scalar tag is drawn in: train loss and smoothed loss share one."""
-    if tag.startswith('loss/validation_step'):
-        return 'validation'
-    head = tag.split('/', 1)[0]
-    return 'loss' if head in ('loss', 'smooth_loss') else head
-
-
-def group_title(group: str) -> str:
-    return GROUP_TITLES.get(group, group.replace('_', ' ').capitalize())
-
-
-def _group_points(points: Mapping[str, tuple[list, list]]) -> dict[str, dict[str, tuple[list, list]]]:
-    grouped: dict[str, dict[str, tuple[list, list]]] = {}
-    for tag, xy in points.items():
-        grouped.setdefault(chart_group(tag), {})[tag] = xy
-    return grouped
+from ot_nicegui.widgets.live_feed import FeedUpdate, LiveFeed
 
 
 class RunCharts:
@@ -83,7 +61,7 @@ class RunCharts:
         if not new:
             return
         changed = []
-        for group, series in sorted(_group_points(new).items(),
+        for group, series in sorted(group_points(new).items(),
                                     key=lambda g: (self.ORDER.index(g[0]) if g[0] in self.ORDER else 99, g[0])):
             chart = self._chart(group)
             for tag, (steps, values) in series.items():
@@ -101,23 +79,6 @@ class RunCharts:
                 chart.delete()
                 del self.charts[group]
         self.empty.set_visibility(True)
-
-
-def open_large(record: SampleRecord) -> None:
-    with context.client.layout:
-        dialog = ui.dialog().props('maximized=false').mark('sample-large')
-    with dialog, ui.card().classes('items-center').style('max-width: 96vw'):
-        ui.label(_caption(record)).classes('text-sm')
-        ui.image(file_url(record)).props('fit=contain').style('width: min(90vw, 900px); height: min(80vh, 900px)') \
-            .mark('sample-large-image')
-        ui.button('Close', on_click=dialog.close)
-    dialog.on_value_change(lambda e: None if e.value else dialog.delete())
-    dialog.open()
-
-
-def _caption(record: SampleRecord) -> str:
-    kind = 'custom sample' if record.custom else 'sample'
-    return f'{kind} · step {record.step} · epoch {record.epoch + 1} · {record.prompt or "(no prompt)"}'
 
 
 class Gallery:
@@ -144,7 +105,7 @@ class Gallery:
             with ui.column().classes('gap-0 items-center cursor-pointer').mark('gallery-item') as item:
                 image = ui.image(file_url(record)).props('fit=contain').classes('w-28 h-28 rounded') \
                     .mark('gallery-image')
-                image.props['alt'] = _caption(record)
+                image.props['alt'] = sample_caption(record)
                 ui.label(f'step {record.step}').classes('text-xs')
             item.on('click', lambda r=record: open_large(r))
         children = list(row)
@@ -197,8 +158,8 @@ class Summary:
         self.content.refresh()
 
 
-def render(config_session=None) -> None:
-    feed = get_live_feed()
+def render(ctx: TabContext) -> None:
+    feed = ctx.feed
     session = feed.session
     with ui.column().classes('w-full gap-3').mark('run-page') as page:
         summary = Summary(session)

@@ -1,42 +1,22 @@
 """The sampling tab: when samples are made, and the sample list file of the config."""
 from __future__ import annotations
 
-from typing import Any
-
 from nicegui import ui
 
 from modules.config.sample_config import SampleConfig
-from ot_nicegui.dialogs.list_files import (
-    SAMPLES_FOLDER,
-    ListFileView,
-    ListKind,
-    ListStore,
-    read_samples,
-    store_for,
-    write_samples,
-)
 from ot_nicegui.dialogs.sample import open_sample_dialog
+from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.state.sample_list import sample_store
+from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.fields import field_input, watch
-
-SAMPLE_LIST = ListKind(
-    folder=SAMPLES_FOLDER,
-    file_field='sample_definition_file_name',
-    read=lambda session, name: read_samples(session.data_dir, name, session.config.model_type),
-    write=lambda session, name, items: write_samples(session.data_dir, name, items),
-    new_item=lambda session: SampleConfig.for_model_type(session.config.model_type),
-    clone=lambda sample: sample.copy(),
-)
-
-
-def sample_store(session: Any) -> ListStore:
-    return store_for(session, SAMPLE_LIST)
+from ot_nicegui.widgets.list_file_view import ListFileView
 
 
 class SamplingView(ListFileView):
     new_file_title = 'New sample list'
     new_file_marker = 'sample-file-name'
 
-    def __init__(self, session: Any):
+    def __init__(self, session: ConfigSession):
         self.session = session
         self.store = sample_store(session)
         config = session.config
@@ -104,6 +84,5 @@ class SamplingView(ListFileView):
         watch(sample, 'enabled', enable, row)
 
 
-def build(session: Any) -> None:
-    """The sampling tab inside the current container."""
-    SamplingView(session)
+def render(ctx: TabContext) -> None:
+    SamplingView(ctx.session)

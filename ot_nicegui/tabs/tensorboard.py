@@ -9,38 +9,23 @@ from pathlib import Path
 
 from nicegui import run, ui
 
-from ot_nicegui.tb_reader import list_runs, scalar_cache, smooth, tensorboard_server
+from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.tabs.context import TabContext
+from ot_nicegui.tb_reader import list_runs, run_traces, scalar_cache, tensorboard_server, workspace_logdir
 from ot_nicegui.widgets.live_chart import LiveChart
 
 LIVE_INTERVAL = 5.0  # seconds between re-reads while "follow" is on
 RUN_COLORS = ('#1f77b4', '#ff7f0e')
 
 
-def default_logdir(config_session) -> Path:
-    config = config_session.config
-    return (Path(config_session.data_dir) / config.workspace_dir / 'tensorboard').resolve()
-
-
-def traces(run: str, points: tuple[list, list], weight: float, color: str) -> dict[str, tuple[dict, tuple]]:
-    """{trace name: (style, (xs, ys))}: the smoothed curve over a faint raw one (raw alone at 0)."""
-    steps, values = points
-    if weight <= 0:
-        return {run: ({'line': {'color': color, 'width': 1.5}}, (steps, values))}
-    return {
-        f'{run} (raw)': ({'line': {'color': color, 'width': 1}, 'opacity': 0.3, 'showlegend': False},
-                         (steps, values)),
-        run: ({'line': {'color': color, 'width': 2}}, (steps, smooth(values, weight))),
-    }
-
-
 class TensorBoardView:
-    def __init__(self, config_session):
+    def __init__(self, config_session: ConfigSession):
         self.config_session = config_session
         self.data: dict[str, dict[str, tuple[list, list]]] = {}  # run -> tag -> points
         self.charts: dict[str, LiveChart] = {}
         with ui.column().classes('w-full gap-2').mark('tensorboard-page'):
             with ui.row().classes('w-full items-end gap-2'):
-                self.logdir = ui.input('Log folder', value=str(default_logdir(config_session))) \
+                self.logdir = ui.input('Log folder', value=str(workspace_logdir(config_session.data_dir, config_session.config.workspace_dir))) \
                     .classes('grow').mark('tb-logdir')
                 ui.button('Reload', icon='refresh', on_click=self.reload).mark('tb-refresh')
                 self.follow = ui.switch('Follow', value=False,
@@ -138,11 +123,11 @@ class TensorBoardView:
             for i, name in enumerate(runs):
                 if tag not in self.data[name]:
                     continue
-                for trace, (style, xy) in traces(name, self.data[name][tag], weight, RUN_COLORS[i]).items():
+                for trace, (style, xy) in run_traces(name, self.data[name][tag], weight, RUN_COLORS[i]).items():
                     points[trace], styles[trace] = xy, style
             chart.replace(points, styles)
 
 
-def render(config_session) -> None:
-    view = TensorBoardView(config_session)
+def render(ctx: TabContext) -> None:
+    view = TensorBoardView(ctx.session)
     ui.timer(0.01, view.reload, once=True)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from nicegui import ui
 
 from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.tabs.context import TabContext
 
 
 @dataclass(frozen=True)
@@ -25,7 +26,7 @@ def register_tool(title: str, description: str, opener: Callable[[ConfigSession]
         TOOLS.append(Tool(title, description, opener))
 
 
-def render(session: ConfigSession) -> None:
+def render(ctx: TabContext) -> None:
     with ui.column().classes('w-full gap-3'):
         if not TOOLS:
             ui.label('No tools are installed in this version.').classes('text-sm opacity-80')
@@ -35,5 +36,5 @@ def render(session: ConfigSession) -> None:
                     with ui.column().classes('grow gap-0'):
                         ui.label(tool.title).classes('text-base font-medium').props('role=heading aria-level=3')
                         ui.label(tool.description).classes('text-sm opacity-80')
-                    ui.button('Open', on_click=lambda t=tool: t.open(session)) \
+                    ui.button('Open', on_click=lambda t=tool: t.open(ctx.session)) \
                         .props(f'aria-label="Open {tool.title}"')

@@ -23,6 +23,7 @@ from typing import Any
 
 from nicegui import Client, Event, background_tasks, core, ui
 
+from ot_nicegui.state.run_view import progress_view
 from ot_nicegui.state.training_session import Phase, TrainingSession, Update
 
 EVENT = 'ot_live'  # the socket.io event the page components listen to (live/index.js)
@@ -31,51 +32,7 @@ FEED_INTERVAL = 0.25  # seconds between two messages at least (a phase change go
 # rarer, so that watching never costs the trainer more than this many writes a second.
 FEED_WRITES_PER_SECOND = 40
 CHART_INTERVAL = 0.5  # seconds between two batches of chart points at least (each one redraws every chart)
-BAR_STEPS = 400  # progress bars move in steps of 1/400 of their width; finer moves are not visible
 ESTIMATE_INTERVAL = 1.0  # seconds between refreshes of the speed and time-left texts
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return '–'
-    seconds = int(round(max(0.0, seconds)))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    return f'{hours}:{minutes:02d}:{secs:02d}' if hours else f'{minutes}:{secs:02d}'
-
-
-def format_rate(rate: float | None) -> str:
-    if rate is None:
-        return '– it/s'
-    return f'{rate:.2f} it/s' if rate >= 1 else f'{1 / rate:.1f} s/it'
-
-
-def bar_value(fraction: float) -> float:
-    """The value a progress bar shows: `fraction` rounded down to the bar's visible steps."""
-    return math.floor(fraction * BAR_STEPS) / BAR_STEPS
-
-
-def progress_view(session: TrainingSession, estimates: bool = True) -> dict[str, Any]:
-    """The bottom bar's content. Without `estimates`, speed and time left are left out (the caller
-    keeps the ones it showed)."""
-    p = session.progress
-    status = session.status
-    if session.sample_progress is not None:
-        done, total = session.sample_progress
-        status = f'{status} ({done}/{total})'
-    view: dict[str, Any] = {
-        'epoch_text': (f'Epoch {min(p.epoch + 1, p.max_epoch) if p.max_epoch else 0} / {p.max_epoch}'
-                       if session.run_id else 'Epoch –'),
-        'step_text': f'Step {p.epoch_step} / {p.max_step}' if session.run_id else 'Step –',
-        'epoch_value': bar_value(p.epoch_fraction),
-        'step_value': bar_value(p.step_fraction),
-        'status': status,
-    }
-    if estimates:
-        running = session.phase in (Phase.RUNNING, Phase.STOPPING)
-        view['rate'] = format_rate(p.it_per_second) if running else ''
-        view['eta'] = f'ETA {format_duration(p.eta_seconds)}' if running and p.eta_seconds is not None else ''
-    return view
 
 
 class LiveChannel:

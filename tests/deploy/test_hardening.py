@@ -82,7 +82,7 @@ def test_file_routes_serve_inside_and_refuse_every_escape(served):
 
 
 def test_help_page_names_cannot_leave_the_docs_folder(tmp_path):
-    from ot_nicegui.tabs.help import read_page
+    from ot_nicegui.help_pages import read_page
 
     docs = tmp_path / 'docs'
     docs.mkdir()

@@ -76,18 +76,17 @@ def test_confirmed_close_destroys_the_window_and_passes_the_guard(monkeypatch):
 
 
 def test_run_probe_reads_the_training_session(monkeypatch):
-    name = 'ot_nicegui.state.training_session'
+    from ot_nicegui.state import training_session
+
     for busy, expected in ((True, True), (False, False)):
-        fake = types.SimpleNamespace(get_training_session=lambda busy=busy: types.SimpleNamespace(busy=busy))
-        monkeypatch.setitem(sys.modules, name, fake)
+        fake = types.SimpleNamespace(busy=busy)
+        monkeypatch.setattr(training_session, 'get_training_session', lambda fake=fake: fake)
         assert native.run_active() is expected
 
     def broken():
         raise RuntimeError('no session')
 
-    monkeypatch.setitem(sys.modules, name, types.SimpleNamespace(get_training_session=broken))
-    assert native.run_active() is False
-    monkeypatch.setitem(sys.modules, name, types.SimpleNamespace())
+    monkeypatch.setattr(training_session, 'get_training_session', broken)
     assert native.run_active() is False
 
 

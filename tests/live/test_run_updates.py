@@ -16,6 +16,7 @@ from nicegui.testing import User
 
 from live.support import until
 from modules.train.events import ProgressEvent, ScalarEvent, StatusEvent
+from ot_nicegui.state import run_view
 from ot_nicegui.state.run_events import RunEvent
 from ot_nicegui.state.training_session import Phase, TrainingSession, get_training_session
 from ot_nicegui.widgets import live_feed
@@ -193,7 +194,7 @@ async def test_progress_is_sent_only_when_what_a_page_shows_changes(
     await user.should_see('Step 6 / 1000', retries=50)
     await ticks()
     progress = feed_messages[-1][0]['progress']
-    assert progress['step_text'] == 'Step 6 / 1000' and progress['step_value'] == live_feed.bar_value(0.005)
+    assert progress['step_text'] == 'Step 6 / 1000' and progress['step_value'] == run_view.bar_value(0.005)
 
     session.post(RunEvent(RUN, ProgressEvent(0, 500, 500, 1000, 2), at=now + 3))
     await user.should_see('Step 500 / 1000', retries=50)
@@ -211,10 +212,10 @@ async def test_pages_leave_the_feed_when_they_close(user: User, feed_messages) -
 
 
 def test_bar_values_round_down_to_visible_steps() -> None:
-    step = 1 / live_feed.BAR_STEPS
-    assert live_feed.bar_value(0.0) == 0.0 and live_feed.bar_value(1.0) == 1.0
-    assert live_feed.bar_value(step * 0.99) == 0.0
-    assert live_feed.bar_value(step * 2.5) == pytest.approx(2 * step)
+    step = 1 / run_view.BAR_STEPS
+    assert run_view.bar_value(0.0) == 0.0 and run_view.bar_value(1.0) == 1.0
+    assert run_view.bar_value(step * 0.99) == 0.0
+    assert run_view.bar_value(step * 2.5) == pytest.approx(2 * step)
 
 
 class _Pages:

@@ -10,8 +10,10 @@ from nicegui.testing import user_simulation
 from PIL import Image
 
 from modules.config.files import load_concepts
+from ot_nicegui.state.concept_list import concept_store
 from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.tabs import concepts as concepts_tab
+from ot_nicegui.tabs.context import TabContext
 
 
 def _image(path: Path, size: tuple[int, int], seed: int) -> None:
@@ -68,7 +70,7 @@ def shown(image) -> bytes:
 
 def page(session):
     def root():
-        concepts_tab.build(session)
+        concepts_tab.render(TabContext.of(session))
     return root
 
 
@@ -79,7 +81,7 @@ async def test_add_duplicate_reorder_delete_persist(session):
         user.find(marker='concept-add').click()
         user.find(marker='concept-add').click()
         assert len(saved(session)) == 2
-        store = concepts_tab.concept_store(session)
+        store = concept_store(session)
         store.items[0].name = 'first'
         store.items[1].name = 'second'
         assert [c['name'] for c in saved(session)] == ['first', 'second']
@@ -103,7 +105,7 @@ async def test_add_duplicate_reorder_delete_persist(session):
 async def test_filter_and_new_list(session):
     async with user_simulation(page(session)) as user:
         await user.open('/')
-        store = concepts_tab.concept_store(session)
+        store = concept_store(session)
         for name in ('cats', 'dogs'):
             store.add().name = name
         user.find(marker='concept-filter').type('do')
@@ -137,7 +139,7 @@ async def test_filter_and_new_list(session):
 async def test_concept_dialog_binds_both_ways(session, concept_folder):
     async with user_simulation(page(session)) as user:
         await user.open('/')
-        store = concepts_tab.concept_store(session)
+        store = concept_store(session)
         concept = store.add()
         concept.path = str(concept_folder)
         await click(user, 'concept-edit-0')
@@ -159,7 +161,7 @@ async def test_concept_dialog_binds_both_ways(session, concept_folder):
 async def test_augmentation_preview_changes_with_a_switch(session, concept_folder):
     async with user_simulation(page(session)) as user:
         await user.open('/')
-        concept = concepts_tab.concept_store(session).add()
+        concept = concept_store(session).add()
         concept.path = str(concept_folder)
         concept.image.enable_crop_jitter = False
         await click(user, 'concept-edit-0')
@@ -181,7 +183,7 @@ async def test_augmentation_preview_changes_with_a_switch(session, concept_folde
 async def test_statistics_show_counts(session, concept_folder):
     async with user_simulation(page(session)) as user:
         await user.open('/')
-        concept = concepts_tab.concept_store(session).add()
+        concept = concept_store(session).add()
         concept.path = str(concept_folder)
         await click(user, 'concept-edit-0')
         user.find('Statistics').click()
@@ -206,7 +208,7 @@ async def test_editor_shows_every_concept_field(session, monkeypatch):
     monkeypatch.setattr(fields, '_BOUND', {})
     async with user_simulation(page(session)) as user:
         await user.open('/')
-        concepts_tab.concept_store(session).add()
+        concept_store(session).add()
         await click(user, 'concept-edit-0')
         await user.should_see(marker='concept-dialog')
     bound = fields.bound_fields()

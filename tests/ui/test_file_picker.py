@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from nicegui.testing import User
 
-from ot_nicegui.widgets.file_picker import PathDialog
+from ot_nicegui.dialogs.path_picker import PathDialog
 
 
 async def test_picker_stays_inside_its_roots(user: User, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

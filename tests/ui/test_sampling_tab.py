@@ -8,7 +8,9 @@ from nicegui.testing import user_simulation
 
 from modules.config.enums import ModelType, NoiseScheduler, TimeUnit
 from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.state.sample_list import sample_store
 from ot_nicegui.tabs import sampling as sampling_tab
+from ot_nicegui.tabs.context import TabContext
 
 
 @pytest.fixture
@@ -28,7 +30,7 @@ async def click(user, marker: str) -> None:
 
 def page(session):
     def root():
-        sampling_tab.build(session)
+        sampling_tab.render(TabContext.of(session))
     return root
 
 
@@ -49,7 +51,7 @@ async def test_sample_list_edits_persist(session):
         assert saved(session)[0]['seed'] == 7  # invalid text never reaches the file
 
         await click(user, 'sample-duplicate-0')
-        store = sampling_tab.sample_store(session)
+        store = sample_store(session)
         store.items[1].prompt = 'a dog'
         await click(user, 'sample-down-0')
         assert [s['prompt'] for s in saved(session)] == ['a dog', 'a cat']
@@ -80,7 +82,7 @@ async def test_sample_dialog_binds_every_field(session):
     async with user_simulation(page(session)) as user:
         await user.open('/')
         user.find(marker='sample-add').click()
-        sample = sampling_tab.sample_store(session).items[0]
+        sample = sample_store(session).items[0]
         await click(user, 'sample-edit-0')
         await user.should_see(marker='sample-dialog')
         user.find(marker='sample-cfg_scale').clear().type('4.5')

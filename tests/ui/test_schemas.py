@@ -8,11 +8,11 @@ from nicegui.testing import User
 
 from modules.config.enums import ModelType, PeftType, TrainingMethod
 from modules.config.train_config import TrainConfig
+from ot_nicegui import help_pages
 from ot_nicegui.schemas.families import MODEL_TYPES
 from ot_nicegui.schemas.search import build_index, search
 from ot_nicegui.schemas.tabs import schema_for
 from ot_nicegui.state.config_session import get_session
-from ot_nicegui.tabs import help as help_tab
 
 SCHEMA_TABS = ('general', 'model', 'data', 'training', 'backup', 'cloud', 'lora', 'embedding')
 
@@ -123,11 +123,11 @@ async def test_changed_since_preset_and_revert(user: User) -> None:
 
 
 def test_help_pages_never_leave_the_docs_folder() -> None:
-    pages = help_tab.list_pages()
+    pages = help_pages.list_pages()
     assert 'index' in pages
     for name in ('../README', '../../etc/passwd', '/etc/passwd', 'index.md', '..', ''):
-        assert help_tab.read_page(name) is None
-    assert help_tab.read_page('index')
+        assert help_pages.read_page(name) is None
+    assert help_pages.read_page('index')
 
 
 async def test_help_tab_shows_pages(user: User) -> None:

@@ -1,4 +1,5 @@
-"""The concept and sample list files: listing, naming, loading and atomic saving.
+"""The concept and sample list files: listing, naming, loading and atomic saving, and the one
+store of each list that every browser of a session shares.
 
 Both lists live in JSON files below the data folder (`training_concepts/*.json`,
 `training_samples/*.json`); the config names the current one relative to that folder.
@@ -12,13 +13,14 @@ import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-from nicegui import ui
+from typing import TYPE_CHECKING, Any
 
 from modules.config.base import BaseConfig, ConfigError
 from modules.config.files import load_concepts, load_samples, save_concepts, save_samples
 from modules.config.presets import check_name, contained_path
+
+if TYPE_CHECKING:
+    from .config_session import ConfigSession
 
 CONCEPTS_FOLDER = 'training_concepts'
 SAMPLES_FOLDER = 'training_samples'
@@ -93,9 +95,9 @@ class ListKind:
 
     folder: str
     file_field: str  # TrainConfig field naming the current file
-    read: Callable[[Any, str], list]  # (session, file name) -> items
-    write: Callable[[Any, str, list], None]  # (session, file name, items)
-    new_item: Callable[[Any], BaseConfig]  # session -> a fresh item
+    read: Callable[[ConfigSession, str], list]  # (session, file name) -> items
+    write: Callable[[ConfigSession, str, list], None]  # (session, file name, items)
+    new_item: Callable[[ConfigSession], BaseConfig]  # session -> a fresh item
     clone: Callable[[BaseConfig], BaseConfig]  # an item -> its copy
 
 
@@ -107,7 +109,7 @@ class ListStore:
     same list. When the config names another file (a preset was loaded) the store reloads.
     """
 
-    def __init__(self, session: Any, kind: ListKind):
+    def __init__(self, session: ConfigSession, kind: ListKind):
         self.session = session
         self.kind = kind
         self.items: list[BaseConfig] = []
@@ -237,48 +239,9 @@ def _config_tree(config: BaseConfig) -> list[BaseConfig]:
 _STORES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def store_for(session: Any, kind: ListKind) -> ListStore:
+def store_for(session: ConfigSession, kind: ListKind) -> ListStore:
     """The one store of this list kind for the session (created on first use)."""
     stores = _STORES.setdefault(session, {})
     if kind.folder not in stores:
         stores[kind.folder] = ListStore(session, kind)
     return stores[kind.folder]
-
-
-class ListFileView:
-    """What the concept and sample tabs share: picking, creating and following a list file.
-
-    Subclasses set `store`, `file_select` (a select of list files) and `error` (a label), and
-    implement `refresh_items` to redraw their items.
-    """
-
-    store: ListStore
-    new_file_title = 'New list'
-    new_file_marker = 'list-file-name'
-
-    def refresh_items(self) -> None:
-        raise NotImplementedError
-
-    def _update_files(self) -> None:
-        self.file_select.set_options({name: label(name) for name in self.store.files()},
-                                     value=self.store.file_name)
-        self.error.set_text(self.store.error or '')
-
-    def _select_file(self, e: Any) -> None:
-        if e.value and e.value != self.store.file_name:
-            self.store.select(e.value)
-
-    async def _new_file(self) -> None:
-        from ot_nicegui.dialogs.common import ask_text
-
-        name = await ask_text(self.new_file_title, 'Name', self.new_file_marker)
-        if not name:
-            return
-        try:
-            self.store.create(name)
-        except ConfigError as exc:
-            ui.notify(str(exc), type='negative')
-
-    def _on_store_changed(self) -> None:
-        self._update_files()
-        self.refresh_items()
