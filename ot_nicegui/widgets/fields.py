@@ -6,18 +6,27 @@ the owning config updates the element when anyone (another browser, a preset loa
 field. No polling: observers are removed when the element or its client goes away.
 
 Every binding is recorded in a registry so that a test can prove each config field has a widget.
+
+A setting that would have no effect for the current model type ("not used by SD 1.5", "not
+implemented yet", from `modules.settings_usage`) carries a warning badge while its value differs
+from the default; model types without a trainable family are marked in their selector.
 """
 from __future__ import annotations
 
 import math
+import weakref
 from collections.abc import Callable, Iterable
 from enum import Enum
 from typing import Any
 
 from nicegui import context, ui
 
+from modules import settings_usage
 from modules.config.base import BaseConfig, ConfigField, coerce_scalar
+from modules.config.enums import ModelType
 from modules.config.secrets_config import mask_secret
+from modules.config.train_config import TrainConfig
+from modules.families.registry import facts_for
 
 # ---- registry of bound fields (config class -> field names) --------------------------------------
 _BOUND: dict[type[BaseConfig], set[str]] = {}
@@ -185,8 +194,89 @@ def field_input(owner: BaseConfig, name: str, *, label: str | None = None,
         element.tooltip(tip)
     if props:
         element.props(' '.join(_prop(k, v) for k, v in props.items()))
+    _usage_badge(element, owner, name, switch=f.type is bool and f.kind == 'scalar')
     register_binding(type(owner), name)
     return element
+
+
+# ---- settings that would have no effect ---------------------------------------------------------
+NOT_TRAINABLE_SUFFIX = ' — not trainable yet'
+# train configs whose fields are on screen, by id (configs are mutable, hence unhashable)
+_ROOTS: weakref.WeakValueDictionary[int, TrainConfig] = weakref.WeakValueDictionary()
+
+
+def option_label(member: Enum) -> str:
+    """The text of an enum option; model types that no family trains say so."""
+    label = getattr(member, 'label', str(member))
+    if isinstance(member, ModelType) and facts_for(member) is None:
+        return label + NOT_TRAINABLE_SUFFIX
+    return label
+
+
+def _session_root() -> TrainConfig | None:
+    from ot_nicegui.state.config_session import get_session  # local: the widgets do not need a session
+
+    try:
+        return get_session().config
+    except RuntimeError:
+        return None
+
+
+def setting_of(owner: BaseConfig, name: str) -> tuple[TrainConfig, str] | None:
+    """The train config that holds `owner` and the dotted path of `owner.name` in it."""
+    if isinstance(owner, TrainConfig):
+        _ROOTS[id(owner)] = owner
+        return owner, name
+    roots = list(_ROOTS.values())
+    session = _session_root()
+    if session is not None and all(root is not session for root in roots):
+        roots.append(session)
+    for root in roots:
+        prefix = settings_usage.config_owner_path(root, owner)
+        if prefix:
+            return root, f'{prefix}.{name}'
+    return None
+
+
+def setting_warning(model_type: Any, path: str, value: Any) -> str | None:
+    """Why the setting at `path`, holding `value`, does nothing for `model_type`; None when it acts
+    (or still has its default value)."""
+    if not settings_usage.differs_from_default(path, value):
+        return None
+    return settings_usage.setting_status(path, model_type)
+
+
+def _usage_badge(element: ui.element, owner: BaseConfig, name: str, *, switch: bool) -> None:
+    """An orange warning next to the field while its changed value would have no effect."""
+    found = setting_of(owner, name)
+    if found is None:
+        return
+    root, path = found
+    try:
+        if settings_usage.usage(path).kind == 'generic':
+            return  # takes effect for every model type
+    except KeyError:
+        return  # not a setting of the audit (a list item of concepts, samples ...)
+    with element if switch else element.add_slot('append'):
+        holder = ui.element('span').classes('ot-setting-warning')
+
+    def refresh(_: Any = None) -> None:
+        message = setting_warning(root.model_type, path, getattr(owner, name))
+        holder.clear()
+        if message:
+            with holder:
+                ui.icon('warning', color='orange').classes('text-lg q-ml-xs') \
+                    .props(f'role=img aria-label="{message}"').tooltip(message) \
+                    .mark(f'setting-warning setting-warning-{path}')
+                ui.label(message).style(_SCREEN_READER_ONLY)
+
+    refresh()
+    watch(owner, name, refresh, holder)
+    watch(root, 'model_type', refresh, holder)
+
+
+_SCREEN_READER_ONLY = ('position:absolute;width:1px;height:1px;padding:0;margin:-1px;overflow:hidden;'
+                       'clip:rect(0,0,0,0);white-space:nowrap;border:0')
 
 
 def _prop(key: str, value: Any) -> str:
@@ -206,7 +296,7 @@ def _enum_select(owner: BaseConfig, f: ConfigField, text: str, choices: Iterable
     current = getattr(owner, f.name)
     if current is not None and current not in members:
         members.append(current)  # never fail on a value that is stored but not offered
-    options: dict[Any, str] = {m: m.label for m in members}
+    options: dict[Any, str] = {m: option_label(m) for m in members}
     if f.nullable:
         options = {None: '—', **options}
 
@@ -219,7 +309,7 @@ def _enum_select(owner: BaseConfig, f: ConfigField, text: str, choices: Iterable
 
     def show(value: Any) -> None:
         if value is not None and value not in element.options:
-            element.options[value] = value.label
+            element.options[value] = option_label(value)
             element.update()
         element.value = value
 
