@@ -479,7 +479,8 @@ class GenericTrainer:
 
         cfg = self.config
         try:
-            return build_model_spec(cfg.model_type, cfg.training_method, resolution=cfg.resolution,
+            return build_model_spec(cfg.model_type, cfg.training_method, keymap=self.family.keymap,
+                                    resolution=cfg.resolution,
                                     train_config=cfg, include_train_config=cfg.include_train_config)
         except Exception:  # noqa: BLE001 - a missing spec entry must not lose the trained model
             log.exception("no model-spec header")
