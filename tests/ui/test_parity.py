@@ -18,6 +18,7 @@ from modules.config.train_config import (
 )
 from ot_nicegui.app import TABS
 from ot_nicegui.dialogs.optimizer import open_optimizer_dialog
+from ot_nicegui.dialogs.scheduler import open_scheduler_dialog
 from ot_nicegui.state.config_session import get_session
 from ot_nicegui.widgets.fields import bound_fields
 
@@ -29,8 +30,6 @@ NOT_SHOWN: dict[type[BaseConfig], dict[str, str]] = {
         'force_v_prediction': 'not exposed by OneTrainer either; set it in a config file',
         'force_epsilon_prediction': 'not exposed by OneTrainer either; set it in a config file',
         'text_encoder_4_layer_skip': 'HiDream text encoder 4 has no clip skip in OneTrainer',
-        'scheduler_params': 'edited in the learning-rate scheduler dialog (key/value list)',
-        'custom_learning_rate_scheduler': 'edited in the learning-rate scheduler dialog',
         'concept_file_name': "chosen with the Concepts tab's list-file picker (a list of files, not a text field)",
         'sample_definition_file_name': "chosen with the Sampling tab's list-file picker",
     },
@@ -63,6 +62,8 @@ async def _render_everything(user: User) -> None:
         cfg.peft_type = peft
         await asyncio.sleep(0)
     cfg.additional_embeddings = [TrainEmbeddingConfig.default_values()]
+    with user:  # the custom scheduler class and its parameters live in the scheduler dialog
+        open_scheduler_dialog(get_session())
     await asyncio.sleep(0.2)
 
 
