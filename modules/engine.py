@@ -31,14 +31,20 @@ def family_problems(config) -> list[Problem]:
     elif str(config.output_model_format) not in facts.formats.get(method, ()):
         problems.append(Problem("output_model_format", f"{_label(config.output_model_format)} cannot be written "
                                                        f"for {_label(config.model_type)} yet"))
-    return problems + setting_warnings(config, facts)
+    for encoder in facts.text_encoders:
+        if not encoder.optional and not getattr(config, encoder.part).include:
+            problems.append(Problem(f"{encoder.part}.include", f"{_label(config.model_type)} cannot train without "
+                                                               "this text encoder"))
+    refused = {p.path for p in problems}
+    return problems + [w for w in setting_warnings(config, facts) if w.path not in refused]
 
 
 def check(config, *, paths: bool = True, base_dir: str | None = None) -> list[Problem]:
     """Every problem (errors refuse a start) and warning of `config`, most important first."""
     problems = validate(config, paths=paths, base_dir=base_dir)
     if isinstance(config.model_type, Enum) and isinstance(config.training_method, Enum):
-        problems += [p for p in family_problems(config) if p not in problems]
+        reported = {p.path for p in problems if p.severity == "error"}  # one message per setting
+        problems += [p for p in family_problems(config) if p.path not in reported]
     return problems
 
 

@@ -34,6 +34,7 @@ class TextEncoderFacts:
     kohya_prefix: str  # lora_te / lora_te1 ...
     comfy_name: str | None  # clip_l, clip_g, t5xxl ... (None: ComfyUI has no name for it)
     conditioning_keys: tuple[str, ...] = ()  # conditioning entries it produces (zeroed by caption dropout)
+    optional: bool = False  # may be left out (`include` off): the family conditions on the others alone
 
 
 @dataclass(frozen=True)

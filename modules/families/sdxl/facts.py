@@ -12,9 +12,10 @@ FACTS = FamilyFacts(
     parts=("unet", "text_encoder", "text_encoder_2", "vae"),
     denoiser="unet",
     text_encoders=(
-        TextEncoderFacts("text_encoder", "tokenizer", "clip_l", "lora_te1", "clip_l", conditioning_keys=("hidden_1",)),
+        TextEncoderFacts("text_encoder", "tokenizer", "clip_l", "lora_te1", "clip_l", conditioning_keys=("hidden_1",),
+                         optional=True),
         TextEncoderFacts("text_encoder_2", "tokenizer_2", "clip_g", "lora_te2", "clip_g",
-                         conditioning_keys=("hidden_2", "pooled")),
+                         conditioning_keys=("hidden_2", "pooled"), optional=True),
     ),
     objective="ddpm",
     latent_scale=8,
