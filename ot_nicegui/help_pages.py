@@ -36,17 +36,19 @@ def read_page(name: str, docs_dir: Path = DOCS_DIR) -> str | None:
     return path.read_text(encoding='utf-8') if path is not None else None
 
 
-def headings(text: str) -> list[tuple[int, str, str]]:
-    """(level, title, anchor) of the ## and ### headings, for the table of contents."""
-    found = []
+def _lines_with_headings(text: str):
+    """Each line with its ## / ### heading match (None elsewhere and inside code blocks)."""
     in_code = False
     for line in text.splitlines():
         if line.startswith('```'):
             in_code = not in_code
         match = None if in_code else _HEADING.match(line)
-        if match and len(match.group(1)) > 1:
-            found.append((len(match.group(1)), match.group(2), slug(match.group(2))))
-    return found
+        yield line, match if match and len(match.group(1)) > 1 else None
+
+
+def headings(text: str) -> list[tuple[int, str, str]]:
+    """(level, title, anchor) of the ## and ### headings, for the table of contents."""
+    return [(len(m.group(1)), m.group(2), slug(m.group(2))) for _, m in _lines_with_headings(text) if m]
 
 
 def slug(title: str) -> str:
@@ -63,12 +65,8 @@ def with_anchors(text: str) -> str:
     Help tab."""
     text = _PAGE_LINK.sub(lambda m: f']({page_href(m.group(1), m.group(2) or "")})', text)
     out = []
-    in_code = False
-    for line in text.splitlines():
-        if line.startswith('```'):
-            in_code = not in_code
-        match = None if in_code else _HEADING.match(line)
-        if match and len(match.group(1)) > 1:
+    for line, match in _lines_with_headings(text):
+        if match:
             out.append(f'<a id="{slug(match.group(2))}"></a>\n')
         out.append(line)
     return '\n'.join(out)
