@@ -51,7 +51,6 @@ class FamilyFacts:
     latent_scale: int  # pixels per latent cell
     bucket_quantum: int  # resolutions are rounded to a multiple of this
     pipelines: Mapping[str, str]  # model type -> diffusers pipeline class
-    layer_presets: Mapping[str, tuple[str, ...]]
     methods: tuple[str, ...]  # TrainingMethod names this family trains
     formats: Mapping[str, tuple[str, ...]]  # TrainingMethod name -> ModelFormat names it writes
     # model types whose denoiser needs the pixels at train time (inpainting mask, depth input)
@@ -74,6 +73,14 @@ class FamilyFacts:
 
     def needs_pixels(self, model_type) -> bool:
         return str(model_type) in self.pixel_model_types
+
+    def layer_presets(self, model_type) -> list:
+        """The named layer selections of `model_type` (`modules/config/layer_presets.py`, shared with
+        the UI, which offers them for all model types)."""
+        from modules.config.enums import ModelType
+        from modules.config.layer_presets import layer_presets
+
+        return layer_presets(ModelType(str(model_type)))
 
     def has_mask_input(self, model_type) -> bool:
         return str(model_type) in self.mask_input_model_types

@@ -55,6 +55,7 @@ def test_every_model_type_of_a_family_has_a_pipeline_and_a_keymap():
     for facts in all_facts():
         for model_type in facts.model_types:
             assert facts.pipeline(model_type)
+            assert "full" in {preset.name for preset in facts.layer_presets(model_type)}
             assert model_type in family_for(model_type).keymap.model_types
 
 

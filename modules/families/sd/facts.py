@@ -28,7 +28,6 @@ FACTS = FamilyFacts(
         "STABLE_DIFFUSION_21": "StableDiffusionPipeline",
         "STABLE_DIFFUSION_21_BASE": "StableDiffusionPipeline",
     },
-    layer_presets={"attn-mlp": ("attentions",), "attn-only": ("attn",), "full": ()},
     methods=("FINE_TUNE", "LORA", "EMBEDDING", "FINE_TUNE_VAE"),
     formats={
         "FINE_TUNE": _FULL_FORMATS,

@@ -22,7 +22,6 @@ FACTS = FamilyFacts(
     bucket_quantum=64,
     pipelines={"STABLE_DIFFUSION_XL_10_BASE": "StableDiffusionXLPipeline",
                "STABLE_DIFFUSION_XL_10_BASE_INPAINTING": "StableDiffusionXLInpaintPipeline"},
-    layer_presets={"attn-mlp": ("attentions",), "attn-only": ("attn",), "full": ()},
     methods=("FINE_TUNE", "LORA", "EMBEDDING"),
     formats={
         "FINE_TUNE": _FULL_FORMATS,
