@@ -18,16 +18,14 @@ def encode(encoder, tokenizer, texts: list[str], max_length: int, use_mask: bool
 
 
 def tiny_tokenizer(max_length: int = 32):
-    """A T5 tokenizer over a character vocabulary, built in memory."""
-    from tokenizers import Tokenizer, models, pre_tokenizers
+    """A T5 tokenizer over a character vocabulary (a Unigram model built in memory, so that
+    `save_pretrained` and `from_pretrained` round-trip it)."""
     from transformers import T5TokenizerFast
 
     from .clip import CHARS
 
-    vocab = {"<pad>": 0, "</s>": 1, "<unk>": 2, **{c: i + 3 for i, c in enumerate(CHARS + " ")}}
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
-    backend.pre_tokenizer = pre_tokenizers.Split("", behavior="isolated")
-    return T5TokenizerFast(tokenizer_object=backend, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0), *((c, -1.0) for c in CHARS + "*"), ("\u2581", -1.0)]
+    return T5TokenizerFast(vocab=vocab, pad_token="<pad>", eos_token="</s>", unk_token="<unk>",
                            model_max_length=max_length, extra_ids=0)
 
 
