@@ -35,8 +35,16 @@ def family_problems(config) -> list[Problem]:
         if not encoder.optional and not getattr(config, encoder.part).include:
             problems.append(Problem(f"{encoder.part}.include", f"{_label(config.model_type)} cannot train without "
                                                                "this text encoder"))
+    problems += quantization_problems(config, facts)
     refused = {p.path for p in problems}
     return problems + [w for w in setting_warnings(config, facts) if w.path not in refused]
+
+
+def quantization_problems(config, facts) -> list[Problem]:
+    """A part in a quantized weight dtype that cannot load or train on the train device is refused."""
+    from modules.families.parts.quantization import quantization_problems as problems
+
+    return problems(config, facts)
 
 
 def check(config, *, paths: bool = True, base_dir: str | None = None) -> list[Problem]:

@@ -1,5 +1,8 @@
 """Reading and writing a model as diffusers components: a diffusers folder, a single-file
-checkpoint (through diffusers' own converters) or a hub name (through the Hugging Face cache)."""
+checkpoint (through diffusers' own converters) or a hub name (through the Hugging Face cache).
+
+A part whose `weight_dtype` is a quantized type loads quantized (`parts/quantization.py`); every
+other part is cast to its weight dtype."""
 from __future__ import annotations
 
 import copy
@@ -9,6 +12,7 @@ from pathlib import Path
 
 import torch
 
+from . import quantization
 from .sources import local_model_path, offline
 
 
@@ -17,6 +21,8 @@ def is_backup_dir(path: str | Path) -> bool:
 
 
 def weight_dtype(part_config, default=torch.float32) -> torch.dtype:
+    """The torch dtype of a part in a float weight dtype (`default` for NONE; a quantized part keeps
+    the dtype it loaded in, see `freeze`)."""
     dtype = part_config.weight_dtype.torch_dtype() if part_config is not None else None
     return dtype or default
 
@@ -38,8 +44,18 @@ def load_folder(path: str, config) -> dict:
         cls = getattr(diffusers if library == "diffusers" else transformers, cls_name, None)
         if cls is None or not (Path(path) / name).is_dir():
             continue
-        components[name] = cls.from_pretrained(path, subfolder=name)
+        components[name] = load_component(cls, path, name, config)
     return components
+
+
+def load_component(cls, path: str, name: str, config):
+    """One component of a diffusers folder, quantized while loading where its weight dtype says so."""
+    gguf_file = quantization.gguf_file(config, name) if quantization.quantized_dtype(config, name) else None
+    if gguf_file is not None:
+        return quantization.load_gguf(cls, local_model_path(gguf_file, config), path, name, config, name)
+    module = cls.from_pretrained(path, subfolder=name, **quantization.loading_kwargs(cls, path, name, config, name))
+    quantization.complete(module, config, name)
+    return module
 
 
 def load_single_file(path: str, keymap, model_type, config_dir: str | None, config, **pipeline_kwargs) -> dict:
@@ -54,7 +70,11 @@ def load_single_file(path: str, keymap, model_type, config_dir: str | None, conf
     if config_dir is None and offline(config):
         raise SingleFileConfigError(missing_config_message(path, model_type))
     pipe = load_single_file(path, keymap, model_type, config_dir, **pipeline_kwargs)
-    return {k: v for k, v in pipe.components.items() if v is not None}
+    components = {k: v for k, v in pipe.components.items() if v is not None}
+    for name, module in components.items():
+        if isinstance(module, torch.nn.Module):
+            quantization.quantize_loaded(module, config, name)
+    return components
 
 
 def load_vae_override(name: str, config):
@@ -66,7 +86,9 @@ def load_vae_override(name: str, config):
 
 def load_components(source: str, keymap, model_type, config, *, config_dir: str | None = None,
                     single_file_kwargs: dict | None = None) -> tuple[str, dict]:
-    """(local path, components) of a folder, single file or hub name; a VAE override replaces the VAE."""
+    """(local path, components) of a folder, single file or hub name; a VAE override replaces the VAE.
+    A quantized weight dtype that cannot run on the train device is refused before anything loads."""
+    quantization.refuse_unavailable(config, model_type)
     source = local_model_path(str(source), config)
     if os.path.isfile(source):
         components = load_single_file(source, keymap, model_type, config_dir, config, **(single_file_kwargs or {}))
@@ -79,14 +101,15 @@ def load_components(source: str, keymap, model_type, config, *, config_dir: str 
 
 
 def freeze(components: dict, parts: tuple[str, ...], config) -> None:
-    """Nothing trains until a training method says so; each part in its configured weight dtype."""
+    """Nothing trains until a training method says so; each part in its configured weight dtype (a
+    quantized part stays as it loaded: quantized layers, the rest in the train dtype)."""
     for module in components.values():
         if isinstance(module, torch.nn.Module):
             module.requires_grad_(False)
             module.eval()
     if config is not None:
         for part in parts:
-            if part in components:
+            if part in components and quantization.quantized_dtype(config, part) is None:
                 components[part].to(dtype=weight_dtype(getattr(config, part, None)))
 
 
