@@ -147,10 +147,13 @@ GENERIC: dict[str, str] = {
     'embedding.token_count': 'embeddings',
     'embedding.initial_embedding_text': 'embeddings',
     'secrets.huggingface_token': 'model sources (hub downloads)',
+    'quantization.layer_filter': 'model loading (quantized layers)',
+    'quantization.layer_filter_regex': 'model loading (quantized layers)',
+    'quantization.layer_filter_preset': 'the UI (preset that fills the quantization layer filter)',
 }
 
 # Settings that only the UI reads: they take effect there, not in a training run.
-UI_ONLY: frozenset[str] = frozenset({'layer_filter_preset'})
+UI_ONLY: frozenset[str] = frozenset({'layer_filter_preset', 'quantization.layer_filter_preset'})
 
 # ---- family-specific: a family reads them (FamilyFacts.reads) ----------------------------------
 FAMILY_SPECIFIC: frozenset[str] = frozenset({
@@ -210,7 +213,7 @@ NOT_IMPLEMENTED: dict[str, str] = {
     'optimizer.beta1_warmup': 'no optimizer takes it',
     'optimizer.min_beta1': 'no optimizer takes it',
     **{f'quantization.{name}': 'quantization' for name in
-       ('layer_filter', 'layer_filter_preset', 'layer_filter_regex', 'svd_dtype', 'svd_rank', 'cache_dir')},
+       ('svd_dtype', 'svd_rank', 'cache_dir')},
     **{f'cloud.{f.name}': _CLOUD for f in TrainConfig.get_field('cloud').type.FIELDS},
     **{f'secrets.cloud.{name}': _CLOUD for name in ('api_key', 'id', 'host', 'port', 'user', 'key_file', 'password')},
 }
