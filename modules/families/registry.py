@@ -17,6 +17,7 @@ if TYPE_CHECKING:
 PACKAGES: tuple[str, ...] = (
     "sd",
     "sdxl",
+    "sd3",
 )
 
 

@@ -43,6 +43,7 @@ class SingleFileComponent:
     prefix: str
     # (diffusers state dict, component config) -> original state dict, keys without the prefix
     convert: Callable[[Mapping[str, torch.Tensor], Mapping], StateDict]
+    optional: bool = False  # a model without this component (a text encoder left out) is written without it
 
 
 @lru_cache(maxsize=1024)
@@ -146,6 +147,11 @@ class FamilyKeymap:
     extra_metadata: Mapping[str, str] = field(default_factory=dict)
     # modules that some adapter conventions store fused (q/k/v -> qkv)
     fusions: tuple[Fusion, ...] = ()
+    # denoiser prefix of LEGACY_LORA files where it is not kohya's (SD3: `lora_transformer`)
+    legacy_denoiser_prefix: str | None = None
+    # denoiser config (None: the real model's) -> diffusers module paths whose native counterpart holds
+    # the two halves of its output in the other order (adaLN shift/scale); native adapter files swap them
+    swapped_outputs: Callable[[Mapping | None], frozenset[str]] | None = None
 
     kohya_denoiser_prefix = "lora_unet"
     comfy_denoiser_prefix = "diffusion_model."

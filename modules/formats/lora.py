@@ -25,7 +25,10 @@ import torch
 from modules.formats.adapter_fusion import fuse, unfuse
 from modules.formats.adapter_tensors import (
     ALPHA,
+    DORA_SCALE,
     LORA_DOWN,
+    LORA_UP,
+    MAGNITUDE,
     AdapterKeyError,
     canonical_tensor,
     flatten,
@@ -56,9 +59,12 @@ def encode_lora(part_state_dicts: Mapping[str, Mapping[str, torch.Tensor]], alph
     codec.check(adapters, bool(embeddings), keymap)
     adapters = fuse(adapters, keymap.fusions_for(codec.format), codec.format)
     native = keymap.native_map(denoiser_config)
+    swapped = _swapped(keymap, denoiser_config) if codec.writes_native_denoiser(keymap) else frozenset()
     tensors: dict[str, torch.Tensor] = {}
     for part, modules in adapters.items():
         for module, module_tensors in modules.items():
+            if part == keymap.denoiser and module in swapped:
+                module_tensors = _swap_output_halves(module_tensors, f"{part}.{module}")
             tensors.update(codec.encode(keymap, native, part, module, module_tensors))
     tensors.update(bundle_embeddings(embeddings or {}, keymap))
     return tensors
@@ -102,6 +108,8 @@ def decode_lora(tensors: Mapping[str, torch.Tensor], keymap: FamilyKeymap, *,
     adapters: dict[str, dict[str, dict[str, torch.Tensor]]] = {}
     embeddings: dict[str, dict[str, torch.Tensor]] = {}
     formats = set()
+    swapped = _swapped(keymap, denoiser_config)
+    natively_named = set()
     for key, value in tensors.items():
         if key.startswith(BUNDLE_PREFIX):
             placeholder, vector_key = unbundle_key(key, keymap)
@@ -114,6 +122,11 @@ def decode_lora(tensors: Mapping[str, torch.Tensor], keymap: FamilyKeymap, *,
         if suffix in module:
             raise AdapterKeyError(f"{parsed.part}.{parsed.module}.{suffix} appears twice")
         module[suffix] = value
+        if parsed.native and parsed.part == keymap.denoiser and parsed.module in swapped:
+            natively_named.add(parsed.module)
+    for name in natively_named:
+        part = adapters[keymap.denoiser]
+        part[name] = _swap_output_halves(part[name], f"{keymap.denoiser}.{name}")
     for modules in adapters.values():
         for module_tensors in modules.values():
             # alpha folded into the weights (diffusers convention) reads as alpha == rank
@@ -121,6 +134,32 @@ def decode_lora(tensors: Mapping[str, torch.Tensor], keymap: FamilyKeymap, *,
                 module_tensors[ALPHA] = torch.tensor(float(rank_of(module_tensors)))
     adapters = unfuse(adapters, keymap.fusions)
     return LoraFile(parts=flatten(adapters), embeddings=embeddings, formats=formats)
+
+
+def _swapped(keymap: FamilyKeymap, denoiser_config: Mapping | None) -> frozenset[str]:
+    return keymap.swapped_outputs(denoiser_config) if keymap.swapped_outputs is not None else frozenset()
+
+
+# adapter tensors whose rows are the module's output rows
+_OUTPUT_ROWS = (LORA_UP, MAGNITUDE, "hada_w1_a", "hada_w2_a")
+
+
+def _swap_output_halves(tensors: dict[str, torch.Tensor], module: str) -> dict[str, torch.Tensor]:
+    """The adapter of a module whose two output halves trade places (the same delta, rows swapped)."""
+    from modules.formats.lora_codecs import UnsupportedLoraFormatError
+
+    other = set(tensors) - {*_OUTPUT_ROWS, LORA_DOWN, ALPHA, "hada_w1_b", "hada_w2_b", DORA_SCALE}
+    if other:
+        raise UnsupportedLoraFormatError(f"the native layout stores the output halves of {module} swapped; "
+                                         f"an adapter with {sorted(other)} cannot follow that")
+    out = dict(tensors)
+    for suffix in _OUTPUT_ROWS:
+        if suffix in out:
+            value = out[suffix]
+            dim = 1 if suffix == MAGNITUDE and value.ndim == 4 else 0
+            first, second = value.chunk(2, dim=dim)
+            out[suffix] = torch.cat([second, first], dim=dim)
+    return out
 
 
 def read_lora(path: str | os.PathLike, keymap: FamilyKeymap, *, denoiser_config: Mapping | None = None) -> LoraFile:

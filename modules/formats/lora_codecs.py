@@ -35,6 +35,7 @@ class ParsedKey:
     part: str
     module: str  # diffusers / transformers module path (text encoders with their `text_model.` level)
     file_suffix: str
+    native: bool = False  # the file named this denoiser module natively
 
 
 def unflatten(flat: str, vocabulary: frozenset[str]) -> str:
@@ -57,7 +58,11 @@ def unflatten(flat: str, vocabulary: frozenset[str]) -> str:
 
 def _denoiser_from_file(path: str, keymap: FamilyKeymap, native: PrefixMap) -> str:
     """Files may name denoiser modules natively or with diffusers names; normalise to diffusers."""
-    return native.backward(path) if path.split(".", 1)[0] in keymap.native_roots else path
+    return native.backward(path) if _is_native(path, keymap) else path
+
+
+def _is_native(path: str, keymap: FamilyKeymap) -> bool:
+    return path.split(".", 1)[0] in keymap.native_roots
 
 
 class LoraCodec:
@@ -66,6 +71,10 @@ class LoraCodec:
 
     def check(self, adapters: Adapters, has_embeddings: bool, keymap: FamilyKeymap) -> None:
         """Refuse what this convention cannot express."""
+
+    def writes_native_denoiser(self, keymap: FamilyKeymap) -> bool:
+        """Whether this convention names the denoiser's modules natively."""
+        return False
 
     def encode(self, keymap: FamilyKeymap, native: PrefixMap, part: str, module: str,
                tensors: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
@@ -112,7 +121,7 @@ class DiffusersCodec(LoraCodec):
             return None
         module, suffix = split_key(rest)
         if part == keymap.denoiser:
-            module = _denoiser_from_file(module, keymap, native)
+            return ParsedKey(part, _denoiser_from_file(module, keymap, native), suffix, _is_native(module, keymap))
         return ParsedKey(part, module, suffix)
 
 
@@ -129,11 +138,18 @@ class FlatCodec(LoraCodec):
         if self.format == ModelFormat.LEGACY_LORA and not keymap.has_legacy_lora:
             raise UnsupportedLoraFormatError(f"{keymap.name} has no legacy LoRA format")
 
+    def writes_native_denoiser(self, keymap):
+        return keymap.kohya_native_denoiser if self._native_denoiser is None else self._native_denoiser
+
+    def _denoiser_prefix(self, keymap) -> str:
+        if self.format == ModelFormat.LEGACY_LORA and keymap.legacy_denoiser_prefix:
+            return keymap.legacy_denoiser_prefix
+        return keymap.kohya_denoiser_prefix
+
     def module_name(self, keymap, native, part, module):
         if part == keymap.denoiser:
-            native_names = keymap.kohya_native_denoiser if self._native_denoiser is None else self._native_denoiser
-            path = native.forward(module) if native_names else module
-            prefix = keymap.kohya_denoiser_prefix
+            path = native.forward(module) if self.writes_native_denoiser(keymap) else module
+            prefix = self._denoiser_prefix(keymap)
         else:
             path, prefix = module, keymap.text_encoder(part).kohya_prefix
         return f"{prefix}_{path.replace('.', '_')}"
@@ -142,10 +158,11 @@ class FlatCodec(LoraCodec):
         flat, dot, suffix = key.partition(".")
         if not dot or not flat.startswith("lora_"):
             return None
-        denoiser_prefix = keymap.kohya_denoiser_prefix + "_"
-        if flat.startswith(denoiser_prefix):
-            path = unflatten(flat[len(denoiser_prefix):], keymap.vocabulary)
-            return ParsedKey(keymap.denoiser, _denoiser_from_file(path, keymap, native), suffix)
+        for prefix in {keymap.kohya_denoiser_prefix, keymap.legacy_denoiser_prefix or keymap.kohya_denoiser_prefix}:
+            if flat.startswith(prefix + "_"):
+                path = unflatten(flat[len(prefix) + 1:], keymap.vocabulary)
+                return ParsedKey(keymap.denoiser, _denoiser_from_file(path, keymap, native), suffix,
+                                 _is_native(path, keymap))
         for te in keymap.text_encoders:
             if flat.startswith(te.kohya_prefix + "_"):
                 path = unflatten(flat[len(te.kohya_prefix) + 1:], keymap.vocabulary)
@@ -174,6 +191,9 @@ class NativeCodec(LoraCodec):
     def _te_prefix(self, keymap, te):
         return keymap.comfy_text_encoder_prefix.format(name=te.comfy_name)
 
+    def writes_native_denoiser(self, keymap):
+        return True
+
     def module_name(self, keymap, native, part, module):
         if part == keymap.denoiser:
             return self._denoiser_prefix + native.forward(module)
@@ -191,7 +211,7 @@ class NativeCodec(LoraCodec):
         module, suffix = split_key(key[len(self._denoiser_prefix):])
         if module.split(".", 1)[0] not in keymap.native_roots:
             return None
-        return ParsedKey(keymap.denoiser, native.backward(module), suffix)
+        return ParsedKey(keymap.denoiser, native.backward(module), suffix, True)
 
 
 CODECS: dict[ModelFormat, LoraCodec] = {

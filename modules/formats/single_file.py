@@ -40,6 +40,8 @@ def original_state_dict(components: Mapping[str, torch.nn.Module], keymap: Famil
     tensors: dict[str, torch.Tensor] = {}
     for entry in keymap.single_file:
         module = components.get(entry.part)
+        if module is None and entry.optional:
+            continue
         if module is None:
             raise MissingComponentError(f"single-file {keymap.name} needs the {entry.part!r} component")
         converted = entry.convert(module.state_dict(), _component_config(module))

@@ -1,0 +1,271 @@
+"""Stable Diffusion 3 / 3.5: LoRA, fine-tune and embeddings train on the tiny models; adapter files in
+every convention round-trip and load in diffusers; single files load back through diffusers."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.helpers import deterministic_loss, run_training
+
+SD3, SD35 = "STABLE_DIFFUSION_3", "STABLE_DIFFUSION_35"
+TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
+
+
+def _trained(make_config, model_type, method="LORA", **fields):
+    """Train on the overfit set, with the deterministic loss before and after."""
+    from modules.engine import create_trainer
+
+    trainer = create_trainer(make_config(model_type, method, **fields))
+    trainer.start()
+    before = deterministic_loss(trainer)
+    trainer.train()
+    after = deterministic_loss(trainer)
+    trainer.end()
+    return trainer, before, after
+
+
+def _losses(trainer):
+    return [loss for _, loss in trainer.loss_history]
+
+
+def _pipeline(path):
+    from diffusers import StableDiffusion3Pipeline
+
+    pipe = StableDiffusion3Pipeline.from_pretrained(path)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _render(pipe, prompt="a red thing"):
+    return pipe(prompt, num_inference_steps=2, height=32, width=32, max_sequence_length=77, output_type="np",
+                generator=torch.Generator().manual_seed(0)).images[0]
+
+
+@pytest.mark.parametrize("model_type", [SD3, SD35])
+def test_lora_on_transformer_and_all_text_encoders_learns_and_samples(make_config, model_type):
+    from modules.config.enums import TimeUnit
+    from modules.train import TrainCallbacks
+
+    samples = []
+    fields = dict(epochs=4, learning_rate=3e-3, text_encoder_3__train=True, sample_after=4,
+                  sample_after_unit=TimeUnit.EPOCH)
+    from modules.engine import create_trainer
+
+    trainer = create_trainer(make_config(model_type, **fields), TrainCallbacks(on_sample_default=samples.append))
+    trainer.start()
+    before = deterministic_loss(trainer)
+    trainer.train()
+    after = deterministic_loss(trainer)
+    trainer.end()
+    assert [g.name for g in trainer.method.groups] == [f"{p}_lora" for p in (*TEXT_ENCODERS, "transformer")]
+    assert after < before
+    assert samples and samples[0].data.size == (32, 32)
+    keys = load_file(trainer.config.output_model_destination)
+    for prefix in ("lora_te1_", "lora_te2_", "lora_te3_", "lora_unet_joint_blocks_0_x_block_attn_qkv",
+                   "lora_unet_joint_blocks_0_context_block_attn_qkv"):
+        assert any(k.startswith(prefix) for k in keys), prefix
+    assert any(k.startswith("lora_unet_joint_blocks_0_x_block_attn2_qkv") for k in keys) == (model_type == SD35)
+    assert not any("to_q" in k or "add_k_proj" in k for k in keys)
+
+
+@pytest.mark.parametrize("model_type", [SD3, SD35])
+def test_diffusers_lora_loads_in_the_sd3_pipeline_and_changes_the_image(make_config, tiny_model, model_type):
+    from modules.config.enums import ModelFormat
+
+    cfg = make_config(model_type, epochs=2, learning_rate=3e-3, output_model_format=ModelFormat.DIFFUSERS_LORA,
+                      text_encoder_3__train=False)
+    run_training(cfg)
+    keys = load_file(cfg.output_model_destination)
+    assert {k.split(".")[0] for k in keys} == {"transformer", "text_encoder", "text_encoder_2"}
+    pipe = _pipeline(tiny_model(model_type))
+    base = _render(pipe)
+    pipe.load_lora_weights(cfg.output_model_destination)
+    adapted = _render(pipe)
+    assert abs(base - adapted).max() > 1e-4
+
+
+def _random_lora_state(trainer):
+    """The trained model's adapters with random up weights (so every module's delta is non-zero)."""
+    from modules.adapters import peft_adapters
+
+    generator = torch.Generator().manual_seed(0)
+    parts = {}
+    for part in trainer.model.adapters:
+        state = peft_adapters.adapter_state_dict(trainer.model[part])
+        parts[part] = {k: torch.randn(v.shape, generator=generator) for k, v in state.items()}
+    return parts
+
+
+def _deltas(parts, alphas):
+    """module -> up @ down · alpha / rank, the weight change each adapter makes."""
+    out = {}
+    for part, state in parts.items():
+        for key, down in state.items():
+            if key.endswith("lora_A.weight"):
+                module = key[: -len(".lora_A.weight")]
+                up = state[f"{module}.lora_B.weight"]
+                alpha = float(state.get(f"{module}.alpha", alphas))
+                out[f"{part}.{module}"] = up.flatten(1) @ down.flatten(1) * alpha / down.shape[0]
+    return out
+
+
+@pytest.mark.parametrize("model_type", [SD3, SD35])
+def test_every_lora_format_round_trips_exactly(make_config, model_type):
+    from modules.config.enums import ModelFormat
+    from modules.formats import decode_lora, encode_lora
+
+    trainer = run_training(make_config(model_type, epochs=1, text_encoder_3__train=True))
+    parts = _random_lora_state(trainer)
+    keymap = trainer.family.keymap
+    config = dict(trainer.model["transformer"].config)
+    expected = _deltas(parts, 4.0)
+    for fmt in (ModelFormat.DIFFUSERS_LORA, ModelFormat.KOHYA_LORA, ModelFormat.COMFY_LORA, ModelFormat.LEGACY_LORA,
+                ModelFormat.ORIGINAL_LORA):
+        source = {"transformer": parts["transformer"]} if fmt == ModelFormat.ORIGINAL_LORA else parts
+        tensors = encode_lora(source, 4.0, keymap, fmt, denoiser_config=config)
+        loaded = decode_lora(tensors, keymap, denoiser_config=config).parts
+        got = _deltas(loaded, 4.0)
+        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
+        assert set(got) == set(want), fmt
+        for module, delta in want.items():
+            assert torch.allclose(got[module], delta, atol=1e-5), (fmt, module)
+        if fmt == ModelFormat.LEGACY_LORA:
+            assert any(k.startswith("lora_transformer_transformer_blocks_0_attn_to_q.") for k in tensors)
+            assert any(k.startswith("lora_te3_encoder_block_0_layer_1_DenseReluDense_wi_0.") for k in tensors)
+        if fmt == ModelFormat.COMFY_LORA:
+            assert any(k.startswith("diffusion_model.joint_blocks.1.context_block.adaLN_modulation.1.")
+                       for k in tensors)
+            assert any(k.startswith("text_encoders.t5xxl.transformer.encoder.block.0.") for k in tensors)
+
+
+def test_fused_qkv_and_swapped_modulation_match_the_native_weights(make_config):
+    """A LoRA written in native names changes the native weights exactly as the split one changes the
+    diffusers weights: fused q/k/v and the (shift, scale) order of the final modulations included."""
+    from modules.config.enums import ModelFormat
+    from modules.families.parts.mmdit_layout import mmdit_to_original
+    from modules.formats import encode_lora
+
+    trainer = run_training(make_config(SD35, epochs=1, text_encoder__train=False, text_encoder_2__train=False,
+                                       text_encoder_3__train=False))
+    transformer = trainer.model["transformer"]
+    config = dict(transformer.config)
+    parts = _random_lora_state(trainer)
+    deltas = _deltas({"transformer": parts["transformer"]}, 4.0)
+    base = {k.replace(".base_layer", ""): v for k, v in transformer.state_dict().items() if "lora_" not in k}
+    changed = dict(base)
+    for module, delta in deltas.items():
+        key = module.removeprefix("transformer.") + ".weight"
+        changed[key] = base[key] + delta.view_as(base[key])
+    native_base, native_changed = mmdit_to_original(base, config), mmdit_to_original(changed, config)
+    tensors = encode_lora(parts, 4.0, trainer.family.keymap, ModelFormat.ORIGINAL_LORA, denoiser_config=config)
+    assert "joint_blocks.0.x_block.attn2.qkv.lora_A.weight" in tensors
+    assert "final_layer.adaLN_modulation.1.lora_B.weight" in tensors
+    for key in (k for k in tensors if k.endswith(".lora_A.weight")):
+        module = key[: -len(".lora_A.weight")]
+        down, up = tensors[key], tensors[f"{module}.lora_B.weight"]
+        alpha = float(tensors[f"{module}.alpha"])
+        delta = up.flatten(1) @ down.flatten(1) * alpha / down.shape[0]
+        expected = native_changed[f"{module}.weight"] - native_base[f"{module}.weight"]
+        assert torch.allclose(delta.view_as(expected), expected, atol=1e-5), module
+
+
+@pytest.mark.parametrize("model_type", [SD3, SD35])
+def test_fine_tune_learns_and_saves_a_single_file_that_diffusers_loads(make_config, tiny_model, tmp_path, model_type):
+    from modules.config.enums import ModelFormat
+    from modules.families import family_for
+    trainer, before, after = _trained(make_config, model_type, "FINE_TUNE", epochs=3, learning_rate=1e-3,
+                                      output_model_format=ModelFormat.ORIGINAL_SINGLE_FILE,
+                                      output_model_destination=str(tmp_path / "sd3.safetensors"))
+    assert after < before
+    tensors = load_file(tmp_path / "sd3.safetensors")
+    for key in ("model.diffusion_model.joint_blocks.0.x_block.attn.qkv.weight", "model.diffusion_model.pos_embed",
+                "first_stage_model.encoder.conv_in.weight",
+                "text_encoders.clip_l.transformer.text_model.embeddings.position_embedding.weight",
+                "text_encoders.clip_g.transformer.text_model.embeddings.position_embedding.weight",
+                "text_encoders.t5xxl.transformer.shared.weight"):
+        assert key in tensors, key
+    # through diffusers' from_single_file, with the tiny model's folder for the configs
+    loaded_model = family_for(model_type).load(str(tmp_path / "sd3.safetensors"), None,
+                                               config_dir=tiny_model(model_type))
+    for part in ("transformer", "vae", "text_encoder", "text_encoder_2", "text_encoder_3"):
+        trained = trainer.model[part].state_dict()
+        loaded = loaded_model[part].state_dict()
+        for key, value in trained.items():
+            if part == "text_encoder" and key == "text_projection.weight":
+                continue  # diffusers gives SD3's CLIP-L an identity projection when it reads a single file
+            assert torch.equal(loaded[key], value), (part, key)
+
+
+def test_single_file_base_model_trains_a_lora(make_config, tiny_model, tmp_path):
+    """A single file given as the base model loads through diffusers with the folder beside it."""
+    import shutil
+
+    from modules.families import family_for
+    from modules.formats import save_original_single_file
+
+    family = family_for(SD3)
+    model = family.load(tiny_model(SD3), None)
+    path = tmp_path / "base.safetensors"
+    save_original_single_file(path, family.single_file_components(model), family.keymap)
+    shutil.copytree(tiny_model(SD3), tmp_path / "base")  # the config folder diffusers reads offline
+    trainer = run_training(make_config(SD3, epochs=1, base_model_name=str(path)))
+    assert len(trainer.loss_history) == 2 and all(torch.isfinite(torch.tensor(_losses(trainer))))
+
+
+@pytest.mark.parametrize("model_type", [SD3, SD35])
+def test_embedding_trains_a_vector_in_every_text_encoder(make_config, tmp_path, model_type):
+    cfg_fields = dict(epochs=4, learning_rate=1e-2, embedding__initial_embedding_text="red",
+                      text_encoder__train_embedding=True, text_encoder_2__train_embedding=True,
+                      text_encoder_3__train_embedding=True)
+    (tmp_path / "p.txt").write_text("a photo of <embedding>")
+    from modules.engine import create_trainer
+
+    cfg = make_config(model_type, "EMBEDDING", **cfg_fields)
+    cfg.concepts[0].text.prompt_source = "concept"
+    cfg.concepts[0].text.prompt_path = str(tmp_path / "p.txt")
+    trainer = create_trainer(cfg)
+    trainer.start()
+    vectors_before = {p: v.detach().clone() for p, v in trainer.model.embeddings[0].vectors.items()}
+    before = deterministic_loss(trainer)
+    trainer.train()
+    after = deterministic_loss(trainer)
+    trainer.end()
+    assert after < before
+    vectors = trainer.model.embeddings[0].vectors
+    assert set(vectors) == set(TEXT_ENCODERS)
+    for part in TEXT_ENCODERS:
+        assert (vectors[part].detach() - vectors_before[part]).abs().max() > 1e-4, part
+    saved = load_file(cfg.output_model_destination)
+    assert {k: tuple(v.shape) for k, v in saved.items()} == {"clip_l": (1, 32), "clip_g": (1, 48), "t5": (1, 96)}
+    assert torch.allclose(saved["t5"], vectors["text_encoder_3"].detach().float())
+
+
+def test_training_without_t5_conditions_on_zeros(make_config):
+    trainer, before, after = _trained(make_config, SD3, epochs=3, learning_rate=3e-3,
+                                      text_encoder_3__include=False)
+    assert "text_encoder_3" not in trainer.model.components
+    assert after < before
+    cond = trainer.family.encode_prompts(trainer.model, ["a red thing"], trainer.config)
+    assert cond["hidden_3"].shape == (1, 77, 96) and not cond["hidden_3"].any()
+    image = trainer.family.sample(trainer.model, trainer.config.samples[0])
+    assert image.size == (32, 32)
+
+
+def test_resume_from_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
+    from modules.train import TrainCallbacks, TrainCommands
+
+    fields = dict(epochs=2, text_encoder__train=False, text_encoder_2__train=False)
+    reference = run_training(make_config(SD35, workspace_dir=str(tmp_path / "a"), **fields))
+    assert len(reference.loss_history) == 4
+    commands = TrainCommands()
+
+    def stop_after_two(progress, max_step, max_epoch):
+        if progress.global_step == 2:
+            commands.stop()
+
+    first = run_training(make_config(SD35, workspace_dir=str(tmp_path / "b"), backup_before_save=True, **fields),
+                         TrainCallbacks(on_update_train_progress=stop_after_two), commands)
+    resumed = run_training(make_config(SD35, workspace_dir=str(tmp_path / "b"), continue_last_backup=True, **fields))
+    assert resumed.loss_history[0][0] == 2
+    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
