@@ -5,6 +5,7 @@ file conventions (kohya, diffusers, comfy ...).
 """
 from __future__ import annotations
 
+import re
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -63,7 +64,10 @@ def attach_adapter(module: torch.nn.Module, part: str, config, target_modules: l
     """Wrap the selected layers of `module` in place; only adapter weights require grad afterwards."""
     from peft import inject_adapter_in_model
 
-    cfg = peft_config(config, target_modules, rank, alpha)
+    # peft reads a list entry as a name suffix (`proj_out` would also adapt every `*.proj_out`); one
+    # regex of the exact names adapts only the selected layers
+    exact = "|".join(re.escape(name) for name in target_modules)
+    cfg = peft_config(config, exact, rank, alpha)
     module.requires_grad_(False)
     inject_adapter_in_model(cfg, module, adapter_name=ADAPTER_NAME)
     dtype = config.lora_weight_dtype.torch_dtype() or torch.float32

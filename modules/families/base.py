@@ -147,6 +147,12 @@ class ModelFamily(ABC):
         return self.facts.latent_scale
 
     @property
+    def pixel_quantum(self) -> int:
+        """Pixels per step of an image side: the data pipeline makes every bucket side a multiple of it
+        (a denoiser on 2×2 latent patches needs twice the latent scale)."""
+        return self.latent_scale
+
+    @property
     def needs_pixels(self) -> bool:
         return self.facts.needs_pixels(self.model_type)
 

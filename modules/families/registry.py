@@ -17,7 +17,9 @@ if TYPE_CHECKING:
 PACKAGES: tuple[str, ...] = (
     "sd",
     "sdxl",
+    "flux",
     "sd3",
+    "chroma",
 )
 
 

@@ -184,12 +184,12 @@ class GenericTrainer:
                 return family.encode_prompts(model, texts, cfg)
         with_masks = bool(cfg.masked_training) or family.has_mask_input
         self.dataset = TrainDataset(cfg, concepts, encode_images=encode_images, encode_prompts=encode_prompts,
-                                    latent_scale=family.latent_scale, with_masks=with_masks)
+                                    latent_scale=family.pixel_quantum, with_masks=with_masks)
         self.dataset.prepare()
         self.validation_dataset = None
         if cfg.validation and any(str(c.type) == "VALIDATION" for c in concepts):
             self.validation_dataset = TrainDataset(cfg, concepts, encode_images=encode_images,
-                                                   encode_prompts=encode_prompts, latent_scale=family.latent_scale,
+                                                   encode_prompts=encode_prompts, latent_scale=family.pixel_quantum,
                                                    concept_type="VALIDATION", with_masks=with_masks)
             self.validation_dataset.prepare()
 

@@ -96,8 +96,9 @@ def _assert_output_format(trainer, cfg) -> None:
         from modules.families import keymap_for
         from modules.formats import read_lora
 
-        lora = read_lora(destination, keymap_for(model_type), denoiser_config=dict(trainer.model["unet"].config))
-        assert lora.formats == {fmt} and "unet" in lora.parts
+        denoiser = trainer.family.denoiser
+        lora = read_lora(destination, keymap_for(model_type), denoiser_config=dict(trainer.model[denoiser].config))
+        assert lora.formats == {fmt} and denoiser in lora.parts
     else:
         from modules.families import keymap_for
         from modules.formats.single_file import original_state_dict
