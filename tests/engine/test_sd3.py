@@ -252,20 +252,25 @@ def test_training_without_t5_conditions_on_zeros(make_config):
     assert image.size == (32, 32)
 
 
-def test_resume_from_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
+def test_resume_from_backup_repeats_the_uninterrupted_run(make_config, tmp_path):
+    """The run backs up midway; continuing from that backup repeats the steps after it: the same losses
+    and the same adapter file."""
+    from modules.config.enums import TimeUnit
 
-    fields = dict(epochs=2, text_encoder__train=False, text_encoder_2__train=False)
-    reference = run_training(make_config(SD35, workspace_dir=str(tmp_path / "a"), **fields))
-    assert len(reference.loss_history) == 4
-    commands = TrainCommands()
-
-    def stop_after_two(progress, max_step, max_epoch):
-        if progress.global_step == 2:
-            commands.stop()
-
-    first = run_training(make_config(SD35, workspace_dir=str(tmp_path / "b"), backup_before_save=True, **fields),
-                         TrainCallbacks(on_update_train_progress=stop_after_two), commands)
-    resumed = run_training(make_config(SD35, workspace_dir=str(tmp_path / "b"), continue_last_backup=True, **fields))
-    assert resumed.loss_history[0][0] == 2
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    fields = dict(epochs=3, text_encoder__train=False, text_encoder_2__train=False, learning_rate=3e-3,
+                  learning_rate_warmup_steps=0, workspace_dir=str(tmp_path / "run"))
+    reference = run_training(make_config(SD35, backup_after=4, backup_after_unit=TimeUnit.STEP,
+                                         output_model_destination=str(tmp_path / "a.safetensors"), **fields))
+    assert len(reference.loss_history) == 6
+    assert len(list((tmp_path / "run" / "backup").iterdir())) == 1
+    resumed = run_training(make_config(SD35, continue_last_backup=True,
+                                       output_model_destination=str(tmp_path / "b.safetensors"), **fields))
+    start = resumed.loss_history[0][0]
+    assert 2 <= start <= 4 and [step for step, _ in resumed.loss_history] == list(range(start, 6))
+    # a resumed step lands a few float32 roundings away from the uninterrupted one (as for every family);
+    # a lost, repeated or fresh-started step misses by far more
+    assert _losses(resumed) == pytest.approx(_losses(reference)[start:], rel=1e-4)
+    expected, got = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
+    assert set(got) == set(expected) and any(k.startswith("lora_te3_") for k in got)
+    for key, value in expected.items():
+        assert torch.allclose(got[key], value, rtol=1e-3, atol=1e-5), key
