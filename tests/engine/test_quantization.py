@@ -179,3 +179,31 @@ def test_a_quantized_text_encoder_under_a_lora_loads_quantized(make_config):
     model = family_for(cfg.model_type).load(cfg.base_model_name, cfg)
     assert quantized_linear_names(model["text_encoder"])
     assert quantized_linear_names(model["unet"]) == []
+
+
+def test_lora_trains_on_an_int8_flux_transformer(make_config):
+    from modules.config.enums import DataType
+    from modules.engine import create_trainer
+    from modules.families.parts.quantization import quantized_linear_names
+    from modules.formats.safetensors_io import read_safetensors
+
+    cfg = make_config("FLUX_DEV_1", epochs=2, text_encoder__train=False, text_encoder_2__train=False,
+                      transformer__weight_dtype=DataType.INT_8)
+    assert _errors(cfg) == {}
+    trainer = create_trainer(cfg)
+    trainer.start()
+    transformer = trainer.model["transformer"]
+    linears = _unet_linears(transformer)
+    assert linears and set(quantized_linear_names(transformer)) == set(linears)
+    assert all(type(m.weight).__name__ == "Int8Tensor" for n, m in transformer.named_modules() if n in linears)
+    adapter = {n: p.detach().clone() for n, p in transformer.named_parameters() if "lora_B" in n}
+    trainer.train()
+    trainer.end()
+    assert all(torch.isfinite(torch.tensor([v for _, v in trainer.loss_history])))
+    assert len(trainer.loss_history) == 4
+    changed = [n for n, p in transformer.named_parameters() if n in adapter and not torch.equal(p, adapter[n])]
+    assert adapter and len(changed) == len(adapter)
+    tensors, _ = read_safetensors(cfg.output_model_destination)
+    downs = {k[: -len(".lora_down.weight")] for k in tensors if k.endswith(".lora_down.weight")}
+    assert downs and all(k.startswith("lora_unet_") for k in downs)
+    assert {k + s for k in downs for s in (".lora_down.weight", ".lora_up.weight", ".alpha")} == set(tensors)

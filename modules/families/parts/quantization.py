@@ -282,14 +282,17 @@ def linear_names(cls, path: str, subfolder: str | None) -> list[str]:
 
 
 def loading_kwargs(cls, path: str, subfolder: str | None, config, part: str) -> dict:
-    """`from_pretrained` arguments that load `part` quantized (empty for a part in a float dtype)."""
-    dtype = quantized_dtype(config, part)
-    if dtype is None:
-        return {}
+    """`from_pretrained` arguments that load `part` in its weight dtype: quantized, or a float dtype."""
     import diffusers
     import transformers
 
     library = diffusers if cls.__module__.startswith("diffusers") else transformers
+    key = "torch_dtype" if library is diffusers else "dtype"
+    dtype = quantized_dtype(config, part)
+    if dtype is None:  # a float part loads straight into its weight dtype (no float32 copy first)
+        part_cfg = getattr(config, part, None) if config is not None else None
+        float_dtype = part_cfg.weight_dtype.torch_dtype() if part_cfg is not None else None
+        return {key: float_dtype} if float_dtype is not None else {}
     skip = None
     if getattr(getattr(config, "quantization", None), "layer_filter", ""):
         keep = layer_keep(config)
@@ -303,7 +306,6 @@ def loading_kwargs(cls, path: str, subfolder: str | None, config, part: str) -> 
         qc = library.TorchAoConfig(_torchao_config(dtype), modules_to_not_convert=skip)
     else:
         raise QuantizationUnavailable(f"{part}.weight_dtype {dtype.value} does not load from a diffusers folder")
-    key = "torch_dtype" if library is diffusers else "dtype"
     return {"quantization_config": qc, key: torch_dtype}
 
 
