@@ -3,7 +3,7 @@ positions, the message for a run that ended, and which chart a logged value is d
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable
 from typing import Any
 
 from .training_session import Outcome, Phase, RunSummary, SampleRecord, TrainingSession
@@ -83,10 +83,11 @@ def group_title(group: str) -> str:
     return GROUP_TITLES.get(group, group.replace('_', ' ').capitalize())
 
 
-def group_points(points: Mapping[str, tuple[list, list]]) -> dict[str, dict[str, tuple[list, list]]]:
-    grouped: dict[str, dict[str, tuple[list, list]]] = {}
-    for tag, xy in points.items():
-        grouped.setdefault(chart_group(tag), {})[tag] = xy
+def group_tags(tags: Iterable[str]) -> dict[str, list[str]]:
+    """{chart group: its tags}, each in the order given."""
+    grouped: dict[str, list[str]] = {}
+    for tag in tags:
+        grouped.setdefault(chart_group(tag), []).append(tag)
     return grouped
 
 

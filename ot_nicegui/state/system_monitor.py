@@ -12,6 +12,7 @@ import logging
 import sys
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 log = logging.getLogger(__name__)
@@ -72,6 +73,28 @@ def gpu_lines(gpu: GpuReading) -> list[tuple[str, str]]:
         power += f' / {gpu.power_limit:.0f} W'
     return [('Utilisation', _number(gpu.utilization, '%')), ('VRAM', memory),
             ('Temperature', _number(gpu.temperature, '°C')), ('Power', power)]
+
+
+SYSTEM_SERIES = ('CPU %', 'RAM %')  # the series of the CPU and RAM chart; the rest are the GPUs'
+
+
+def chart_points(readings: Iterable[Reading]) -> dict[str, tuple[list[float], list[float]]]:
+    """The readings as chart series, {name: (times in milliseconds, percents)}: CPU and RAM, and
+    each GPU's utilisation and VRAM where the GPU reports them."""
+    points: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in SYSTEM_SERIES}
+    for reading in readings:
+        ms = reading.time * 1000.0  # Plotly date axes take milliseconds
+        for name, value in zip(SYSTEM_SERIES, (reading.cpu_percent, reading.ram_percent), strict=True):
+            points[name][0].append(ms)
+            points[name][1].append(value)
+        for gpu in reading.gpus:
+            for name, value in ((f'GPU {gpu.index} utilisation %', gpu.utilization),
+                                (f'GPU {gpu.index} VRAM %', gpu.memory_percent)):
+                if value is not None:
+                    xs, ys = points.setdefault(name, ([], []))
+                    xs.append(ms)
+                    ys.append(value)
+    return points
 
 
 class _Nvml:

@@ -1,20 +1,27 @@
-"""The Performance tab: CPU, RAM and per-GPU readings once a second, with history charts."""
+"""The Performance tab: CPU, RAM and per-GPU readings once a second, with history charts.
+
+The charts show the live feed's system stream (`LiveFeed.system`, the monitor's last readings):
+a page that opens gets the whole window, later readings come with the feed."""
 from __future__ import annotations
 
 from nicegui import ui
 
-from ot_nicegui.state.system_monitor import GpuReading, Reading, SystemMonitor, format_gib, gpu_lines
+from ot_nicegui.state.system_monitor import (
+    SYSTEM_SERIES,
+    GpuReading,
+    Reading,
+    chart_points,
+    format_gib,
+    gpu_lines,
+)
 from ot_nicegui.tabs.context import TabContext
-from ot_nicegui.widgets.live_chart import LiveChart, follow
-
-
-def _ms(reading: Reading) -> float:
-    return reading.time * 1000.0  # Plotly date axes take milliseconds
+from ot_nicegui.widgets.live_chart import follow
+from ot_nicegui.widgets.live_elements import LivePlot
 
 
 class PerformanceView:
-    def __init__(self, monitor: SystemMonitor):
-        self.monitor = monitor
+    def __init__(self, ctx: TabContext):
+        self.monitor = ctx.monitor
         self.gpu_count = -1
         with ui.column().classes('w-full gap-3').mark('performance-page') as self.page:
             with ui.row().classes('w-full gap-3'):
@@ -27,19 +34,24 @@ class PerformanceView:
             self.gpu_holder = ui.row().classes('w-full gap-3').mark('perf-gpus')
             with ui.element('div').classes('w-full grid gap-2') \
                     .style('grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))'):
-                self.system_chart = LiveChart('CPU and RAM', x_title='time', y_title='%',
-                                              max_points=monitor.history.maxlen, marker='perf-system-chart')
-                self.gpu_chart = LiveChart('GPU', x_title='time', y_title='%',
-                                           max_points=monitor.history.maxlen, marker='perf-gpu-chart')
-        for chart in (self.system_chart, self.gpu_chart):
-            chart.figure['layout']['xaxis']['type'] = 'date'
-            chart.figure['layout']['yaxis']['range'] = [0, 100]
-        history = list(monitor.history)
-        if history:
-            self.show(history[-1])
-            self.extend(history)
+                self.system_chart = self._chart(ctx, 'CPU and RAM').mark('perf-system-chart')
+                self.gpu_chart = self._chart(ctx, 'GPU').mark('perf-gpu-chart')
+        for name in SYSTEM_SERIES:
+            self.system_chart.add_trace(name)
+        self.system_chart.update()
+        latest = self.monitor.latest
+        if latest is not None:
+            self.show(latest)
         else:
             self._gpu_cards([])
+
+    @staticmethod
+    def _chart(ctx: TabContext, title: str) -> LivePlot:
+        chart = LivePlot(ctx.feed.channel, ctx.feed.system, title, x_title='time', y_title='%') \
+            .classes('w-full').style('height: 280px')
+        chart.figure['layout']['xaxis']['type'] = 'date'
+        chart.figure['layout']['yaxis']['range'] = [0, 100]
+        return chart
 
     def _gpu_cards(self, gpus: list[GpuReading]) -> None:
         self.gpu_count = len(gpus)
@@ -50,9 +62,9 @@ class PerformanceView:
                 reason = self.monitor.no_gpu_reason
                 text = 'No GPU found' + (f' ({reason})' if reason else '') + '. Training runs on the CPU.'
                 ui.label(text).classes('text-sm opacity-80').mark('perf-no-gpu')
-                self.gpu_chart.plot.set_visibility(False)
+                self.gpu_chart.set_visibility(False)
                 return
-            self.gpu_chart.plot.set_visibility(True)
+            self.gpu_chart.set_visibility(True)
             for gpu in gpus:
                 values = {}
                 with ui.card().classes('min-w-64').mark('perf-gpu'):
@@ -64,6 +76,7 @@ class PerformanceView:
                 self.gpu_values.append(values)
 
     def show(self, reading: Reading) -> None:
+        """The reading's numbers, and a trace for each GPU series it brings first."""
         self.cpu.set_text(f'{reading.cpu_percent:.0f} %')
         self.ram.set_text(f'{format_gib(reading.ram_used)} / {format_gib(reading.ram_total)} ({reading.ram_percent:.0f} %)')
         if len(reading.gpus) != self.gpu_count:
@@ -71,27 +84,14 @@ class PerformanceView:
         for gpu, values in zip(reading.gpus, self.gpu_values, strict=False):
             for name, text in gpu_lines(gpu):
                 values[name].set_text(text)
-
-    def extend(self, readings: list[Reading]) -> None:
-        times = [_ms(r) for r in readings]
-        self.system_chart.extend({'CPU %': (times, [r.cpu_percent for r in readings]),
-                                  'RAM %': (times, [r.ram_percent for r in readings])})
-        gpu_points: dict[str, tuple[list, list]] = {}
-        for r in readings:
-            for gpu in r.gpus:
-                for label, value in ((f'GPU {gpu.index} utilisation %', gpu.utilization),
-                                     (f'GPU {gpu.index} VRAM %', gpu.memory_percent)):
-                    if value is not None:
-                        xs, ys = gpu_points.setdefault(label, ([], []))
-                        xs.append(_ms(r))
-                        ys.append(value)
-        self.gpu_chart.extend(gpu_points)
-
-    def on_reading(self, reading: Reading) -> None:
-        self.show(reading)
-        self.extend([reading])
+        shown = (*SYSTEM_SERIES, *self.gpu_chart.keys)
+        new = [name for name in chart_points([reading]) if name not in shown]
+        for name in new:
+            self.gpu_chart.add_trace(name)
+        if new:
+            self.gpu_chart.update()
 
 
 def render(ctx: TabContext) -> None:
-    view = PerformanceView(ctx.monitor)
-    follow(ctx.monitor.updated, view.page, view.on_reading)
+    view = PerformanceView(ctx)
+    follow(ctx.monitor.updated, view.page, view.show)

@@ -8,7 +8,7 @@ is new to it: a chart or series, a sample thumbnail, the summary when the run st
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable
 
 from nicegui import ui
 
@@ -17,7 +17,7 @@ from ot_nicegui.dialogs.training import show_error_details
 from ot_nicegui.state.run_view import (
     TRACE_STYLES,
     format_duration,
-    group_points,
+    group_tags,
     group_title,
     sample_caption,
 )
@@ -49,32 +49,34 @@ class RunCharts:
         chart = self.charts.get(group)
         if chart is None:
             with self.holder:
-                chart = self.charts[group] = LivePlot(self.feed, group_title(group), group_title(group),
-                                                      log_y=group == 'lr').classes('w-full').style('height: 280px') \
-                    .mark(f'run-chart-{group}')
+                chart = self.charts[group] = LivePlot(self.feed.channel, self.feed.run_stream, group_title(group),
+                                                      y_title=group_title(group), log_y=group == 'lr') \
+                    .classes('w-full').style('height: 280px').mark(f'run-chart-{group}')
         return chart
 
-    def add_tags(self, scalars: Mapping[str, tuple[list, list]]) -> None:
-        """Show the tags of `scalars` that have no trace yet (`scalars` holds the session's lists)."""
-        shown = {tag for chart in self.charts.values() for tag in chart.tags}
-        new = {tag: xy for tag, xy in scalars.items() if tag not in shown}
+    def add_tags(self, tags: Iterable[str]) -> None:
+        """Show the run stream's series of `tags` that have no trace yet."""
+        shown = {tag for chart in self.charts.values() for tag in chart.keys}
+        new = [tag for tag in tags if tag not in shown]
         if not new:
             return
         changed = []
-        for group, series in sorted(group_points(new).items(),
-                                    key=lambda g: (self.ORDER.index(g[0]) if g[0] in self.ORDER else 99, g[0])):
+        for group, members in sorted(group_tags(new).items(),
+                                     key=lambda g: (self.ORDER.index(g[0]) if g[0] in self.ORDER else 99, g[0])):
             chart = self._chart(group)
-            for tag, (steps, values) in series.items():
-                chart.add_trace(tag, steps, values, TRACE_STYLES.get(tag))
+            for tag in members:
+                chart.add_trace(tag, TRACE_STYLES.get(tag))
             changed.append(chart)
         self.empty.set_visibility(False)
         for chart in changed:
             chart.update()
 
-    def clear(self, run_id: int) -> None:
+    def clear(self) -> None:
+        """Empty charts for a new run (the feed's stream of it)."""
         for group, chart in list(self.charts.items()):
             if group == self.FIRST:
-                chart.restart(run_id)
+                chart.show(self.feed.run_stream)
+                chart.update()
             else:
                 chart.delete()
                 del self.charts[group]
@@ -167,17 +169,17 @@ def render(ctx: TabContext) -> None:
         charts = RunCharts(feed)
         ui.label('Samples').classes('text-subtitle1')
         gallery = Gallery()
-    charts.add_tags(session.scalars)
+    charts.add_tags(list(feed.run_stream.series))
     for record in session.samples:
         gallery.add(record)
 
     def on_change(change: FeedUpdate) -> None:
         update = change.update
         if update.reset:
-            charts.clear(session.run_id)
+            charts.clear()
             gallery.clear()
         if change.new_tags:
-            charts.add_tags({tag: session.scalars[tag] for tag in change.new_tags})
+            charts.add_tags(change.new_tags)
         for record in update.samples:
             gallery.add(record)
         if change.phase_changed:

@@ -2,6 +2,10 @@
 
 Pick a run and the tags to show, smooth the curves as TensorBoard does, and compare with a
 second run. The real TensorBoard can be started for the same folder (on this machine's loopback).
+
+Each chart shows a chart stream of its own (`live_feed.ChartStream`): with "follow" on, the
+points that are new in the files are appended to it and reach the page as the run's do; a
+different choice (runs, smoothing) gives the chart a new stream with the whole curves.
 """
 from __future__ import annotations
 
@@ -9,20 +13,25 @@ from pathlib import Path
 
 from nicegui import run, ui
 
-from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.tb_reader import list_runs, run_traces, scalar_cache, tensorboard_server, workspace_logdir
-from ot_nicegui.widgets.live_chart import LiveChart
+from ot_nicegui.widgets.live_elements import LivePlot
+from ot_nicegui.widgets.live_feed import ChartStream
 
 LIVE_INTERVAL = 5.0  # seconds between re-reads while "follow" is on
 RUN_COLORS = ('#1f77b4', '#ff7f0e')
 
 
+Traces = dict[str, tuple[dict, tuple[list, list]]]  # curve name -> (style, (steps, values))
+
+
 class TensorBoardView:
-    def __init__(self, config_session: ConfigSession):
-        self.config_session = config_session
+    def __init__(self, ctx: TabContext):
+        config_session = self.config_session = ctx.session
+        self.channel = ctx.feed.channel
         self.data: dict[str, dict[str, tuple[list, list]]] = {}  # run -> tag -> points
-        self.charts: dict[str, LiveChart] = {}
+        self.charts: dict[str, LivePlot] = {}
+        self.styles: dict[str, dict[str, dict]] = {}  # tag -> the chart's curves and their styles
         with ui.column().classes('w-full gap-2').mark('tensorboard-page'):
             with ui.row().classes('w-full items-end gap-2'):
                 self.logdir = ui.input('Log folder', value=str(workspace_logdir(config_session.data_dir, config_session.config.workspace_dir))) \
@@ -111,23 +120,53 @@ class TensorBoardView:
         wanted = list(self.tags.value or [])
         for tag in list(self.charts):
             if tag not in wanted:
-                self.charts.pop(tag).plot.delete()
+                self.charts.pop(tag).delete()
+                del self.styles[tag]
         runs = [r for r in dict.fromkeys((self.run.value, self.compare.value)) if r and r in self.data]
         for tag in wanted:
+            traces: Traces = {}
+            for i, name in enumerate(runs):
+                if tag in self.data[name]:
+                    traces.update(run_traces(name, self.data[name][tag], weight, RUN_COLORS[i]))
             chart = self.charts.get(tag)
             if chart is None:
                 with self.holder:
-                    chart = self.charts[tag] = LiveChart(tag, gl=True, log_y=tag.startswith('lr/'),
-                                                         marker=f'tb-chart-{tag}')
-            points, styles = {}, {}
-            for i, name in enumerate(runs):
-                if tag not in self.data[name]:
-                    continue
-                for trace, (style, xy) in run_traces(name, self.data[name][tag], weight, RUN_COLORS[i]).items():
-                    points[trace], styles[trace] = xy, style
-            chart.replace(points, styles)
+                    chart = self.charts[tag] = LivePlot(self.channel, self._stream(traces), tag, gl=True,
+                                                        log_y=tag.startswith('lr/')) \
+                        .classes('w-full').style('height: 280px').mark(f'tb-chart-{tag}')
+                self._show(tag, chart, traces, new_stream=False)
+            elif not self._extend(tag, chart, traces):
+                self._show(tag, chart, traces)
+
+    def _stream(self, traces: Traces) -> ChartStream:
+        return ChartStream.unique('tensorboard', {name: (list(xs), list(ys)) for name, (_, (xs, ys)) in traces.items()},
+                                  channel=self.channel)
+
+    def _show(self, tag: str, chart: LivePlot, traces: Traces, new_stream: bool = True) -> None:
+        """Show exactly these curves (one full update)."""
+        if new_stream:
+            chart.show(self._stream(traces))
+        for name, (style, _) in traces.items():
+            chart.add_trace(name, style)
+        self.styles[tag] = {name: style for name, (style, _) in traces.items()}
+        chart.update()
+
+    def _extend(self, tag: str, chart: LivePlot, traces: Traces) -> bool:
+        """Append the points that are new, when the chart shows the same curves up to them."""
+        if self.styles.get(tag) != {name: style for name, (style, _) in traces.items()}:
+            return False
+        new = {}
+        for name, (_, (xs, ys)) in traces.items():
+            shown_x, shown_y = chart.stream.series[name]
+            count = len(shown_x)
+            if len(xs) < count or xs[:count] != shown_x or ys[:count] != shown_y:
+                return False
+            if len(xs) > count:
+                new[name] = (xs[count:], ys[count:])
+        chart.stream.append(new)
+        return True
 
 
 def render(ctx: TabContext) -> None:
-    view = TensorBoardView(ctx.session)
+    view = TensorBoardView(ctx)
     ui.timer(0.01, view.reload, once=True)

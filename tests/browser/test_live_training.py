@@ -1,7 +1,8 @@
 """Live training in a real browser (Debian's Chromium through Playwright): a tiny SD 1.5 LoRA run
 started from the page; chart points and a sample arrive, a reload shows the same run, five more
 browsers follow along (one with the Run tab hidden for a while, one that loses its connection
-for a while: both catch up), and no page logs a console error."""
+for a while: both catch up; one watches the Performance tab's chart grow meanwhile, then the
+Run tab's again), and no page logs a console error."""
 from __future__ import annotations
 
 import re
@@ -18,6 +19,10 @@ POINTS_JS = ('Math.max(0, ...[...document.querySelectorAll(".js-plotly-plot")]'
 SAMPLE_JS = ('[...document.images].filter(i => i.src.includes("/run-files/") && i.complete'
              ' && i.naturalWidth > 0).length')
 CONNECTION_JS = "document.getElementById('ot-connection')?.dataset.state"
+# points of the first trace of the shown chart titled `title`
+CHART_POINTS_JS = ('(title) => { const plot = [...document.querySelectorAll(".js-plotly-plot")].find('
+                   'p => p.offsetParent !== null && p.layout && p.layout.title && p.layout.title.text === title);'
+                   ' return plot && plot.data && plot.data[0] ? plot.data[0].x.length : 0; }')
 STEP_RE = re.compile(r'Step (\d+) / (\d+)')
 EPOCH_RE = re.compile(r'Epoch (\d+) / (\d+)')
 
@@ -105,6 +110,16 @@ def test_live_training_in_the_browser(tmp_path: Path, pw_browser) -> None:
         dropped.wait_for_function(f"{CONNECTION_JS} === 'online'", timeout=30_000)
         back_at = points(page)
         dropped.wait_for_function(f'{POINTS_JS} >= {back_at + 2}', timeout=60_000)
+
+        # the Performance tab's chart grows a reading at a time while the run's charts go on
+        watcher = followers[3]
+        watcher.get_by_role('tab', name='Performance').click()
+        watcher.wait_for_function(f'({CHART_POINTS_JS})("CPU and RAM") >= 1', timeout=60_000)
+        readings = watcher.evaluate(CHART_POINTS_JS, 'CPU and RAM')
+        watcher.wait_for_function(f'({CHART_POINTS_JS})("CPU and RAM") >= {readings + 2}', timeout=60_000)
+        watcher.get_by_role('tab', name='Run').click()
+        loss_points = watcher.evaluate(CHART_POINTS_JS, 'Loss')
+        watcher.wait_for_function(f'({CHART_POINTS_JS})("Loss") >= {loss_points + 2}', timeout=60_000)
 
         ARTIFACTS.mkdir(exist_ok=True)
         followers[0].screenshot(path=str(ARTIFACTS / 'live-training-follower.png'))  # the bottom bar too

@@ -42,3 +42,22 @@ def idle_training():
     if session.busy:  # the end event was consumed by an earlier relay that no longer runs
         session.phase = session.phase.IDLE
     session.reset()
+
+
+@pytest.fixture
+def feed_messages(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, list[str]]]:
+    """Every live-feed message from now on, with the rooms (page clients) it went to."""
+    from nicegui import core
+
+    from ot_nicegui.widgets.live_feed import EVENT
+
+    sent: list[tuple[dict, list[str]]] = []
+    original = core.sio.emit
+
+    async def emit(event, data=None, *args, room=None, **kwargs):
+        if event == EVENT:
+            sent.append((data, list(room)))
+        return await original(event, data, *args, room=room, **kwargs)
+
+    monkeypatch.setattr(core.sio, 'emit', emit)
+    return sent

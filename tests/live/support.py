@@ -77,3 +77,22 @@ def tiny_run(config, data_dir: Path, model: Path, concept: Path, *, epochs: int 
     samples.write_text(json.dumps([{'prompt': 'a photo of sks', 'width': 32, 'height': 32, 'diffusion_steps': 2,
                                     'seed': 1}]))
     config.sample_definition_file_name = 'training_samples/samples.json'
+
+
+def page_messages(user) -> list[tuple[str, dict]]:
+    """Every message of the user's page from now on (its own, not the live feed's), as (type, payload)."""
+    outbox = user.client.outbox
+    original = outbox._emit
+    sent: list[tuple[str, dict]] = []
+
+    async def emit(message) -> None:
+        sent.append((message[1], message[2]))
+        await original(message)
+
+    outbox._emit = emit
+    return sent
+
+
+def mentions(messages: list[tuple[str, dict]], item) -> bool:
+    """Whether the page was sent `item` (an element) whole."""
+    return any(kind == 'update' and str(item.id) in {str(key) for key in payload} for kind, payload in messages)

@@ -11,47 +11,18 @@ import asyncio
 import time
 
 import pytest
-from nicegui import core, ui
+from nicegui import ui
 from nicegui.testing import User
 
-from live.support import until
+from live.support import mentions, page_messages, until
 from modules.train.events import ProgressEvent, ScalarEvent, StatusEvent
 from ot_nicegui.state import run_view
 from ot_nicegui.state.run_events import RunEvent
 from ot_nicegui.state.training_session import Phase, TrainingSession, get_training_session
 from ot_nicegui.widgets import live_feed
-from ot_nicegui.widgets.live_feed import EVENT, get_live_feed
+from ot_nicegui.widgets.live_feed import get_live_feed, run_stream_name
 
 RUN = 7
-
-
-@pytest.fixture
-def feed_messages(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, list[str]]]:
-    """Every feed message from now on, with the rooms (page clients) it went to."""
-    sent: list[tuple[dict, list[str]]] = []
-    original = core.sio.emit
-
-    async def emit(event, data=None, *args, room=None, **kwargs):
-        if event == EVENT:
-            sent.append((data, list(room)))
-        return await original(event, data, *args, room=room, **kwargs)
-
-    monkeypatch.setattr(core.sio, 'emit', emit)
-    return sent
-
-
-def page_messages(user: User) -> list[tuple[str, dict]]:
-    """Every message of the user's page from now on, as (type, payload)."""
-    outbox = user.client.outbox
-    original = outbox._emit
-    sent: list[tuple[str, dict]] = []
-
-    async def emit(message) -> None:
-        sent.append((message[1], message[2]))
-        await original(message)
-
-    outbox._emit = emit
-    return sent
 
 
 def element(user: User, marker: str) -> ui.element:
@@ -59,8 +30,9 @@ def element(user: User, marker: str) -> ui.element:
         return next(e for e in user.find(marker=marker).elements if not e.is_deleted)
 
 
-def mentions(messages: list[tuple[str, dict]], item: ui.element) -> bool:
-    return any(kind == 'update' and str(item.id) in {str(key) for key in payload} for kind, payload in messages)
+def run_points(message: dict) -> dict:
+    """The run's points in a feed message, {tag: [index of the first point, steps, values]}."""
+    return message.get('points', {}).get(run_stream_name(RUN), {})
 
 
 def running(session: TrainingSession) -> None:
@@ -120,7 +92,7 @@ async def test_every_page_gets_the_same_single_feed_message(
         await ticks(1)
 
     def batches() -> list[list]:
-        return [m['points']['loss/train_step'] for m, _ in feed_messages if 'loss/train_step' in m.get('points', {})]
+        return [run_points(m)['loss/train_step'] for m, _ in feed_messages if 'loss/train_step' in run_points(m)]
 
     await until(lambda: any(b[1][-1] == 29 for b in batches()), timeout=10, what='the last points')
 
@@ -162,13 +134,13 @@ async def test_a_new_series_goes_to_each_page_once_with_all_its_points(user: Use
     update = next(data for kind, payload in sent if kind == 'update'
                   for key, data in payload.items() if str(key) == str(lr.id))
     trace = update['props']['options']['data'][0]
-    assert trace['uid'] == 'lr/unet' and trace['x'] == [2, 3]
+    assert update['props']['keys'] == ['lr/unet'] and trace['x'] == [2, 3]
     sent.clear()
     log_steps(session, range(4, 12), tag='lr/unet')
     await until(lambda: len(session.scalars['lr/unet'][0]) == 10, timeout=10, what='the relay')
     await ticks(6)
     assert not mentions(sent, lr)  # later points come with the feed
-    assert [m['points']['lr/unet'][0] for m, _ in feed_messages if 'lr/unet' in m.get('points', {})][-1] <= 9
+    assert [run_points(m)['lr/unet'][0] for m, _ in feed_messages if 'lr/unet' in run_points(m)][-1] <= 9
 
 
 async def test_progress_is_sent_only_when_what_a_page_shows_changes(

@@ -1,5 +1,6 @@
-// The live feed of the training run: one socket.io event that the server sends to every page at
-// once. Components subscribe here; the page's socket is attached as soon as it exists (components
+// The live feed: one socket.io event that carries the training run's progress and the new points
+// of every live chart (the run's, the system readings', TensorBoard's), sent once to all the pages
+// it concerns. Components subscribe here; the page's socket is attached as soon as it exists (components
 // mount before the page opens its socket).
 const EVENT = "ot_live";
 const handlers = new Set();

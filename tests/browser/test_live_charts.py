@@ -1,0 +1,117 @@
+"""Live charts in a real browser (Debian's Chromium through Playwright): every chart grows the same
+way, from the live feed's chart streams. A stream that keeps a window of points keeps the page's
+chart to that window, through a reload and a lost connection; the Performance tab's chart grows
+a reading at a time; a TensorBoard chart that follows its event files grows with them. No page
+logs a console error."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from deploy.harness import CHROMIUM_ARGS, child_env, chromium_path, free_port, run_app, stop, wait_for_http
+from live.support import write_run
+
+HERE = Path(__file__).resolve().parent
+# the points of each trace of the shown chart whose title is `title` (read from plotly's own data)
+TRACES_JS = ('(title) => { const plot = [...document.querySelectorAll(".js-plotly-plot")].find('
+             'p => p.offsetParent !== null && p.layout && p.layout.title && p.layout.title.text === title);'
+             ' return plot && plot.data ? plot.data.map(t => [...t.x]) : null; }')
+WINDOW = 5  # points the stream of stream_app.py keeps
+PERIOD = 0.2  # seconds between two of its points
+
+
+@pytest.fixture(scope='module')
+def pw_browser():
+    playwright_api = pytest.importorskip('playwright.sync_api')
+    executable = chromium_path()
+    if executable is None or not Path(executable).exists():
+        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def open_page(browser, url: str, errors: list[str]):
+    context = browser.new_context(viewport={'width': 1280, 'height': 900})
+    page = context.new_page()
+    page.on('console', lambda m: errors.append(f'console: {m.text}') if m.type == 'error' else None)
+    page.on('pageerror', lambda e: errors.append(f'page: {e}'))
+    page.goto(url)
+    return page
+
+
+def traces(page, title: str) -> list[list] | None:
+    return page.evaluate(TRACES_JS, title)
+
+
+def wait_for_points(page, title: str, condition: str, timeout: float = 60_000) -> None:
+    """Wait until `condition` (JavaScript over `xs`, the chart's first trace) holds."""
+    page.wait_for_function(f'(title) => {{ const data = ({TRACES_JS})(title); if (!data || !data.length) return false;'
+                           f' const xs = data[0]; return {condition}; }}', arg=title, timeout=timeout)
+
+
+def test_a_window_stream_keeps_the_chart_to_its_last_points(tmp_path: Path, pw_browser) -> None:
+    port = free_port()
+    log = tmp_path / 'app.log'
+    with log.open('w') as out:
+        process = subprocess.Popen([sys.executable, str(HERE / 'stream_app.py'), str(port), str(WINDOW), str(PERIOD)],
+                                   cwd=tmp_path, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
+    errors: list[str] = []
+    try:
+        url = f'http://127.0.0.1:{port}'
+        wait_for_http(url, process, log)
+        page = open_page(pw_browser, url, errors)
+
+        def check(after: int) -> None:
+            # the last WINDOW points, in order, none missing, none twice: the window moved on
+            wait_for_points(page, 'window', f'xs.length === {WINDOW} && xs[0] > {after}')
+            xs, = traces(page, 'window')
+            assert len(xs) == WINDOW and xs == list(range(xs[0], xs[0] + WINDOW)), xs
+
+        check(WINDOW)
+        xs, = traces(page, 'window')
+        check(xs[-1] + 2)  # still moving
+        page.reload()
+        check(xs[-1] + 4)
+        xs, = traces(page, 'window')
+        page.context.set_offline(True)
+        page.wait_for_timeout(int(WINDOW * PERIOD * 3000))  # the window moves on entirely meanwhile
+        page.context.set_offline(False)
+        check(xs[-1] + WINDOW * 3)
+        page.context.close()
+    finally:
+        stop(process)
+    errors = [e for e in errors if 'ERR_INTERNET_DISCONNECTED' not in e]
+    assert not errors, errors
+    assert 'Traceback' not in log.read_text(), log.read_text()[-3000:]
+
+
+def test_performance_and_tensorboard_charts_grow_in_the_browser(tmp_path: Path, pw_browser) -> None:
+    errors: list[str] = []
+    with run_app(tmp_path) as app:
+        run = app.data_dir / 'workspace' / 'run' / 'tensorboard' / 'r'
+        write_run(run, range(10))
+        page = open_page(pw_browser, app.url + '/?tab=performance', errors)
+        wait_for_points(page, 'CPU and RAM', 'xs.length >= 2')
+        count = len(traces(page, 'CPU and RAM')[0])
+        wait_for_points(page, 'CPU and RAM', f'xs.length >= {count + 2}')  # a point a second
+        cpu, ram = traces(page, 'CPU and RAM')
+        assert len(cpu) == len(ram) and cpu == sorted(cpu)
+
+        page.get_by_role('tab', name='TensorBoard').click()
+        wait_for_points(page, 'loss/train_step', 'xs.length === 10')
+        page.get_by_role('switch', name='Follow').click()
+        write_run(run, range(10, 25))
+        wait_for_points(page, 'loss/train_step', 'xs.length === 25', timeout=30_000)
+        for xs in traces(page, 'loss/train_step'):  # the raw and the smoothed curve
+            assert xs == list(range(25))
+
+        page.get_by_role('tab', name='Performance').click()  # the hidden chart caught up meanwhile
+        wait_for_points(page, 'CPU and RAM', f'xs.length >= {len(cpu) + 2}')
+        page.context.close()
+        log = app.output()
+    assert not errors, errors
+    assert 'Traceback' not in log, log[-3000:]
