@@ -26,7 +26,10 @@ class FlowMatchingObjective:
     def predict(self, model: Model, inputs: Inputs, config, generator, timestep_sampler,
                 deterministic: bool = False) -> Prediction:
         latents = inputs.latents
-        shift = flow.shift_for(config, model.extra["scheduler_config"], latents, self.patch_size)
+        if "dynamic_timestep_shifting" in self.facts.reads:
+            shift = flow.shift_for(config, model.extra["scheduler_config"], latents, self.patch_size)
+        else:  # families without a dynamic shift (SD3) always use the static one
+            shift = float(config.timestep_shift)
         timesteps = timestep_sampler.sample(latents.shape[0], generator, deterministic, shift=shift)
         sigma = flow.sigmas(timesteps, self.num_train_timesteps(model)).to(latents.device)
         noise, noisy = flow.noised(latents, config, generator, sigma)

@@ -274,3 +274,43 @@ def test_resume_from_backup_repeats_the_uninterrupted_run(make_config, tmp_path)
     assert set(got) == set(expected) and any(k.startswith("lora_te3_") for k in got)
     for key, value in expected.items():
         assert torch.allclose(got[key], value, rtol=1e-3, atol=1e-5), key
+
+
+def test_conditioning_matches_the_pipeline_and_the_transformer_sees_sigma_times_1000(make_config):
+    """Prompts are encoded as StableDiffusion3Pipeline encodes them; the transformer gets σ·1000 as its
+    timestep, with the static shift even where dynamic shifting is switched on (SD3 has none)."""
+    from modules.engine import create_trainer
+    from modules.families import family_for
+    from modules.families.base import Inputs
+    from modules.objectives import flow
+
+    cfg = make_config(SD35, dynamic_timestep_shifting=True, timestep_shift=3.0, text_encoder_layer_skip=0)
+    trainer = create_trainer(cfg)
+    trainer.start()
+    family, model = trainer.family, trainer.model
+    cond = family.encode_prompts(model, ["a red thing", "a blue thing"], cfg)
+    pipe = family.pipeline(model, cfg.samples[0])
+    embeds, _, pooled, _ = pipe.encode_prompt(["a red thing", "a blue thing"], None, None,
+                                              do_classifier_free_guidance=False, max_sequence_length=77)
+
+    seen = {}
+
+    def capture(module, args, kwargs):
+        seen.update(context=kwargs["encoder_hidden_states"], pooled=kwargs["pooled_projections"],
+                    timestep=kwargs["timestep"])
+
+    class Sampler:
+        def sample(self, n, generator, deterministic, shift):
+            seen["shift"] = shift
+            return torch.tensor([99, 899])
+
+    handle = model["transformer"].register_forward_pre_hook(capture, with_kwargs=True)
+    latents = torch.zeros(2, 16, 4, 4)
+    family.predict(model, Inputs(latents=latents, conditioning=cond), cfg, torch.Generator().manual_seed(0), Sampler())
+    handle.remove()
+    trainer.end()
+    assert torch.allclose(seen["context"], embeds, atol=1e-6) and torch.allclose(seen["pooled"], pooled, atol=1e-6)
+    assert seen["shift"] == 3.0
+    sigma = flow.sigmas(torch.tensor([99, 899]), 1000).float()
+    assert torch.allclose(seen["timestep"], sigma * 1000)
+    assert family_for(SD3).facts.bucket_quantum == 16
