@@ -29,6 +29,8 @@ class TextEncoderKeys:
     # first segments that live below a wrapper module which recent transformers versions flatten away
     root: str = ""
     rooted_segments: tuple[str, ...] = ()
+    # LEGACY_LORA prefix where it is not the kohya one (Chroma's single T5: `lora_te`)
+    legacy_prefix: str | None = None
 
     def file_path(self, module_path: str) -> str:
         """In-memory module path -> the path files use (always with the wrapper level)."""

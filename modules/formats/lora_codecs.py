@@ -151,7 +151,10 @@ class FlatCodec(LoraCodec):
             path = native.forward(module) if self.writes_native_denoiser(keymap) else module
             prefix = self._denoiser_prefix(keymap)
         else:
-            path, prefix = module, keymap.text_encoder(part).kohya_prefix
+            te = keymap.text_encoder(part)
+            path, prefix = module, te.kohya_prefix
+            if self.format == ModelFormat.LEGACY_LORA and te.legacy_prefix:
+                prefix = te.legacy_prefix
         return f"{prefix}_{path.replace('.', '_')}"
 
     def parse(self, key, keymap, native):
@@ -164,9 +167,10 @@ class FlatCodec(LoraCodec):
                 return ParsedKey(keymap.denoiser, _denoiser_from_file(path, keymap, native), suffix,
                                  _is_native(path, keymap))
         for te in keymap.text_encoders:
-            if flat.startswith(te.kohya_prefix + "_"):
-                path = unflatten(flat[len(te.kohya_prefix) + 1:], keymap.vocabulary)
-                return ParsedKey(te.part, path, suffix)
+            for prefix in (te.kohya_prefix, te.legacy_prefix or te.kohya_prefix):
+                if flat.startswith(prefix + "_"):
+                    path = unflatten(flat[len(prefix) + 1:], keymap.vocabulary)
+                    return ParsedKey(te.part, path, suffix)
         raise AdapterKeyError(f"unknown kohya prefix in {key} for {keymap.name}")
 
 

@@ -1,0 +1,1 @@
+"""Chroma1. Facts in `facts.py`, behaviour in `family.py`."""
