@@ -20,7 +20,6 @@ PACKAGES: tuple[str, ...] = (
     "flux",
     "sd3",
     "chroma",
-    "chroma",
 )
 
 
