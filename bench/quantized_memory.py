@@ -3,7 +3,7 @@
 A random-weight Flux.1 transformer at 1/8 of the real width (all 19 double and 38 single blocks,
 3 heads of 128) is saved once as a bfloat16 diffusers component. Each variant then runs in a fresh
 process: load the transformer through the project's loading path with `transformer.weight_dtype`
-set to the variant (train dtype bfloat16), attach a rank-16 LoRA to every Linear layer, and run one
+set to the variant (train dtype bfloat16), attach a rank-16 LoRA to every Linear layer, and run one gradient-checkpointed
 AdamW step on one 16×16 latent (64 image and 32 text tokens). Without Flux in diffusers the SD 1.5 UNet (1/8 width) is used.
 
     .venv/bin/python bench/quantized_memory.py [--variants BFLOAT_16 INT_8 FLOAT_8]
@@ -128,6 +128,7 @@ def run_variant(path: str, cls_name: str, dtype_name: str) -> dict:
         if quantization_expected(dtype_name):
             assert quantized_linear_names(model), "no layer was quantized"
         model.requires_grad_(False)
+        model.enable_gradient_checkpointing()  # the part setting's default, as a training run has it
         targets = [n for n, m in model.named_modules() if isinstance(m, torch.nn.Linear) and n]
         peft_adapters.attach_adapter(model, part, cfg, targets)
         params = peft_adapters.adapter_parameters(model)

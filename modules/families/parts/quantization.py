@@ -323,6 +323,30 @@ def complete(module, config, part: str) -> None:
                if isinstance(m, torch.nn.Linear) and n and keep(n) and not is_quantized_linear(m)}
     if missing:
         quantize_(module, _torchao_config(dtype), filter_fn=lambda m, name: name in missing)
+    release_file(module)
+
+
+def release_file(module) -> None:
+    """Give a quantized component its own copy of the tensors it kept unquantized (norms, biases ...):
+    loading leaves them as views of the mapped weights file, which keeps the whole file resident
+    next to the quantized copies. Then hand freed heap back to the system where the C library can."""
+    import ctypes
+    import gc
+
+    import torch
+
+    for sub in module.modules():
+        for param in list(sub.parameters(recurse=False)):
+            if type(param) is torch.nn.Parameter:
+                param.data = param.data.clone()
+        for name, buffer in list(sub.named_buffers(recurse=False)):
+            if type(buffer) is torch.Tensor:
+                setattr(sub, name, buffer.clone())
+    gc.collect()
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
 
 
 def quantize_loaded(module, config, part: str):
