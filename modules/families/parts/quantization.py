@@ -11,6 +11,8 @@ transformers integrate, applied while a component loads, and the answer whether 
 | GGUF | gguf: a `.gguf` file, dequantized layer by layer | CPU, CUDA |
 | GGUF_A8_FLOAT, GGUF_A8_INT | none: no integrated back-end runs GGUF weights with 8-bit activations | |
 
+GGUF loads a part from its own `.gguf` file (`<part>.model_name`), so only where the family reads
+that setting; the base model folder gives the part's config.
 The `*_COMPRESSED` types use the back-end of their uncompressed type (torchao keeps the weights in
 their 8-bit form in memory). Only `Linear` layers are quantized; `quantization.layer_filter` (with
 `layer_filter_regex`) narrows them the way the training layer filter does. A quantized part is
