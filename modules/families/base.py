@@ -106,6 +106,14 @@ class Model:
     def get(self, name: str, default=None) -> Any:
         return self.components.get(name, default)
 
+    def dtype_of(self, part: str) -> torch.dtype:
+        """The dtype of a part's weights: its first floating-point parameter's (diffusers' `.dtype`
+        property walks every parameter, too slow to ask on every step)."""
+        for parameter in self.components[part].parameters():
+            if parameter.is_floating_point():
+                return parameter.dtype
+        raise ValueError(f"{part} has no floating-point weights")
+
     def modules(self) -> dict[str, torch.nn.Module]:
         import torch
 

@@ -37,6 +37,7 @@ class MethodSetup:
     model: object
     config: object
     groups: list[TrainGroup] = field(default_factory=list)
+    _adapters_training: bool | None = field(default=None, init=False, repr=False)
 
     @property
     def method(self) -> TrainingMethod:
@@ -199,6 +200,10 @@ class MethodSetup:
             p in trained for e in self.model.embeddings for p in e.vectors.values())
 
     def set_training(self, training: bool) -> None:
+        """Adapter dropout on or off; walking every module is skipped while the state is unchanged."""
+        if self._adapters_training == training:
+            return
+        self._adapters_training = training
         for module in self.model.modules().values():
             peft_adapters.set_adapter_dropout_training(module, training)
 

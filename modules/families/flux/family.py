@@ -112,7 +112,7 @@ class FluxFamily(FlowMatchingObjective, DiffusersFamily):
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
         transformer = model["transformer"]
-        dtype = transformer.dtype
+        dtype = model.dtype_of("transformer")
         cond = inputs.conditioning
         b, _, h, w = x.shape
         hidden = cond["t5"].to(dtype)
@@ -134,7 +134,7 @@ class FluxFamily(FlowMatchingObjective, DiffusersFamily):
     def prompt_kwargs(self, model, sample_config) -> dict:
         text = model.extra.get("flux_text", {"length": DEFAULT_T5_LENGTH, "mask": False})
         encoded = self._encode(model, [sample_config.prompt], text["length"], text["mask"])
-        dtype = model["transformer"].dtype
+        dtype = model.dtype_of("transformer")
         return {"prompt_embeds": encoded["t5"].to(dtype), "pooled_prompt_embeds": encoded["pooled"].to(dtype),
                 "max_sequence_length": text["length"]}
 

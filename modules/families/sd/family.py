@@ -38,9 +38,9 @@ class StableDiffusionFamily(DDPMObjective, DiffusersFamily):
         return inputs
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
-        unet = model["unet"]
-        hidden = inputs.conditioning["hidden"].to(unet.dtype)
-        return unet(x.to(unet.dtype), timesteps, encoder_hidden_states=hidden).sample
+        unet, dtype = model["unet"], model.dtype_of("unet")
+        hidden = inputs.conditioning["hidden"].to(dtype)
+        return unet(x.to(dtype), timesteps, encoder_hidden_states=hidden).sample
 
     def sample_kwargs(self, model, sample_config):
         kwargs = {"clip_skip": int(sample_config.text_encoder_1_layer_skip) or None}

@@ -47,7 +47,7 @@ class StableDiffusion3Family(FlowMatchingObjective, DiffusersFamily):
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
         transformer = model["transformer"]
-        dtype = transformer.dtype
+        dtype = model.dtype_of("transformer")
         cond = inputs.conditioning
         t5_hidden = cond["hidden_3"].to(dtype)
         clip_hidden = torch.cat([cond["hidden_1"].to(dtype), cond["hidden_2"].to(dtype)], dim=-1)

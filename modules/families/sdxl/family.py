@@ -57,16 +57,16 @@ class StableDiffusionXLFamily(DDPMObjective, DiffusersFamily):
         return inputs
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
-        unet = model["unet"]
+        unet, dtype = model["unet"], model.dtype_of("unet")
         cond = inputs.conditioning
         # cast before joining: autocast refuses to join two different half-precision dtypes
-        hidden = torch.cat([cond["hidden_1"].to(unet.dtype), cond["hidden_2"].to(unet.dtype)], dim=-1)
+        hidden = torch.cat([cond["hidden_1"].to(dtype), cond["hidden_2"].to(dtype)], dim=-1)
         h, w = x.shape[-2] * self.latent_scale, x.shape[-1] * self.latent_scale
         time_ids = inputs.extras.get("time_ids")
         if time_ids is None:  # original size, crop offset, target size
-            time_ids = torch.tensor([[h, w, 0, 0, h, w]] * x.shape[0], dtype=unet.dtype, device=x.device)
-        added = {"text_embeds": cond["pooled"].to(unet.dtype), "time_ids": time_ids.to(unet.dtype)}
-        return unet(x.to(unet.dtype), timesteps, encoder_hidden_states=hidden, added_cond_kwargs=added).sample
+            time_ids = torch.tensor([[h, w, 0, 0, h, w]] * x.shape[0], dtype=dtype, device=x.device)
+        added = {"text_embeds": cond["pooled"].to(dtype), "time_ids": time_ids.to(dtype)}
+        return unet(x.to(dtype), timesteps, encoder_hidden_states=hidden, added_cond_kwargs=added).sample
 
     def prompt_kwargs(self, model, sample_config) -> dict:
         """Each text encoder reads the prompt with its own embedding placeholders."""

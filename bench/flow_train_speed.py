@@ -1,0 +1,176 @@
+"""Training speed of our trainer against a minimal hand-written diffusers loop, for the
+flow-matching families (not a test).
+
+Both sides train the same tiny model's transformer LoRA (every Linear layer, rank 4, AdamW) on
+cached latents and text encodings, batch 2, 32 px images. Each side runs in its own process.
+
+    .venv/bin/python bench/flow_train_speed.py [--steps 40] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
+Prints steps/s of both sides and their ratio (ours / baseline) per model type.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+T5_LENGTH = 77
+
+
+def _prepare(model_type: str, work: Path) -> tuple[str, str]:
+    import numpy as np
+    from PIL import Image
+
+    from modules.families import family_for
+
+    model = family_for(model_type).build_tiny(work / "model")
+    images = work / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(8):
+        Image.fromarray((rng.random((32, 32, 3)) * 255).astype("uint8")).save(images / f"{i}.png")
+        (images / f"{i}.txt").write_text(f"picture {i}")
+    return str(model), str(images)
+
+
+def run_ours(model_type: str, model: str, images: str, steps: int, work: Path) -> float:
+    from modules.config.concept_config import ConceptConfig
+    from modules.config.enums import DataType, ModelFormat, ModelType, Optimizer, TimeUnit, TrainingMethod
+    from modules.config.train_config import TrainConfig
+    from modules.engine import create_trainer
+
+    cfg = TrainConfig.default_values()
+    cfg.model_type, cfg.training_method = ModelType(model_type), TrainingMethod.LORA
+    cfg.base_model_name, cfg.workspace_dir, cfg.cache_dir = model, str(work / "ws"), str(work / "cache")
+    cfg.resolution, cfg.batch_size, cfg.epochs, cfg.train_device = "32", 2, steps // 4, "cpu"
+    cfg.train_dtype, cfg.tensorboard, cfg.dataloader_threads = DataType.FLOAT_32, False, 1
+    for part in ("text_encoder", "text_encoder_2", "text_encoder_3"):
+        getattr(cfg, part).train = False
+    cfg.transformer.gradient_checkpointing = False
+    cfg.text_encoder_2_sequence_length = T5_LENGTH
+    cfg.optimizer.optimizer, cfg.optimizer.fused, cfg.learning_rate = Optimizer.ADAMW, False, 1e-4
+    cfg.lora_rank, cfg.lora_alpha, cfg.clip_grad_norm = 4, 4.0, None
+    cfg.sample_after_unit = cfg.backup_after_unit = TimeUnit.NEVER
+    cfg.backup_before_save, cfg.output_model_format = False, ModelFormat.DIFFUSERS_LORA
+    cfg.output_model_destination = str(work / "out.safetensors")
+    concept = ConceptConfig.default_values()
+    concept.path = images
+    cfg.concepts = [concept]
+    trainer = create_trainer(cfg)
+    trainer.start()
+    start = time.perf_counter()
+    trainer.train()
+    elapsed = time.perf_counter() - start
+    return len(trainer.loss_history) / elapsed
+
+
+def _baseline_inputs(model_type: str, model: str, images: str):
+    """Latents, prompt embeddings and a transformer call, as a diffusers user would write them."""
+    import numpy as np
+    import torch
+    from diffusers import DiffusionPipeline
+    from PIL import Image
+
+    pipe = DiffusionPipeline.from_pretrained(model)
+    files = sorted(Path(images).glob("*.png"))
+    prompts = [f.with_suffix(".txt").read_text() for f in files]
+    vae = pipe.vae
+    with torch.no_grad():
+        pixels = torch.stack([torch.from_numpy(np.asarray(Image.open(f))).permute(2, 0, 1) for f in files]).float()
+        mean = vae.encode(pixels / 127.5 - 1).latent_dist.mean
+        latents = (mean - vae.config.shift_factor) * vae.config.scaling_factor
+        if model_type.startswith("FLUX"):
+            embeds, pooled, _ = pipe.encode_prompt(prompts, prompts, max_sequence_length=T5_LENGTH)
+        else:
+            embeds, _, pooled, _ = pipe.encode_prompt(prompts, prompts, prompts, do_classifier_free_guidance=False,
+                                                      max_sequence_length=T5_LENGTH)
+    transformer = pipe.transformer
+    b, c, h, w = 2, *latents.shape[1:]
+
+    if model_type.startswith("FLUX"):
+        img_ids = pipe._prepare_latent_image_ids(b, h // 2, w // 2, "cpu", torch.float32)
+        txt_ids = torch.zeros(embeds.shape[1], 3)
+
+        def forward(noisy, sigma, idx):
+            packed = pipe._pack_latents(noisy, b, c, h, w)
+            out = transformer(hidden_states=packed, timestep=sigma, guidance=torch.full((b,), 1.0),
+                              pooled_projections=pooled[idx], encoder_hidden_states=embeds[idx], txt_ids=txt_ids,
+                              img_ids=img_ids, return_dict=False)[0]
+            return pipe._unpack_latents(out, h * 8, w * 8, 8)
+    else:
+        def forward(noisy, sigma, idx):
+            return transformer(hidden_states=noisy, timestep=sigma * 1000, encoder_hidden_states=embeds[idx],
+                               pooled_projections=pooled[idx], return_dict=False)[0]
+    return transformer, latents, forward
+
+
+def run_baseline(model_type: str, model: str, images: str, steps: int, work: Path) -> float:
+    import torch
+    import torch.nn.functional as F
+    from peft import LoraConfig, inject_adapter_in_model
+
+    transformer, latents, forward = _baseline_inputs(model_type, model, images)
+    targets = [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear) and n]
+    transformer.requires_grad_(False)
+    inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, target_modules=targets), transformer)
+    params = [p for n, p in transformer.named_parameters() if "lora_" in n]
+    for p in params:
+        p.requires_grad_(True)
+    optimizer = torch.optim.AdamW(params, lr=1e-4)
+    start = time.perf_counter()
+    for step in range(steps):
+        idx = torch.tensor([(2 * step) % len(latents), (2 * step + 1) % len(latents)])
+        generator = torch.Generator().manual_seed(step)
+        x0 = latents[idx]
+        noise = torch.randn(x0.shape, generator=generator)
+        sigma = torch.rand(2, generator=generator)
+        noisy = (1 - sigma.view(-1, 1, 1, 1)) * x0 + sigma.view(-1, 1, 1, 1) * noise
+        F.mse_loss(forward(noisy, sigma, idx), noise - x0).backward()
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+    return steps / (time.perf_counter() - start)
+
+
+def _child(which: str, model_type: str, model: str, images: str, steps: int, work: str) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    from modules.families.quiet import quiet_libraries
+
+    quiet_libraries()
+    fn = run_ours if which == "ours" else run_baseline
+    print(json.dumps({"steps_per_s": fn(model_type, model, images, steps, Path(work))}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--model-type", nargs="+", default=["FLUX_DEV_1", "STABLE_DIFFUSION_3"])
+    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        which, model_type, model, images, steps, work = args.child
+        _child(which, model_type, model, images, int(steps), work)
+        return
+    for model_type in args.model_type:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            model, images = _prepare(model_type, work)
+            rates = {}
+            for which in ("baseline", "ours", "baseline", "ours"):  # alternated: the machine is noisy
+                out = subprocess.run([sys.executable, __file__, "--child", which, model_type, model, images,
+                                      str(args.steps), str(work / which)], capture_output=True, text=True,
+                                     check=True, cwd=ROOT)
+                rates.setdefault(which, []).append(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
+        base, ours = max(rates["baseline"]), max(rates["ours"])
+        print(f"{model_type}: baseline {base:.1f} steps/s, ours {ours:.1f} steps/s, "
+              f"ratio (ours / baseline) {ours / base:.2f}")
+
+
+if __name__ == "__main__":
+    main()
