@@ -4,7 +4,9 @@ Each preset is loaded as the UI loads it (sparse preset applied to the defaults,
 parameter set selected). The test then only swaps what a tiny CPU run cannot take from the preset:
 the base model (a tiny local one), the data (one 32 px image, batch size 1, one epoch), the folders,
 the device (CPU), and it switches off TensorBoard, sampling and the backup before the final save.
-The presets' dtypes are kept: float16 and bfloat16 weights and the float16 train dtype run on CPU.
+The presets' dtypes are kept (float16 and bfloat16 weights and the float16 train dtype run on CPU),
+except quantized weight types whose back-end cannot run on CPU (NFLOAT_4 needs CUDA kernels): those
+parts are quantized to INT_8 instead, so the preset still trains on quantized weights.
 """
 from __future__ import annotations
 
@@ -76,7 +78,19 @@ def _tiny_run(path: Path, base_model: str, image_dir: str, root: Path):
     concept.path = image_dir
     cfg.concepts = [concept]
     cfg.samples = []
+    _runnable_weight_dtypes(cfg)
     return cfg
+
+
+def _runnable_weight_dtypes(cfg) -> None:
+    from modules.config.enums import DataType
+    from modules.families.parts.quantization import device_info, unavailable_reason
+
+    cpu = device_info("cpu")
+    for part in cfg.model_type.model_parts():
+        part_config = getattr(cfg, part)
+        if unavailable_reason(part_config.weight_dtype, cpu) is not None:
+            part_config.weight_dtype = DataType.INT_8
 
 
 def _assert_output_format(trainer, cfg) -> None:
