@@ -349,3 +349,46 @@ def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_
     resumed = run_training(config("b", continue_last_backup=True))
     assert resumed.loss_history[0][0] == 3
     assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+
+
+def test_dynamic_timestep_shift_follows_the_scheduler_config_and_layer_skip_picks_an_earlier_t5_layer(tiny_model):
+    import math
+
+    from modules.config.train_config import TrainConfig
+    from modules.families import family_for
+    from modules.families.base import Inputs
+    from modules.objectives import TimestepSampler
+
+    family = family_for(CHROMA)
+    cfg = TrainConfig.default_values()
+    cfg.text_encoder_sequence_length = SHORT_T5
+    cfg.timestep_shift = 1.0
+    model = family.load(tiny_model(CHROMA), cfg)
+    latents = torch.randn(1, 16, 4, 4, generator=torch.Generator().manual_seed(0))
+    inputs = Inputs(latents=latents, conditioning=family.encode_prompts(model, ["a red thing"], cfg))
+    sampler = TimestepSampler(cfg, 1000)
+    shifts = []
+    original = sampler.sample
+
+    def recording(batch_size, generator, deterministic=False, shift=None):
+        shifts.append(shift)
+        return original(batch_size, generator, deterministic, shift)
+
+    sampler.sample = recording
+    for dynamic in (False, True):
+        cfg.dynamic_timestep_shifting = dynamic
+        family.predict(model, inputs, cfg, torch.Generator().manual_seed(0), sampler)
+    scheduler = model["scheduler"].config  # 4 image tokens: μ is the line through (256, 0.5) and (4096, 1.15) at 4
+    mu = scheduler.base_shift + (scheduler.max_shift - scheduler.base_shift) * (4 - scheduler.base_image_seq_len) / (
+        scheduler.max_image_seq_len - scheduler.base_image_seq_len)
+    assert shifts[0] == 1.0 and shifts[1] == pytest.approx(math.exp(mu))
+
+    cfg.text_encoder_layer_skip = 1
+    skipped = family.encode_prompts(model, ["a red thing"], cfg)
+    tokens = family.tokenizer_of(model, "text_encoder")(["a red thing"], padding="max_length", max_length=SHORT_T5,
+                                                        return_tensors="pt")
+    with torch.no_grad():
+        states = model["text_encoder"](tokens.input_ids, attention_mask=tokens.attention_mask,
+                                       output_hidden_states=True).hidden_states
+    torch.testing.assert_close(inputs.conditioning["t5"], states[-1])
+    torch.testing.assert_close(skipped["t5"], states[-2])
