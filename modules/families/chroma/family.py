@@ -86,7 +86,7 @@ class ChromaFamily(FlowMatchingObjective, DiffusersFamily):
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
         transformer = model["transformer"]
-        dtype = transformer.dtype
+        dtype = model.dtype_of("transformer")
         cond = inputs.conditioning
         b, _, h, w = x.shape
         hidden = cond["t5"].to(x.device, dtype)
@@ -105,7 +105,7 @@ class ChromaFamily(FlowMatchingObjective, DiffusersFamily):
         """Prompt and negative prompt encoded as in training, with boolean masks (the transformer masks
         with them; the pipeline's own float masks would only be added to the attention scores)."""
         text = model.extra.get("chroma_text", {"length": DEFAULT_T5_LENGTH, "skip": 0})
-        dtype = model["transformer"].dtype
+        dtype = model.dtype_of("transformer")
         kwargs = {"max_sequence_length": text["length"]}
         for prefix, prompt in (("", sample_config.prompt), ("negative_", sample_config.negative_prompt or "")):
             encoded = self._encode(model, [prompt], text["length"], text["skip"])
