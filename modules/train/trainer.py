@@ -100,7 +100,10 @@ class GenericTrainer:
         from .methods import MethodSetup
 
         self.method = MethodSetup(self.family, self.model, cfg)
-        self.method.setup()
+        # new adapters start from the same weights in every run, whatever ran before in this process
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            self.method.setup()
         for module in self.model.modules().values():
             module.to(self.device)
         self._autocast_to = self._autocast_dtype()  # weight dtypes are fixed from here on

@@ -40,7 +40,8 @@ def _train_measured(cfg, callbacks=None):
 
 def _transformer_inputs(transformer):
     """Random packed latents and T5 states, the last three text tokens masked out."""
-    from modules.families.chroma.family import image_ids, transformer_mask
+    from modules.families.chroma.family import transformer_mask
+    from modules.families.parts.patches import image_ids
 
     generator = torch.Generator().manual_seed(0)
     config = transformer.config

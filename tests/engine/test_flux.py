@@ -93,7 +93,7 @@ def test_lora_loss_falls_samples_render_and_kohya_and_legacy_files_load_in_diffu
 
 
 def _transformer_inputs(transformer):
-    from modules.families.flux.family import image_ids
+    from modules.families.parts.patches import image_ids
 
     generator = torch.Generator().manual_seed(0)
     config = transformer.config
