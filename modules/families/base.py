@@ -49,7 +49,9 @@ class FamilyFacts:
     text_encoders: tuple[TextEncoderFacts, ...]
     objective: Objective
     latent_scale: int  # pixels per latent cell
-    bucket_quantum: int  # resolutions are rounded to a multiple of this
+    # bucket sides are multiples of this many pixels (OneTrainer's value for the family; at least the
+    # latent scale, times the patch size for transformers on 2×2 latent patches)
+    bucket_quantum: int
     pipelines: Mapping[str, str]  # model type -> diffusers pipeline class
     methods: tuple[str, ...]  # TrainingMethod names this family trains
     formats: Mapping[str, tuple[str, ...]]  # TrainingMethod name -> ModelFormat names it writes
@@ -156,9 +158,8 @@ class ModelFamily(ABC):
 
     @property
     def pixel_quantum(self) -> int:
-        """Pixels per step of an image side: the data pipeline makes every bucket side a multiple of it
-        (a denoiser on 2×2 latent patches needs twice the latent scale)."""
-        return self.latent_scale
+        """Pixels per step of an image side: the data pipeline makes every bucket side a multiple of it."""
+        return self.facts.bucket_quantum
 
     @property
     def needs_pixels(self) -> bool:

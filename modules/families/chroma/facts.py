@@ -14,7 +14,7 @@ FACTS = FamilyFacts(
     text_encoders=(TextEncoderFacts("text_encoder", "tokenizer", "t5", "lora_te1", "t5xxl", conditioning_keys=("t5",)),),
     objective="flow_matching",
     latent_scale=8,
-    bucket_quantum=16,  # 8 px per latent cell, 2×2 cells per token
+    bucket_quantum=64,
     pipelines={"CHROMA_1": "ChromaPipeline"},
     methods=("FINE_TUNE", "LORA", "EMBEDDING"),
     formats={

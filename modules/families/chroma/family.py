@@ -23,10 +23,6 @@ def transformer_mask(text_mask: torch.Tensor, image_tokens: int) -> torch.Tensor
 class ChromaFamily(FlowMatchingObjective, DiffusersFamily):
     facts = FACTS
 
-    @property
-    def pixel_quantum(self) -> int:
-        return self.facts.bucket_quantum
-
     def setup_objective(self, model, config) -> None:
         super().setup_objective(model, config)
         # sampling encodes prompts as training does; the sample settings do not carry these

@@ -20,7 +20,7 @@ FACTS = FamilyFacts(
     ),
     objective="flow_matching",
     latent_scale=8,
-    bucket_quantum=16,  # 8 px per latent cell, 2×2 cells per token
+    bucket_quantum=64,
     pipelines={"FLUX_DEV_1": "FluxPipeline", "FLUX_FILL_DEV_1": "FluxFillPipeline"},
     methods=("FINE_TUNE", "LORA", "EMBEDDING"),
     formats={

@@ -30,10 +30,6 @@ def fill_mask(masks: torch.Tensor | None, latents: torch.Tensor, pixels: torch.T
 class FluxFamily(FlowMatchingObjective, DiffusersFamily):
     facts = FACTS
 
-    @property
-    def pixel_quantum(self) -> int:
-        return self.facts.bucket_quantum
-
     def setup_objective(self, model, config) -> None:
         super().setup_objective(model, config)
         # sampling encodes prompts as training does; the sample settings do not carry these

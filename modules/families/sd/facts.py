@@ -17,7 +17,7 @@ FACTS = FamilyFacts(
                                     conditioning_keys=("hidden",)),),
     objective="ddpm",
     latent_scale=8,
-    bucket_quantum=64,
+    bucket_quantum=8,
     pipelines={
         "STABLE_DIFFUSION_15": "StableDiffusionPipeline",
         "STABLE_DIFFUSION_15_INPAINTING": "StableDiffusionInpaintPipeline",

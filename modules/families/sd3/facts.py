@@ -22,7 +22,7 @@ FACTS = FamilyFacts(
     ),
     objective="flow_matching",
     latent_scale=8,
-    bucket_quantum=16,  # 8 pixels per latent cell, 2 latent cells per patch
+    bucket_quantum=64,
     pipelines={t: "StableDiffusion3Pipeline" for t in MODEL_TYPES},
     methods=("FINE_TUNE", "LORA", "EMBEDDING"),
     formats={
