@@ -147,6 +147,8 @@ class FlatCodec(LoraCodec):
         return keymap.kohya_denoiser_prefix
 
     def module_name(self, keymap, native, part, module):
+        if self.format == ModelFormat.LEGACY_LORA and keymap.legacy_lora_canonical:
+            return f"{part}.{module}"  # read back by the diffusers codec, which knows these suffixes
         if part == keymap.denoiser:
             path = native.forward(module) if self.writes_native_denoiser(keymap) else module
             prefix = self._denoiser_prefix(keymap)
