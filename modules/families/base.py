@@ -35,6 +35,7 @@ class TextEncoderFacts:
     comfy_name: str | None  # clip_l, clip_g, t5xxl ... (None: ComfyUI has no name for it)
     conditioning_keys: tuple[str, ...] = ()  # conditioning entries it produces (zeroed by caption dropout)
     optional: bool = False  # may be left out (`include` off): the family conditions on the others alone
+    trainable: bool = True  # False: never trained (no adapter, no fine-tuning), only encodes
 
 
 @dataclass(frozen=True)

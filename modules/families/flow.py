@@ -23,13 +23,18 @@ class FlowMatchingObjective:
         """What the denoiser receives as its timestep input (most flow transformers: σ·1000 or σ)."""
         return sigma * 1000
 
+    def shift(self, config, model: Model, latents) -> float:
+        """The timestep shift of this batch: the scheduler's dynamic shift where the family reads
+        `dynamic_timestep_shifting` and it is on, else `timestep_shift`. A family with its own
+        resolution-aware schedule overrides this."""
+        if "dynamic_timestep_shifting" in self.facts.reads:
+            return flow.shift_for(config, model.extra["scheduler_config"], latents, self.patch_size)
+        return float(config.timestep_shift)  # families without a dynamic shift (SD3) always use the static one
+
     def predict(self, model: Model, inputs: Inputs, config, generator, timestep_sampler,
                 deterministic: bool = False) -> Prediction:
         latents = inputs.latents
-        if "dynamic_timestep_shifting" in self.facts.reads:
-            shift = flow.shift_for(config, model.extra["scheduler_config"], latents, self.patch_size)
-        else:  # families without a dynamic shift (SD3) always use the static one
-            shift = float(config.timestep_shift)
+        shift = self.shift(config, model, latents)
         timesteps = timestep_sampler.sample(latents.shape[0], generator, deterministic, shift=shift)
         sigma = flow.sigmas(timesteps, self.num_train_timesteps(model)).to(latents.device)
         noise, noisy = flow.noised(latents, config, generator, sigma)

@@ -49,9 +49,10 @@ class MethodSetup:
         self._load_embeddings()
         method = self.method
         text_parts = [p for p in family.text_encoders if p in model.components]
+        trainable_text = [p for p in text_parts if family.facts.text_encoder(p).trainable]
         if method == TrainingMethod.LORA:
-            self._attach_adapters(text_parts)
-        for part in text_parts:
+            self._attach_adapters(trainable_text)
+        for part in trainable_text:
             part_cfg = getattr(cfg, part)
             if method == TrainingMethod.LORA and part in model.adapters:
                 self._add_group(f"{part}_lora", peft_adapters.adapter_parameters(model[part]), part_cfg)
