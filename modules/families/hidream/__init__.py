@@ -1,0 +1,1 @@
+"""HiDream-I1 Full. Facts in `facts.py`, behaviour in `family.py`."""
