@@ -37,6 +37,8 @@ def load_folder(path: str, config) -> dict:
     for name, spec in index.items():
         if name.startswith("_") or not isinstance(spec, list) or spec[1] is None:
             continue
+        if len(spec) != 2 or not all(isinstance(s, str) for s in spec):  # a pipeline setting (Krea 2's layers)
+            continue
         part_config = getattr(config, name, None) if config is not None else None
         if name.startswith("text_encoder") and part_config is not None and not part_config.include:
             continue

@@ -1,0 +1,1 @@
+"""Krea 2. Facts in `facts.py`, behaviour in `family.py`."""
