@@ -1,0 +1,1 @@
+"""Qwen-Image. Facts in `facts.py`, behaviour in `family.py`."""

@@ -1,0 +1,135 @@
+"""Qwen-Image: an MMDiT transformer on packed 2×2 latent patches of single-frame video latents, the
+image layout given as `img_shapes` (RoPE), conditioned on the last hidden state of Qwen2.5-VL with the
+prompt template's leading tokens dropped and the padding masked. Flow matching with a dynamic shift;
+the transformer reads t/1000.
+
+Latents are what the Qwen-Image VAE works on: [B, C, 1, H, W], normalised per channel with the VAE's
+`latents_mean` / `latents_std`. They are cached, noised and compared in this shape; only the
+transformer sees them packed."""
+from __future__ import annotations
+
+import torch
+
+from ..diffusers_family import DiffusersFamily
+from ..flow import FlowMatchingObjective
+from ..parts import inpainting, qwen25vl
+from ..parts.patches import pack, unpack
+from .facts import FACTS
+
+DEFAULT_TEXT_LENGTH = 512  # OneTrainer's text_encoder_sequence_length default (the pipeline's, too)
+
+
+def _channel_stats(vae, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    shape = (1, vae.config.z_dim, 1, 1, 1)
+    mean = torch.tensor(vae.config.latents_mean).view(shape).to(like.device, like.dtype)
+    std = torch.tensor(vae.config.latents_std).view(shape).to(like.device, like.dtype)
+    return mean, std
+
+
+def normalise(vae, latents: torch.Tensor) -> torch.Tensor:
+    mean, std = _channel_stats(vae, latents)
+    return (latents - mean) / std
+
+
+def denormalise(vae, latents: torch.Tensor) -> torch.Tensor:
+    mean, std = _channel_stats(vae, latents)
+    return latents * std + mean
+
+
+def trimmed(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Text states and mask cut to the batch's longest caption (padding beyond it changes nothing: it is
+    masked, and the text positions do not depend on the sequence length)."""
+    longest = max(int(mask.sum(dim=1).max()), 1)
+    return hidden[:, :longest], mask[:, :longest]
+
+
+class QwenFamily(FlowMatchingObjective, DiffusersFamily):
+    facts = FACTS
+
+    def setup_objective(self, model, config) -> None:
+        super().setup_objective(model, config)
+        # sampling encodes prompts as training does; the sample settings do not carry the length
+        model.extra["qwen_text_length"] = self._text_length(config)
+
+    @staticmethod
+    def _text_length(config) -> int:
+        length = getattr(config, "text_encoder_sequence_length", None)
+        return min(int(length), qwen25vl.MAX_LENGTH) if length else DEFAULT_TEXT_LENGTH
+
+    # ---------------------------------------------------------------- images
+    def encode_images(self, model, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels [B, 3, H, W] in [-1, 1] -> normalised posterior means [B, C, 1, H/8, W/8]."""
+        vae = model["vae"]
+        with torch.no_grad():
+            mean = vae.encode(pixels.to(vae.device, vae.dtype).unsqueeze(2)).latent_dist.mean
+        return normalise(vae, mean)
+
+    def decode_for_vae_training(self, model, latents: torch.Tensor) -> torch.Tensor:
+        vae = model["vae"]
+        return vae.decode(denormalise(vae, latents)).sample[:, :, 0]
+
+    # ---------------------------------------------------------------- text
+    def encode_prompts(self, model, texts, config):
+        return self._encode(model, texts, self._text_length(config))
+
+    def _encode(self, model, texts: list[str], length: int) -> dict[str, torch.Tensor]:
+        """{"prompt_embeds": [B, length, D], "prompt_mask": [B, length], 1 for the caption's tokens}."""
+        hidden, mask = qwen25vl.encode(model["text_encoder"], self.tokenizer_of(model, "text_encoder"),
+                                       self.expanded(model, texts, "text_encoder"), length)
+        return {"prompt_embeds": hidden, "prompt_mask": mask}
+
+    def lora_target_modules(self, model, part: str) -> list[str]:
+        names = super().lora_target_modules(model, part)
+        return qwen25vl.language_modules(model[part], names) if part == "text_encoder" else names
+
+    # ---------------------------------------------------------------- training
+    def prepare_inputs(self, model, latents, pixels, masks, conditioning, config, batch=None):
+        inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
+        if masks is not None:  # [B, 1, H, W] pixels -> [B, 1, 1, h, w], the latents' frame axis kept
+            inputs.masks = inpainting.latent_mask(masks, latents.shape[-2:]).unsqueeze(2)
+        return inputs
+
+    def model_timesteps(self, sigma, timesteps):
+        return timesteps.float() / 1000  # the transformer multiplies by 1000 itself
+
+    def run_denoiser(self, model, x, timesteps, inputs, config):
+        """x: [B, C, 1, h, w] -> the predicted velocity in the same shape."""
+        transformer = model["transformer"]
+        dtype = model.dtype_of("transformer")
+        cond = inputs.conditioning
+        b, _, frames, h, w = x.shape
+        hidden = cond["prompt_embeds"].to(x.device, dtype)
+        if "prompt_mask" in cond:
+            mask = cond["prompt_mask"].to(x.device)
+        else:
+            mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=x.device)
+        hidden, mask = trimmed(hidden, mask)
+        out = transformer(hidden_states=pack(x[:, :, 0]).to(dtype), timestep=timesteps.to(dtype),
+                          encoder_hidden_states=hidden, encoder_hidden_states_mask=mask,
+                          img_shapes=[[(frames, h // 2, w // 2)]] * b, return_dict=False)[0]
+        return unpack(out, h, w).unsqueeze(2)
+
+    # ---------------------------------------------------------------- sampling
+    def prompt_kwargs(self, model, sample_config) -> dict:
+        """Prompt and negative prompt encoded as in training (the negative one, empty or not, enables the
+        pipeline's classifier-free guidance)."""
+        length = model.extra.get("qwen_text_length", DEFAULT_TEXT_LENGTH)
+        dtype = model.dtype_of("transformer")
+        kwargs = {"max_sequence_length": length}
+        for prefix, prompt in (("", sample_config.prompt), ("negative_", sample_config.negative_prompt or "")):
+            encoded = self._encode(model, [prompt], length)
+            hidden, mask = trimmed(encoded["prompt_embeds"], encoded["prompt_mask"])
+            kwargs[f"{prefix}prompt_embeds"] = hidden.to(dtype)
+            kwargs[f"{prefix}prompt_embeds_mask"] = mask
+        return kwargs
+
+    def sample_kwargs(self, model, sample_config) -> dict:
+        return {"true_cfg_scale": float(sample_config.cfg_scale)}
+
+    def build_tiny(self, out_dir, seed: int = 0):
+        from .tiny import build_tiny_qwen
+
+        return build_tiny_qwen(out_dir, seed)
+
+
+FAMILY = QwenFamily

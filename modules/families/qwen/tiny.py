@@ -1,0 +1,44 @@
+"""A random tiny Qwen-Image model, saved as a diffusers folder."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from ..parts import qwen25vl
+
+LATENT_CHANNELS = 16
+TEXT_WIDTH = 32
+
+
+def tiny_vae(seed: int = 0, latent_channels: int = LATENT_CHANNELS):
+    """The Qwen-Image autoencoder at a few kilobytes: 8 pixels per latent cell as the real one, with
+    per-channel latent statistics that are not the identity."""
+    from diffusers import AutoencoderKLQwenImage
+
+    torch.manual_seed(seed)
+    mean = [0.1 * ((i % 5) - 2) for i in range(latent_channels)]
+    std = [1.0 + 0.25 * (i % 4) for i in range(latent_channels)]
+    return AutoencoderKLQwenImage(base_dim=8, z_dim=latent_channels, dim_mult=[1, 1, 2, 2], num_res_blocks=1,
+                                  temperal_downsample=[False, True, True], latents_mean=mean, latents_std=std)
+
+
+def build_tiny_qwen(out_dir, seed: int = 0) -> Path:
+    from diffusers import FlowMatchEulerDiscreteScheduler, QwenImagePipeline, QwenImageTransformer2DModel
+
+    tokenizer = qwen25vl.tiny_tokenizer()
+    text_encoder = qwen25vl.tiny_encoder(tokenizer, hidden=TEXT_WIDTH, seed=seed + 1)
+    vae = tiny_vae(seed)
+    torch.manual_seed(seed)
+    transformer = QwenImageTransformer2DModel(
+        patch_size=2, in_channels=LATENT_CHANNELS * 4, out_channels=LATENT_CHANNELS, num_layers=2,
+        attention_head_dim=16, num_attention_heads=2, joint_attention_dim=TEXT_WIDTH, axes_dims_rope=(4, 6, 6))
+    # the Qwen-Image scheduler: dynamic shift between sequence lengths 256 and 8192
+    scheduler = FlowMatchEulerDiscreteScheduler(
+        num_train_timesteps=1000, shift=1.0, use_dynamic_shifting=True, base_shift=0.5, max_shift=0.9,
+        base_image_seq_len=256, max_image_seq_len=8192, shift_terminal=0.02, time_shift_type="exponential")
+    pipe = QwenImagePipeline(scheduler=scheduler, vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
+                             transformer=transformer)
+    out = Path(out_dir)
+    pipe.save_pretrained(out)
+    return out

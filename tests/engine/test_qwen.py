@@ -1,0 +1,379 @@
+"""Qwen-Image: LoRA and fine-tune train on a tiny model with single-frame 5-D latents (cached, masked);
+prompts and latents are encoded as the diffusers pipeline encodes them; adapter files in every
+convention round-trip and load in diffusers; the transformer file is the state dict; resume repeats."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.helpers import deterministic_loss, run_training
+
+QWEN = "QWEN"
+SHORT_TEXT = 32  # caption tokens: the tiny captions are short
+
+
+def _config(make_config, method="LORA", **fields):
+    fields.setdefault("text_encoder_sequence_length", SHORT_TEXT)
+    return make_config(QWEN, method, **fields)
+
+
+def _pipeline(path):
+    from diffusers import QwenImagePipeline
+
+    pipe = QwenImagePipeline.from_pretrained(path)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _train_measured(cfg, callbacks=None):
+    """(trainer, deterministic loss before, after) of a full run."""
+    from modules.engine import create_trainer
+
+    trainer = create_trainer(cfg, callbacks)
+    trainer.start()
+    before = deterministic_loss(trainer)
+    trainer.train()
+    after = deterministic_loss(trainer)
+    trainer.end()
+    return trainer, before, after
+
+
+def _load(tiny_model, **fields):
+    from modules.config.train_config import TrainConfig
+    from modules.families import family_for
+
+    family = family_for(QWEN)
+    cfg = TrainConfig.default_values()
+    cfg.text_encoder_sequence_length = SHORT_TEXT
+    for key, value in fields.items():
+        setattr(cfg, key, value)
+    return family, family.load(tiny_model(QWEN), cfg), cfg
+
+
+def _transformer_inputs(transformer):
+    """Random packed latents of a 4 × 6 latent image and text states, the last three text tokens masked."""
+    generator = torch.Generator().manual_seed(0)
+    config = transformer.config
+    return {"hidden_states": torch.randn(1, 6, config.in_channels, generator=generator),
+            "encoder_hidden_states": torch.randn(1, 8, config.joint_attention_dim, generator=generator),
+            "encoder_hidden_states_mask": torch.tensor([[1] * 5 + [0] * 3]),
+            "timestep": torch.tensor([0.5]), "img_shapes": [[(1, 2, 3)]]}
+
+
+def _randomise_lora_up(model):
+    """A few tiny steps barely move the output: larger up weights make the files' effect plain to compare."""
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for part in model.adapters:
+            for name, param in model[part].named_parameters():
+                if "lora_B" in name:
+                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
+
+
+def test_prompts_and_latents_are_encoded_as_the_pipeline_encodes_them(tiny_model):
+    """The template's leading 34 tokens are dropped and padding is masked, as `encode_prompt` does (which
+    pads to the longest caption, not to the configured length); latents are single-frame VAE means
+    normalised per channel, which the pipeline's decoding undoes."""
+    family, model, cfg = _load(tiny_model)
+    pipe = _pipeline(tiny_model(QWEN))
+    captions = ["a red thing", "a cat sits on a mat, the end"]
+    cond = family.encode_prompts(model, captions, cfg)
+    assert cond["prompt_embeds"].shape == (2, SHORT_TEXT, 32)
+    with torch.no_grad():
+        embeds, mask = pipe.encode_prompt(captions, max_sequence_length=SHORT_TEXT)
+    longest = embeds.shape[1]
+    assert cond["prompt_mask"].sum(dim=1).tolist() == mask.sum(dim=1).tolist()
+    # the caption and the template's tail: "<|im_end|>", "\n", "<|im_start|>", "assistant", "\n"
+    assert mask.sum(dim=1).tolist()[0] == len("a red thing") + 5
+    torch.testing.assert_close(cond["prompt_embeds"][:, :longest], embeds, rtol=1e-5, atol=1e-6)
+    assert torch.equal(cond["prompt_mask"][:, :longest], mask)
+    assert not cond["prompt_mask"][:, longest:].any() and not cond["prompt_embeds"][:, longest:].any()
+
+    pixels = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    latents = family.encode_images(model, pixels)
+    assert latents.shape == (2, 16, 1, 4, 6)
+    vae = pipe.vae
+    with torch.no_grad():
+        raw = vae.encode(pixels.unsqueeze(2)).latent_dist.mean
+    mean = torch.tensor(vae.config.latents_mean).view(1, 16, 1, 1, 1)
+    std = torch.tensor(vae.config.latents_std).view(1, 16, 1, 1, 1)
+    torch.testing.assert_close(latents, (raw - mean) / std)
+    # the pipeline turns the transformer's latents back with `latents / (1 / std) + mean`
+    torch.testing.assert_close(latents / (1.0 / std) + mean, raw)
+
+
+def test_the_denoiser_call_is_the_pipelines_and_padding_changes_nothing(tiny_model):
+    """run_denoiser packs [B, C, 1, h, w] latents into 2×2 patches with `img_shapes` as the pipeline does and
+    unpacks the velocity; text padding, however long, does not change the prediction."""
+    from diffusers import QwenImagePipeline
+
+    from modules.families.base import Inputs
+
+    family, model, cfg = _load(tiny_model)
+    cond = family.encode_prompts(model, ["a red thing", "a cat"], cfg)
+    x = torch.randn(2, 16, 1, 4, 6, generator=torch.Generator().manual_seed(0))
+    timesteps = torch.tensor([0.3, 0.7])
+    transformer = model["transformer"]
+    with torch.no_grad():
+        out = family.run_denoiser(model, x, timesteps, Inputs(latents=x, conditioning=cond), cfg)
+        longest = int(cond["prompt_mask"].sum(dim=1).max())
+        packed = QwenImagePipeline._pack_latents(x[:, :, 0], 2, 16, 4, 6)
+        reference = transformer(hidden_states=packed, timestep=timesteps,
+                                encoder_hidden_states=cond["prompt_embeds"][:, :longest],
+                                encoder_hidden_states_mask=cond["prompt_mask"][:, :longest],
+                                img_shapes=[[(1, 2, 3)]] * 2).sample
+        longer = dict(cond)
+        cfg.text_encoder_sequence_length = 2 * SHORT_TEXT
+        longer = family.encode_prompts(model, ["a red thing", "a cat"], cfg)
+        padded = family.run_denoiser(model, x, timesteps, Inputs(latents=x, conditioning=longer), cfg)
+        changed = dict(cond, prompt_embeds=cond["prompt_embeds"].clone())
+        changed["prompt_embeds"][1, 3] += 1.0  # a caption token of the second sample
+        differs = family.run_denoiser(model, x, timesteps, Inputs(latents=x, conditioning=changed), cfg)
+    assert out.shape == x.shape
+    torch.testing.assert_close(out, QwenImagePipeline._unpack_latents(reference, 32, 48, 8))
+    torch.testing.assert_close(padded, out)
+    torch.testing.assert_close(differs[0], out[0])
+    assert (differs[1] - out[1]).abs().max() > 1e-4
+
+
+def test_lora_with_masks_and_cached_5d_latents_trains_samples_render_and_files_load_in_diffusers(
+        make_config, tiny_model, tmp_path):
+    """Masked training on cached [B, C, 1, h, w] latents; the transformer adapters of the diffusers, kohya,
+    ComfyUI and original files load with `QwenImagePipeline.load_lora_weights` (its loader reads the
+    transformer only) and reproduce the trained transformer; the text-encoder adapter covers the language
+    model only."""
+    from modules.adapters import peft_adapters
+    from modules.config.enums import ModelFormat, TimeUnit
+    from modules.formats import encode_lora
+    from modules.formats.safetensors_io import write_safetensors
+    from modules.train import TrainCallbacks
+
+    samples, batches = [], []
+    cfg = _config(make_config, epochs=4, learning_rate=3e-3, text_encoder__train=True, sample_after=2,
+                  sample_after_unit=TimeUnit.EPOCH, dynamic_timestep_shifting=True, masked_training=True,
+                  unmasked_weight=0.1, latent_caching=True, output_model_format=ModelFormat.DIFFUSERS_LORA)
+    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    assert len(trainer.loss_history) == 8
+    assert after < before
+    assert samples and samples[0].data.size == (32, 32)
+    for batch in trainer.dataset.epoch(0, 2):
+        batches.append(batch)
+    assert batches[0].latents is not None and batches[0].latents.shape == (2, 16, 1, 8, 8)  # 64 px buckets
+    assert batches[0].masks is not None
+    assert set(trainer.model.adapters) == {"text_encoder", "transformer"}
+    text_state = peft_adapters.adapter_state_dict(trainer.model["text_encoder"])
+    assert text_state and all(".language_model." in k for k in text_state)
+    saved = load_file(cfg.output_model_destination)
+    assert "transformer.transformer_blocks.0.attn.to_q.lora_A.weight" in saved
+    assert "transformer.transformer_blocks.1.img_mod.1.lora_B.weight" in saved
+    assert "text_encoder.model.language_model.layers.0.self_attn.q_proj.lora_A.weight" in saved
+
+    _randomise_lora_up(trainer.model)
+    transformer_state = {"transformer": peft_adapters.adapter_state_dict(trainer.model["transformer"])}
+    keymap = trainer.family.keymap
+    files = {}
+    for fmt in (ModelFormat.DIFFUSERS_LORA, ModelFormat.KOHYA_LORA, ModelFormat.COMFY_LORA, ModelFormat.ORIGINAL_LORA,
+                ModelFormat.LEGACY_LORA):
+        files[fmt] = tmp_path / f"{fmt}.safetensors"
+        write_safetensors(files[fmt], encode_lora(transformer_state, 4.0, keymap, fmt))
+    assert "lora_unet_transformer_blocks_0_attn_to_add_out.lora_down.weight" in load_file(files[ModelFormat.KOHYA_LORA])
+    assert "diffusion_model.transformer_blocks.0.img_mlp.net.0.proj.lora_A.weight" in load_file(
+        files[ModelFormat.COMFY_LORA])
+    assert "transformer.transformer_blocks.0.txt_mod.1.lora_down.weight" in load_file(files[ModelFormat.LEGACY_LORA])
+
+    pipe = _pipeline(tiny_model(QWEN))
+    inputs = _transformer_inputs(pipe.transformer)
+    with torch.no_grad():
+        base = pipe.transformer(**inputs).sample
+        trainer.method.set_training(False)
+        ours = trainer.model["transformer"](**inputs).sample
+    assert (ours - base).abs().max() > 1e-3
+    for fmt, path in files.items():
+        if fmt == ModelFormat.LEGACY_LORA:  # OneTrainer's in-memory names: diffusers has no importer for them
+            continue
+        pipe.load_lora_weights(str(path))
+        with torch.no_grad():
+            torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5, msg=str(fmt))
+        pipe.unload_lora_weights()
+    with torch.no_grad():  # a file that changes nothing would pass the comparisons above only with a dead adapter
+        torch.testing.assert_close(pipe.transformer(**inputs).sample, base)
+
+
+def _random_lora_state(trainer):
+    """The model's adapters with random weights, so that every module's delta is non-zero."""
+    from modules.adapters import peft_adapters
+
+    generator = torch.Generator().manual_seed(0)
+    return {part: {k: torch.randn(v.shape, generator=generator)
+                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
+            for part in trainer.model.adapters}
+
+
+def _deltas(parts, alpha):
+    """module -> up @ down · alpha / rank."""
+    out = {}
+    for part, state in parts.items():
+        for key, down in state.items():
+            if key.endswith(".lora_A.weight"):
+                module = key.removesuffix(".lora_A.weight")
+                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
+                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
+    return out
+
+
+def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
+    from modules.config.enums import ModelFormat
+    from modules.formats import decode_lora, encode_lora, read_lora
+    from modules.formats.safetensors_io import write_safetensors
+
+    trainer = run_training(_config(make_config, epochs=1, text_encoder__train=True))
+    parts = _random_lora_state(trainer)
+    # every linear layer of the transformer has an adapter, the embedders included
+    assert "time_text_embed.timestep_embedder.linear_1.lora_A.weight" in parts["transformer"]
+    keymap = trainer.family.keymap
+    expected = _deltas(parts, 4.0)
+    te = "model.language_model.layers.0.self_attn.q_proj"
+    names = {
+        ModelFormat.KOHYA_LORA: ("lora_unet_transformer_blocks_0_attn_add_q_proj.lora_down.weight",
+                                 "lora_unet_transformer_blocks_1_txt_mlp_net_2.alpha", "lora_unet_img_in.alpha",
+                                 "lora_unet_time_text_embed_timestep_embedder_linear_2.lora_up.weight",
+                                 "lora_te_model_language_model_layers_0_self_attn_q_proj.lora_down.weight"),
+        ModelFormat.LEGACY_LORA: ("transformer.transformer_blocks.0.attn.to_out.0.lora_down.weight",
+                                  "transformer.norm_out.linear.alpha", f"text_encoder.{te}.lora_up.weight"),
+        ModelFormat.COMFY_LORA: ("diffusion_model.transformer_blocks.1.attn.to_v.lora_A.weight",
+                                 "diffusion_model.proj_out.alpha", f"text_encoders.qwen25_7b.transformer.{te}.alpha"),
+        ModelFormat.ORIGINAL_LORA: ("transformer_blocks.0.img_mod.1.lora_B.weight", "txt_in.alpha"),
+        ModelFormat.DIFFUSERS_LORA: ("transformer.transformer_blocks.0.attn.add_k_proj.lora_A.weight",
+                                     f"text_encoder.{te}.lora_B.weight"),
+    }
+    for fmt, keys in names.items():
+        source = {"transformer": parts["transformer"]} if fmt == ModelFormat.ORIGINAL_LORA else parts
+        tensors = encode_lora(source, 4.0, keymap, fmt)
+        for key in keys:
+            assert key in tensors, (fmt, key)
+        path = tmp_path / f"{fmt}.safetensors"
+        write_safetensors(path, tensors)
+        read = read_lora(path, keymap)
+        got = _deltas(read.parts, 4.0)
+        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
+        assert set(got) == set(want), fmt
+        for module, delta in want.items():
+            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
+        assert decode_lora(tensors, keymap).parts.keys() == read.parts.keys()
+
+
+def test_fine_tune_loss_falls_and_the_original_transformer_file_loads_as_a_qwen_transformer(make_config,
+                                                                                          tiny_model):
+    """The original checkpoints name the transformer as diffusers does: the file is the state dict, and
+    diffusers' single-file loader (which maps Qwen-Image keys one to one) reads it back."""
+    from diffusers import QwenImageTransformer2DModel
+
+    cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=False,
+                  output_model_format="ORIGINAL_TRANSFORMER")
+    cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/qwen.safetensors")
+    trainer, before, after = _train_measured(cfg)
+    assert after < before
+    trained = {k: v.detach() for k, v in trainer.model["transformer"].state_dict().items()}
+    native = load_file(cfg.output_model_destination)
+    assert native.keys() == trained.keys()
+    assert all(torch.equal(native[k], trained[k]) for k in trained)
+    base = _pipeline(tiny_model(QWEN)).transformer.state_dict()
+    assert any(not torch.equal(base[k], trained[k]) for k in trained)
+    loaded = QwenImageTransformer2DModel.from_single_file(cfg.output_model_destination, config=tiny_model(QWEN),
+                                                          subfolder="transformer", local_files_only=True)
+    state = loaded.state_dict()
+    assert all(torch.equal(state[k], trained[k]) for k in trained)
+
+
+def test_fine_tune_saves_a_diffusers_folder_that_the_pipeline_loads_and_renders(make_config):
+    cfg = _config(make_config, method="FINE_TUNE", epochs=1, learning_rate=1e-3, text_encoder__train=True)
+    trainer = run_training(cfg)
+    pipe = _pipeline(cfg.output_model_destination)
+    for part in ("transformer", "text_encoder"):
+        saved, trained = pipe.components[part].state_dict(), trainer.model[part].state_dict()
+        assert all(torch.equal(saved[k], trained[k].detach()) for k in trained), part
+    base = _pipeline(trainer.model.source).text_encoder.state_dict()
+    assert any(not torch.equal(base[k], v) for k, v in pipe.text_encoder.state_dict().items())
+    image = pipe("a red thing", negative_prompt="", true_cfg_scale=2.0, num_inference_steps=2, height=32, width=32,
+                 max_sequence_length=SHORT_TEXT, generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.size == (32, 32)
+
+
+def _losses(trainer):
+    return [loss for _, loss in trainer.loss_history]
+
+
+def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
+    from modules.train import TrainCallbacks, TrainCommands
+
+    def config(workspace, **fields):
+        torch.manual_seed(0)  # new adapters draw their initial weights from the global generator
+        return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
+
+    reference = run_training(config("a"))
+    commands = TrainCommands()
+
+    def stop_after_three(progress, max_step, max_epoch):
+        if progress.global_step == 3:
+            commands.stop()
+
+    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
+                         commands)
+    assert len(first.loss_history) == 3
+    resumed = run_training(config("b", continue_last_backup=True))
+    assert resumed.loss_history[0][0] == 3
+    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+
+
+def test_dynamic_timestep_shift_follows_the_scheduler_config_of_5d_latents(tiny_model):
+    import math
+
+    from modules.families.base import Inputs
+    from modules.objectives import TimestepSampler
+
+    family, model, cfg = _load(tiny_model, timestep_shift=1.0)
+    latents = torch.randn(1, 16, 1, 4, 6, generator=torch.Generator().manual_seed(0))
+    inputs = Inputs(latents=latents, conditioning=family.encode_prompts(model, ["a red thing"], cfg))
+    sampler = TimestepSampler(cfg, 1000)
+    shifts = []
+    original = sampler.sample
+
+    def recording(batch_size, generator, deterministic=False, shift=None):
+        shifts.append(shift)
+        return original(batch_size, generator, deterministic, shift)
+
+    sampler.sample = recording
+    for dynamic in (False, True):
+        cfg.dynamic_timestep_shifting = dynamic
+        prediction = family.predict(model, inputs, cfg, torch.Generator().manual_seed(0), sampler)
+        assert prediction.predicted.shape == prediction.target.shape == latents.shape
+    scheduler = model["scheduler"].config  # 2 × 3 image tokens
+    mu = scheduler.base_shift + (scheduler.max_shift - scheduler.base_shift) * (6 - scheduler.base_image_seq_len) / (
+        scheduler.max_image_seq_len - scheduler.base_image_seq_len)
+    assert shifts[0] == 1.0 and shifts[1] == pytest.approx(math.exp(mu))
+
+
+def test_lora_trains_on_an_int8_transformer(make_config):
+    from modules.config.enums import DataType
+
+    cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
+    trainer, before, after = _train_measured(cfg)
+    linear = trainer.model["transformer"].transformer_blocks[0].attn.to_q.base_layer
+    assert type(linear.weight).__name__ == "Int8Tensor"
+    assert after < before
+
+
+def test_cli_writes_a_tiny_folder_that_diffusers_loads(tmp_path):
+    import subprocess
+    import sys
+
+    from diffusers import DiffusionPipeline
+
+    out = tmp_path / "tiny"
+    subprocess.run([sys.executable, "-m", "modules.cli.tiny_model", "--model-type", QWEN, "--out", str(out)],
+                   check=True, capture_output=True)
+    pipe = DiffusionPipeline.from_pretrained(out)
+    assert type(pipe).__name__ == "QwenImagePipeline"
+    ids = pipe.tokenizer(pipe.prompt_template_encode.format("")).input_ids
+    assert ids[pipe.prompt_template_encode_start_idx:] == pipe.tokenizer("<|im_end|>\n<|im_start|>assistant\n").input_ids
