@@ -44,21 +44,32 @@ def _moe_modules(transformer) -> list[torch.nn.Module]:
     return [m for m in transformer.modules() if isinstance(m, (MoEGate, MOEFeedForwardSwiGLU))]
 
 
-@contextmanager
-def training_route(model):
-    """The transformer's training route for one call: its own and its experts' `training` flags set,
-    nothing else (adapter dropout stays as the training method set it)."""
+def _route_modules(model) -> list[torch.nn.Module]:
     transformer = model["transformer"]
     modules = model.extra.get("hidream_moe")
     if modules is None or modules[0] is not transformer:
         modules = model.extra["hidream_moe"] = [transformer, *_moe_modules(transformer)]
+    return modules
+
+
+def set_route(model, training: bool) -> list[bool]:
+    """Put the transformer on its training or inference route: its own and its experts' `training`
+    flags, nothing else (adapter dropout stays as the training method set it). Returns the flags before."""
+    modules = _route_modules(model)
     before = [m.training for m in modules]
     for m in modules:
-        m.training = True
+        m.training = training
+    return before
+
+
+@contextmanager
+def inference_route(model):
+    """The inference route for sampling (the pipeline expects it), the previous route afterwards."""
+    before = set_route(model, False)
     try:
         yield
     finally:
-        for m, flag in zip(modules, before, strict=True):
+        for m, flag in zip(_route_modules(model), before, strict=True):
             m.training = flag
 
 
@@ -154,10 +165,12 @@ class HiDreamFamily(FlowMatchingObjective, DiffusersFamily):
         cond = inputs.conditioning
         pooled = torch.cat([cond["pooled_1"], cond["pooled_2"]], dim=-1).to(dtype)
         llama_states = cond["llama"].to(dtype).transpose(0, 1)  # layers first, as the transformer indexes them
-        with training_route(model):
-            out = transformer(hidden_states=x.to(dtype), timesteps=timesteps.to(dtype),
+        # the route stays set until sampling asks for the other: gradient checkpointing recomputes the
+        # blocks during the backward pass, which must take the same route
+        set_route(model, True)
+        out = transformer(hidden_states=x.to(dtype), timesteps=timesteps.to(dtype),
                               encoder_hidden_states_t5=cond["t5"].to(dtype), encoder_hidden_states_llama3=llama_states,
-                              pooled_embeds=pooled, return_dict=False)[0]
+                          pooled_embeds=pooled, return_dict=False)[0]
         if not transformer.config.force_inference_output:
             out = image_layout(out, x.shape[-2], x.shape[-1], transformer.config.patch_size)
         return -out
@@ -168,6 +181,10 @@ class HiDreamFamily(FlowMatchingObjective, DiffusersFamily):
         return [n for n in names if n != "lm_head"] if part == "text_encoder_4" else names
 
     # ---------------------------------------------------------------- sampling
+    def sample(self, model, sample_config, on_step=None):
+        with inference_route(model):
+            return super().sample(model, sample_config, on_step)
+
     def pipeline(self, model, sample_config):
         """The pipeline rescales every size to the area of its default size: that area is set to the
         requested one (a hair above it, so that rounding keeps the requested sides)."""
