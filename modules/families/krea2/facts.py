@@ -12,7 +12,7 @@ FACTS = FamilyFacts(
     parts=("transformer", "text_encoder", "vae"),
     denoiser="transformer",
     text_encoders=(TextEncoderFacts("text_encoder", "tokenizer", "qwen3_vl", "lora_te", None,
-                                    conditioning_keys=("prompt_embeds",)),),
+                                    conditioning_keys=("prompt_embeds",), trainable=False),),
     objective="flow_matching",
     latent_scale=8,
     bucket_quantum=64,

@@ -60,14 +60,6 @@ class Krea2Family(FlowMatchingObjective, DiffusersFamily):
         length = getattr(config, "text_encoder_sequence_length", None)
         return int(length) if length else DEFAULT_LENGTH
 
-    def warnings(self, config) -> list[tuple[str, str]]:
-        if str(config.training_method) == "LORA" and config.text_encoder.train:
-            return [("text_encoder.train", "Krea 2 trains no text-encoder adapter: the text encoder stays frozen")]
-        return []
-
-    def lora_target_modules(self, model, part: str) -> list[str]:
-        return [] if part in self.text_encoders else super().lora_target_modules(model, part)
-
     # ---------------------------------------------------------------- images
     def encode_images(self, model, pixels: torch.Tensor) -> torch.Tensor:
         """Pixels → the Qwen-Image autoencoder's posterior mean of one frame, normalised per channel."""
