@@ -20,6 +20,7 @@ PACKAGES: tuple[str, ...] = (
     "flux",
     "sd3",
     "chroma",
+    "krea2",
     "qwen",
 )
 
