@@ -46,6 +46,8 @@ class SingleFileComponent:
     # (diffusers state dict, component config) -> original state dict, keys without the prefix
     convert: Callable[[Mapping[str, torch.Tensor], Mapping], StateDict]
     optional: bool = False  # a model without this component (a text encoder left out) is written without it
+    # the single-file formats it writes (empty: every format that no other entry of the part names)
+    formats: frozenset[str] = frozenset()
 
 
 @lru_cache(maxsize=1024)

@@ -31,14 +31,27 @@ def _component_config(module: torch.nn.Module) -> Mapping:
     return config.to_dict() if hasattr(config, "to_dict") else dict(config)
 
 
+def _entries_for(keymap: FamilyKeymap, fmt) -> list:
+    """The single-file entries written for `fmt`: per part, those naming the format, else the general ones."""
+    fmt = None if fmt is None else str(fmt)
+    parts = dict.fromkeys(entry.part for entry in keymap.single_file)
+    chosen = []
+    for part in parts:
+        entries = [e for e in keymap.single_file if e.part == part]
+        specific = [e for e in entries if fmt is not None and fmt in e.formats]
+        chosen += specific or [e for e in entries if not e.formats]
+    return chosen
+
+
 def original_state_dict(components: Mapping[str, torch.nn.Module], keymap: FamilyKeymap,
-                        dtype: torch.dtype | None = None) -> dict[str, torch.Tensor]:
-    """diffusers components -> one state dict in the model's original namespace."""
+                        dtype: torch.dtype | None = None, fmt=None) -> dict[str, torch.Tensor]:
+    """diffusers components -> one state dict in the model's original namespace (or the layout that
+    the family's entries give single-file format `fmt`)."""
     keymap = require_keymap(keymap)
     if not keymap.single_file:
         raise NotImplementedError(f"no single-file layout for {keymap.name}")
     tensors: dict[str, torch.Tensor] = {}
-    for entry in keymap.single_file:
+    for entry in _entries_for(keymap, fmt):
         module = components.get(entry.part)
         if module is None and entry.optional:
             continue
@@ -53,9 +66,10 @@ def original_state_dict(components: Mapping[str, torch.nn.Module], keymap: Famil
 
 
 def save_original_single_file(path: str | os.PathLike, components: Mapping[str, torch.nn.Module],
-                              keymap: FamilyKeymap, dtype: torch.dtype | None = None, metadata: Mapping[str, str] | None = None) -> Path:
+                              keymap: FamilyKeymap, dtype: torch.dtype | None = None, metadata: Mapping[str, str] | None = None,
+                              fmt=None) -> Path:
     """Write unet / vae / text_encoder(s) as one `.safetensors` in the original key layout."""
-    return write_safetensors(path, original_state_dict(components, keymap, dtype), metadata)
+    return write_safetensors(path, original_state_dict(components, keymap, dtype, fmt), metadata)
 
 
 CONFIG_DIR_ENV = "OT_SINGLE_FILE_CONFIG_DIR"

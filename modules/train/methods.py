@@ -290,7 +290,7 @@ class MethodSetup:
                 self.family.save_diffusers(self.model, destination, dtype)
             else:
                 save_original_single_file(destination, self.family.single_file_components(self.model),
-                                          self.family.keymap, dtype, metadata)
+                                          self.family.keymap, dtype, metadata, fmt=fmt)
 
     def _save_extra_embeddings(self, destination: str, exclude: str | None = None, dtype=None) -> None:
         from modules.formats import save_embedding

@@ -1,0 +1,1 @@
+"""Z-Image. Facts in `facts.py`, behaviour in `family.py`."""

@@ -1,0 +1,97 @@
+"""Z-Image: a single-stream flow-matching transformer conditioned on Qwen3.
+
+Captions are wrapped in the Qwen chat template and read from the encoder's second to last layer;
+the transformer receives one tensor per sample for the latents ([C, 1, H, W]) and for the caption
+(only its real tokens). Its timestep input is 1 − σ and it predicts x₀ − noise, the negated velocity,
+so the training prediction is its output negated. The text encoder conditions only: no adapter is
+attached to it."""
+from __future__ import annotations
+
+import torch
+
+from ..diffusers_family import DiffusersFamily
+from ..flow import FlowMatchingObjective
+from ..parts import qwen3
+from .facts import FACTS
+
+DEFAULT_LENGTH = 512  # the pipeline's max_sequence_length
+HIDDEN_LAYER = -2  # Z-Image reads the second to last hidden state
+
+
+class ZImageFamily(FlowMatchingObjective, DiffusersFamily):
+    facts = FACTS
+
+    def setup_objective(self, model, config) -> None:
+        super().setup_objective(model, config)
+        # sampling encodes prompts as training does; the sample settings do not carry these
+        model.extra["zimage_text"] = {"length": self._length(config), "skip": self._layer_skip(config)}
+
+    @staticmethod
+    def _length(config) -> int:
+        length = getattr(config, "text_encoder_sequence_length", None)
+        return int(length) if length else DEFAULT_LENGTH
+
+    @staticmethod
+    def _layer_skip(config) -> int:
+        return int(getattr(config, "text_encoder_layer_skip", 0) or 0)
+
+    def lora_target_modules(self, model, part):
+        """Adapters go on the transformer only: Z-Image's text encoder is not trained with adapters."""
+        return [] if part in self.text_encoders else super().lora_target_modules(model, part)
+
+    def warnings(self, config) -> list[tuple[str, str]]:
+        out = []
+        if str(config.training_method) == "LORA" and config.text_encoder.train:
+            out.append(("text_encoder.train", "Z-Image trains no text-encoder adapter; only the transformer "
+                                              "gets a LoRA"))
+        return out
+
+    # ---------------------------------------------------------------- text
+    def encode_prompts(self, model, texts, config):
+        return self._encode(model, texts, self._length(config), self._layer_skip(config))
+
+    def _encode(self, model, texts: list[str], length: int, skip: int = 0) -> dict[str, torch.Tensor]:
+        """{"prompt_embeds": [B, L, D] hidden states, "prompt_mask": [B, L], 1 for the caption's tokens}."""
+        hidden, mask = qwen3.encode(model["text_encoder"], self.tokenizer_of(model, "text_encoder"),
+                                    self.expanded(model, texts, "text_encoder"), length, HIDDEN_LAYER - skip)
+        return {"prompt_embeds": hidden, "prompt_mask": mask}
+
+    @staticmethod
+    def captions(conditioning, device, dtype) -> list[torch.Tensor]:
+        """One [tokens, D] tensor per sample: its caption's tokens without the padding."""
+        hidden = conditioning["prompt_embeds"].to(device, dtype)
+        mask = conditioning.get("prompt_mask")
+        if mask is None:
+            return list(hidden.unbind(0))
+        return qwen3.unpadded(hidden, mask)
+
+    # ---------------------------------------------------------------- training
+    def model_timesteps(self, sigma, timesteps):
+        return 1 - sigma  # the transformer multiplies by its t_scale (1000) itself
+
+    def run_denoiser(self, model, x, timesteps, inputs, config):
+        transformer = model["transformer"]
+        dtype = model.dtype_of("transformer")
+        latents = list(x.to(dtype).unsqueeze(2).unbind(0))  # per sample [C, 1, H, W]
+        captions = self.captions(inputs.conditioning, x.device, dtype)
+        out = transformer(latents, timesteps.to(dtype), captions, return_dict=False)[0]
+        return -torch.stack(out).squeeze(2)  # the model predicts x0 − noise
+
+    # ---------------------------------------------------------------- sampling
+    def prompt_kwargs(self, model, sample_config) -> dict:
+        """Prompt and negative prompt encoded as in training (length, layer), one tensor each."""
+        text = model.extra.get("zimage_text", {"length": DEFAULT_LENGTH, "skip": 0})
+        dtype = model.dtype_of("transformer")
+        kwargs = {"max_sequence_length": text["length"]}
+        for prefix, prompt in (("", sample_config.prompt), ("negative_", sample_config.negative_prompt or "")):
+            encoded = self._encode(model, [prompt], text["length"], text["skip"])
+            kwargs[f"{prefix}prompt_embeds"] = self.captions(encoded, encoded["prompt_embeds"].device, dtype)
+        return kwargs
+
+    def build_tiny(self, out_dir, seed: int = 0):
+        from .tiny import build_tiny_zimage
+
+        return build_tiny_zimage(out_dir, seed)
+
+
+FAMILY = ZImageFamily

@@ -1,0 +1,344 @@
+"""Z-Image: LoRA and fine-tune train on a tiny model; the conditioning, timestep and prediction follow
+ZImagePipeline; adapter files in every convention round-trip and the diffusers file loads in the
+pipeline; the transformer files (released names, ComfyUI names) are exact; resume repeats."""
+from __future__ import annotations
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+from engine.helpers import deterministic_loss, run_training
+
+ZIMAGE = "Z_IMAGE"
+SHORT = 48  # Qwen tokens: the chat-wrapped tiny captions are short
+
+
+def _config(make_config, method="LORA", **fields):
+    fields.setdefault("text_encoder_sequence_length", SHORT)
+    return make_config(ZIMAGE, method, **fields)
+
+
+def _pipeline(path):
+    from diffusers import ZImagePipeline
+
+    pipe = ZImagePipeline.from_pretrained(path)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe
+
+
+def _train_measured(cfg, callbacks=None):
+    """(trainer, deterministic loss before, after) of a full run."""
+    from modules.engine import create_trainer
+
+    trainer = create_trainer(cfg, callbacks)
+    trainer.start()
+    before = deterministic_loss(trainer)
+    trainer.train()
+    after = deterministic_loss(trainer)
+    trainer.end()
+    return trainer, before, after
+
+
+def _transformer_inputs(transformer):
+    """Two random latents and caption features of different lengths, as lists."""
+    generator = torch.Generator().manual_seed(0)
+    config = transformer.config
+    latents = [torch.randn(config.in_channels, 1, 4, 4, generator=generator) for _ in range(2)]
+    captions = [torch.randn(n, config.cap_feat_dim, generator=generator) for n in (7, 12)]
+    return latents, torch.tensor([0.3, 0.8]), captions
+
+
+def _run(transformer, inputs):
+    latents, t, captions = inputs
+    return torch.stack(transformer(latents, t, captions, return_dict=False)[0])
+
+
+def _randomise_lora_up(model):
+    generator = torch.Generator().manual_seed(0)
+    with torch.no_grad():
+        for part in model.adapters:
+            for name, param in model[part].named_parameters():
+                if "lora_B" in name:
+                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
+
+
+def test_conditioning_timestep_and_prediction_follow_the_pipeline(tiny_model):
+    """Captions: the pipeline's chat-template hidden states (second to last layer), one tensor per sample
+    without padding; layer skip reads one layer earlier. The transformer gets 1 − σ and its output is
+    negated into the velocity noise − x0 that the objective compares."""
+    from modules.config.train_config import TrainConfig
+    from modules.families import family_for
+    from modules.families.base import Inputs
+    from modules.objectives import TimestepSampler
+
+    family = family_for(ZIMAGE)
+    cfg = TrainConfig.default_values()
+    cfg.text_encoder_sequence_length = SHORT
+    model = family.load(tiny_model(ZIMAGE), cfg)
+    pipe = _pipeline(tiny_model(ZIMAGE))
+    texts = ["a red thing", "a much longer caption of a cat"]
+    cond = family.encode_prompts(model, texts, cfg)
+    ours = family.captions(cond, "cpu", torch.float32)
+    with torch.no_grad():
+        reference, _ = pipe.encode_prompt(list(texts), do_classifier_free_guidance=False, max_sequence_length=SHORT)
+    assert [c.shape[0] for c in ours] == [r.shape[0] for r in reference] and ours[0].shape[0] < ours[1].shape[0]
+    for a, b in zip(ours, reference, strict=True):
+        torch.testing.assert_close(a, b)
+
+    cfg.text_encoder_layer_skip = 1
+    skipped = family.encode_prompts(model, texts, cfg)
+    from modules.families.parts import qwen3
+
+    ids, mask = qwen3.tokenize(model["tokenizer"], texts, SHORT)
+    with torch.no_grad():
+        states = model["text_encoder"](input_ids=ids, attention_mask=mask, output_hidden_states=True).hidden_states
+    torch.testing.assert_close(skipped["prompt_embeds"], states[-3])
+    torch.testing.assert_close(cond["prompt_embeds"], states[-2])
+    cfg.text_encoder_layer_skip = 0
+
+    latents = torch.randn(2, 16, 4, 4, generator=torch.Generator().manual_seed(1))
+    prediction = family.predict(model, Inputs(latents=latents, conditioning=cond), cfg,
+                                torch.Generator().manual_seed(0), TimestepSampler(cfg, 1000))
+    sigma = prediction.sigma.view(-1, 1, 1, 1)
+    noise = prediction.target + latents  # target = noise − x0
+    noisy = sigma * noise + (1 - sigma) * latents
+    with torch.no_grad():
+        out = model["transformer"](list(noisy.unsqueeze(2).unbind(0)), (1 - sigma.flatten()).float(), ours,
+                                   return_dict=False)[0]
+    torch.testing.assert_close(prediction.predicted, -torch.stack(out).squeeze(2), rtol=1e-4, atol=1e-5)
+
+
+def test_lora_trains_the_transformer_only_samples_render_and_the_diffusers_file_loads_in_the_pipeline(
+        make_config, tiny_model, tmp_path):
+    from modules.config.enums import ModelFormat, TimeUnit
+    from modules.train import TrainCallbacks
+
+    samples = []
+    cfg = _config(make_config, epochs=4, learning_rate=3e-3, text_encoder__train=True, sample_after=2,
+                  sample_after_unit=TimeUnit.EPOCH, dynamic_timestep_shifting=True,
+                  output_model_format=ModelFormat.DIFFUSERS_LORA)
+    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    assert len(trainer.loss_history) == 8
+    assert after < before
+    assert samples and samples[0].data.size == (32, 32)
+    # Z-Image trains no text-encoder adapter, even where its training is switched on
+    assert set(trainer.model.adapters) == {"transformer"}
+    assert [path for path, _ in trainer.family.warnings(cfg)] == ["text_encoder.train"]
+    saved = load_file(cfg.output_model_destination)
+    assert "transformer.layers.0.attention.to_q.lora_A.weight" in saved
+    assert "transformer.all_x_embedder.2-1.lora_B.weight" in saved
+    assert not any(k.startswith("text_encoder.") for k in saved)
+
+    _randomise_lora_up(trainer.model)
+    path = tmp_path / "diffusers.safetensors"
+    with trainer._eval_mode():
+        trainer.method.save_final(str(path), ModelFormat.DIFFUSERS_LORA, None, {})
+    pipe = _pipeline(tiny_model(ZIMAGE))
+    inputs = _transformer_inputs(pipe.transformer)
+    with torch.no_grad():
+        base = _run(pipe.transformer, inputs)
+        trainer.method.set_training(False)
+        ours = _run(trainer.model["transformer"], inputs)
+    assert (ours - base).abs().max() > 1e-3
+    pipe.load_lora_weights(str(path))
+    with torch.no_grad():
+        torch.testing.assert_close(_run(pipe.transformer, inputs), ours, rtol=1e-4, atol=1e-5)
+    pipe.unload_lora_weights()
+    with torch.no_grad():
+        torch.testing.assert_close(_run(pipe.transformer, inputs), base)
+
+
+def _random_lora_state(trainer):
+    from modules.adapters import peft_adapters
+
+    generator = torch.Generator().manual_seed(0)
+    return {part: {k: torch.randn(v.shape, generator=generator)
+                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
+            for part in trainer.model.adapters}
+
+
+def _deltas(parts, alpha):
+    """module -> up @ down · alpha / rank."""
+    out = {}
+    for part, state in parts.items():
+        for key, down in state.items():
+            if key.endswith(".lora_A.weight"):
+                module = key.removesuffix(".lora_A.weight")
+                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
+                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
+    return out
+
+
+def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
+    from modules.config.enums import ModelFormat
+    from modules.formats import decode_lora, encode_lora, read_lora
+    from modules.formats.safetensors_io import write_safetensors
+
+    trainer = run_training(_config(make_config, epochs=1))
+    parts = _random_lora_state(trainer)
+    assert set(parts) == {"transformer"}
+    assert "context_refiner.0.attention.to_v.lora_A.weight" in parts["transformer"]
+    keymap = trainer.family.keymap
+    config = dict(trainer.model["transformer"].config)
+    expected = _deltas(parts, 4.0)
+    names = {  # ComfyUI's names, q/k/v fused, in the kohya, original and ComfyUI conventions
+        ModelFormat.KOHYA_LORA: ("lora_unet_layers_0_attention_qkv.", "lora_unet_noise_refiner_0_attention_out.",
+                                 "lora_unet_x_embedder.", "lora_unet_final_layer_adaLN_modulation_1.",
+                                 "lora_unet_layers_1_adaLN_modulation_0.", "lora_unet_t_embedder_mlp_2."),
+        ModelFormat.ORIGINAL_LORA: ("layers.1.attention.qkv.", "context_refiner.0.feed_forward.w2.",
+                                    "final_layer.linear.", "cap_embedder.1."),
+        ModelFormat.COMFY_LORA: ("diffusion_model.context_refiner.0.attention.qkv.",
+                                 "diffusion_model.layers.0.attention.out.", "diffusion_model.x_embedder."),
+        # the in-memory names, as OneTrainer has always written Z-Image adapters
+        ModelFormat.LEGACY_LORA: ("transformer.layers.0.attention.to_q.lora_down.weight",
+                                  "transformer.all_final_layer.2-1.linear.alpha"),
+        ModelFormat.DIFFUSERS_LORA: ("transformer.layers.0.attention.to_k.lora_A.weight",
+                                     "transformer.all_x_embedder.2-1.lora_B.weight"),
+    }
+    for fmt, prefixes in names.items():
+        tensors = encode_lora(parts, 4.0, keymap, fmt, denoiser_config=config)
+        for prefix in prefixes:
+            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
+        fused = fmt in (ModelFormat.KOHYA_LORA, ModelFormat.ORIGINAL_LORA, ModelFormat.COMFY_LORA)
+        assert fused != any("to_q" in k for k in tensors), fmt
+        path = tmp_path / f"{fmt}.safetensors"
+        write_safetensors(path, tensors)
+        read = read_lora(path, keymap, denoiser_config=config)
+        got = _deltas(read.parts, 4.0)
+        assert set(got) == set(expected), fmt
+        for module, delta in expected.items():
+            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
+        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+
+
+def test_fine_tune_loss_falls_and_every_full_model_format_is_exact(make_config, tiny_model, tmp_path):
+    """DIFFUSERS loads in ZImagePipeline and renders; ORIGINAL_TRANSFORMER and LEGACY_SAFETENSORS hold the
+    released (diffusers) names; COMFY_TRANSFORMER has ComfyUI's names with q/k/v fused, and diffusers'
+    own single-file importer reads it back into the trained weights."""
+    from diffusers import ZImageTransformer2DModel
+
+    from modules.config.enums import ModelFormat
+    from modules.families.zimage.keymap import NATIVE_ROOTS, transformer_from_comfy
+
+    cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=False)
+    trainer, before, after = _train_measured(cfg)
+    assert after < before
+    transformer = trainer.model["transformer"]
+    trained = {k: v.detach() for k, v in transformer.state_dict().items()}
+    pipe = _pipeline(cfg.output_model_destination)
+    saved = pipe.transformer.state_dict()
+    assert all(torch.equal(saved[k], trained[k]) for k in trained)
+    base = _pipeline(tiny_model(ZIMAGE)).transformer.state_dict()
+    assert any(not torch.equal(base[k], v) for k, v in trained.items())
+    image = pipe("a red thing", num_inference_steps=2, height=32, width=32, max_sequence_length=SHORT,
+                 generator=torch.Generator().manual_seed(0)).images[0]
+    assert image.size == (32, 32)
+
+    paths = {fmt: tmp_path / f"{fmt}.safetensors" for fmt in
+             (ModelFormat.ORIGINAL_TRANSFORMER, ModelFormat.LEGACY_SAFETENSORS, ModelFormat.COMFY_TRANSFORMER)}
+    for fmt, path in paths.items():
+        trainer.method.save_final(str(path), fmt, None, {})
+    for fmt in (ModelFormat.ORIGINAL_TRANSFORMER, ModelFormat.LEGACY_SAFETENSORS):
+        original = load_file(paths[fmt])
+        assert original.keys() == trained.keys() and all(torch.equal(original[k], trained[k]) for k in trained)
+
+    comfy = load_file(paths[ModelFormat.COMFY_TRANSFORMER])
+    assert {k.split(".")[0] for k in comfy} == NATIVE_ROOTS | {"x_pad_token", "cap_pad_token"}
+    for block in ("layers.1", "noise_refiner.0", "context_refiner.0"):
+        assert torch.equal(comfy[f"{block}.attention.qkv.weight"],
+                           torch.cat([trained[f"{block}.attention.to_{x}.weight"] for x in "qkv"]))
+        assert torch.equal(comfy[f"{block}.attention.out.weight"], trained[f"{block}.attention.to_out.0.weight"])
+        assert torch.equal(comfy[f"{block}.attention.q_norm.weight"], trained[f"{block}.attention.norm_q.weight"])
+    assert torch.equal(comfy["x_embedder.weight"], trained["all_x_embedder.2-1.weight"])
+    assert torch.equal(comfy["final_layer.adaLN_modulation.1.bias"], trained["all_final_layer.2-1.adaLN_modulation.1.bias"])
+    back = transformer_from_comfy(comfy, transformer.config)
+    assert back.keys() == trained.keys() and all(torch.equal(back[k], trained[k]) for k in trained)
+    imported = ZImageTransformer2DModel.from_single_file(
+        str(paths[ModelFormat.COMFY_TRANSFORMER]), config=tiny_model(ZIMAGE), subfolder="transformer",
+        local_files_only=True).state_dict()
+    assert imported.keys() == trained.keys() and all(torch.equal(imported[k], trained[k]) for k in trained)
+
+
+def test_lora_trains_on_an_int8_transformer(make_config):
+    from modules.config.enums import DataType
+
+    cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
+    trainer, before, after = _train_measured(cfg)
+    assert after < before
+    int8 = {n for n, m in trainer.model["transformer"].named_modules()
+            if isinstance(m, torch.nn.Linear) and type(m.weight).__name__ == "Int8Tensor"}
+    assert "layers.0.attention.to_q.base_layer" in int8  # the adapted layers wrap int8 layers
+    assert "layers.1.feed_forward.w2.base_layer" in int8
+
+
+def _losses(trainer):
+    return [loss for _, loss in trainer.loss_history]
+
+
+def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
+    from modules.train import TrainCallbacks, TrainCommands
+
+    def config(workspace, **fields):
+        torch.manual_seed(0)  # new adapters draw their initial weights from the global generator
+        return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
+
+    reference = run_training(config("a"))
+    commands = TrainCommands()
+
+    def stop_after_three(progress, max_step, max_epoch):
+        if progress.global_step == 3:
+            commands.stop()
+
+    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
+                         commands)
+    assert len(first.loss_history) == 3
+    resumed = run_training(config("b", continue_last_backup=True))
+    assert resumed.loss_history[0][0] == 3
+    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+
+
+def test_dynamic_timestep_shift_follows_the_scheduler_config(tiny_model):
+    import math
+
+    from modules.config.train_config import TrainConfig
+    from modules.families import family_for
+    from modules.families.base import Inputs
+    from modules.objectives import TimestepSampler
+
+    family = family_for(ZIMAGE)
+    cfg = TrainConfig.default_values()
+    cfg.text_encoder_sequence_length = SHORT
+    cfg.timestep_shift = 1.0
+    model = family.load(tiny_model(ZIMAGE), cfg)
+    latents = torch.randn(1, 16, 4, 4, generator=torch.Generator().manual_seed(0))
+    inputs = Inputs(latents=latents, conditioning=family.encode_prompts(model, ["a red thing"], cfg))
+    sampler = TimestepSampler(cfg, 1000)
+    shifts = []
+    original = sampler.sample
+
+    def recording(batch_size, generator, deterministic=False, shift=None):
+        shifts.append(shift)
+        return original(batch_size, generator, deterministic, shift)
+
+    sampler.sample = recording
+    for dynamic in (False, True):
+        cfg.dynamic_timestep_shifting = dynamic
+        family.predict(model, inputs, cfg, torch.Generator().manual_seed(0), sampler)
+    scheduler = model["scheduler"].config  # 4 image tokens of 2×2 latent patches
+    mu = scheduler.base_shift + (scheduler.max_shift - scheduler.base_shift) * (4 - scheduler.base_image_seq_len) / (
+        scheduler.max_image_seq_len - scheduler.base_image_seq_len)
+    assert shifts[0] == 1.0 and shifts[1] == pytest.approx(math.exp(mu))
+
+
+def test_tiny_model_cli_writes_a_folder_that_diffusers_loads(tmp_path):
+    from diffusers import DiffusionPipeline, ZImagePipeline
+    from transformers import AutoTokenizer
+
+    from modules.cli.tiny_model import main
+
+    assert main(["--model-type", ZIMAGE, "--out", str(tmp_path / "z")]) == 0
+    pipe = DiffusionPipeline.from_pretrained(tmp_path / "z")
+    assert isinstance(pipe, ZImagePipeline)
+    tokenizer = AutoTokenizer.from_pretrained(tmp_path / "z" / "tokenizer")
+    assert tokenizer.chat_template and "<|im_start|>" in tokenizer.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
