@@ -22,6 +22,7 @@ PACKAGES: tuple[str, ...] = (
     "chroma",
     "krea2",
     "qwen",
+    "ideogram4",
 )
 
 

@@ -28,7 +28,8 @@ def weight_dtype(part_config, default=torch.float32) -> torch.dtype:
 
 
 def load_folder(path: str, config) -> dict:
-    """Every component `model_index.json` names, except text encoders switched off with `include`."""
+    """Every component `model_index.json` names, except text encoders (and Ideogram 4's unconditional
+    transformer) switched off with `include`."""
     import diffusers
     import transformers
 
@@ -40,7 +41,8 @@ def load_folder(path: str, config) -> dict:
         if len(spec) != 2 or not all(isinstance(s, str) for s in spec):  # a pipeline setting (Krea 2's layers)
             continue
         part_config = getattr(config, name, None) if config is not None else None
-        if name.startswith("text_encoder") and part_config is not None and not part_config.include:
+        optional = name.startswith("text_encoder") or name == "unconditional_transformer"
+        if optional and part_config is not None and not part_config.include:
             continue
         library, cls_name = spec
         cls = getattr(diffusers if library == "diffusers" else transformers, cls_name, None)

@@ -1,0 +1,1 @@
+"""Ideogram 4. Facts in `facts.py`, behaviour in `family.py`."""
