@@ -23,6 +23,7 @@ PACKAGES: tuple[str, ...] = (
     "krea2",
     "qwen",
     "ideogram4",
+    "zimage",
 )
 
 
