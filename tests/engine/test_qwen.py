@@ -89,6 +89,9 @@ def test_prompts_and_latents_are_encoded_as_the_pipeline_encodes_them(tiny_model
     torch.testing.assert_close(cond["prompt_embeds"][:, :longest], embeds, rtol=1e-5, atol=1e-6)
     assert torch.equal(cond["prompt_mask"][:, :longest], mask)
     assert not cond["prompt_mask"][:, longest:].any() and not cond["prompt_embeds"][:, longest:].any()
+    alone = family.encode_prompts(model, captions[:1], cfg)  # read without the longer caption's padding
+    torch.testing.assert_close(alone["prompt_embeds"][0], cond["prompt_embeds"][0], rtol=1e-5, atol=1e-6)
+    assert torch.equal(alone["prompt_mask"][0], cond["prompt_mask"][0])
 
     pixels = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0)) * 2 - 1
     latents = family.encode_images(model, pixels)

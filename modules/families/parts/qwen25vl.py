@@ -35,8 +35,9 @@ def language_modules(encoder, names: list[str]) -> list[str]:
 
 
 def tokenize(tokenizer, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(ids, attention mask) [B, TEMPLATE_START + length] of the templated captions, padded on the right."""
-    tokens = tokenizer([PROMPT_TEMPLATE.format(t) for t in texts], padding="max_length",
+    """(ids, attention mask) of the templated captions, cut to TEMPLATE_START + `length` tokens and padded
+    on the right to the longest of them."""
+    tokens = tokenizer([PROMPT_TEMPLATE.format(t) for t in texts], padding="longest",
                        max_length=TEMPLATE_START + length, truncation=True, padding_side="right", return_tensors="pt")
     return tokens.input_ids, tokens.attention_mask
 
@@ -44,7 +45,8 @@ def tokenize(tokenizer, texts: list[str], length: int) -> tuple[torch.Tensor, to
 def encode(encoder, tokenizer, texts: list[str], length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(hidden states [B, length, D], mask [B, length]) of the caption part of the template: the last
     hidden state from token TEMPLATE_START on, padding positions zero, as the Qwen-Image pipeline
-    encodes (which pads to the longest caption instead of `length`)."""
+    encodes (which stops at the longest caption instead of `length`). The encoder reads the batch
+    padded to its longest caption only: its attention is causal, so later padding changes nothing."""
     ids, mask = tokenize(tokenizer, texts, length)
     body = language_model(encoder)
     device = next(body.parameters()).device
@@ -52,7 +54,12 @@ def encode(encoder, tokenizer, texts: list[str], length: int) -> tuple[torch.Ten
     hidden = body(input_ids=ids.to(device), attention_mask=mask, output_hidden_states=True,
                   use_cache=False).hidden_states[-1]
     hidden, mask = hidden[:, TEMPLATE_START:], mask[:, TEMPLATE_START:]
-    return hidden * mask.unsqueeze(-1).to(hidden.dtype), mask
+    hidden = hidden * mask.unsqueeze(-1).to(hidden.dtype)
+    missing = length - hidden.shape[1]  # to the fixed length, so that cached encodings stack
+    if missing > 0:
+        hidden = torch.cat([hidden, hidden.new_zeros(hidden.shape[0], missing, hidden.shape[2])], dim=1)
+        mask = torch.cat([mask, mask.new_zeros(mask.shape[0], missing)], dim=1)
+    return hidden, mask
 
 
 # ---------------------------------------------------------------- tiny models for tests
