@@ -24,6 +24,7 @@ PACKAGES: tuple[str, ...] = (
     "qwen",
     "ideogram4",
     "zimage",
+    "hidream",
 )
 
 
