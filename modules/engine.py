@@ -17,7 +17,7 @@ def _label(value) -> str:
 
 def family_problems(config) -> list[Problem]:
     """What the model type's family says about this config: can it train it, with this method and format."""
-    from modules.families import facts_for
+    from modules.families import facts_for, family_for
     from modules.settings_usage import setting_warnings
 
     facts = facts_for(config.model_type)
@@ -36,6 +36,8 @@ def family_problems(config) -> list[Problem]:
             problems.append(Problem(f"{encoder.part}.include", f"{_label(config.model_type)} cannot train without "
                                                                "this text encoder"))
     problems += quantization_problems(config, facts)
+    # what the family accepts but handles its own way
+    problems += [Problem(path, message, "warning") for path, message in family_for(config.model_type).warnings(config)]
     refused = {p.path for p in problems}
     return problems + [w for w in setting_warnings(config, facts) if w.path not in refused]
 

@@ -165,7 +165,7 @@ FAMILY_SPECIFIC: frozenset[str] = frozenset({
 })
 
 # ---- model parts ---------------------------------------------------------------------------------
-Role = Literal['denoiser', 'text_encoder', 'vae', 'other']
+Role = Literal['denoiser', 'text_encoder', 'frozen_text_encoder', 'vae', 'other']
 
 # part sub-setting -> roles of the parts whose sub-setting the engine reads
 PART_SETTINGS: dict[str, frozenset[str]] = {
@@ -173,8 +173,8 @@ PART_SETTINGS: dict[str, frozenset[str]] = {
     'stop_training_after': frozenset({'denoiser', 'text_encoder', 'vae'}),  # optimizer groups
     'stop_training_after_unit': frozenset({'denoiser', 'text_encoder', 'vae'}),
     'learning_rate': frozenset({'denoiser', 'text_encoder', 'vae'}),
-    'weight_dtype': frozenset({'denoiser', 'text_encoder', 'vae'}),  # model loading
-    'dropout_probability': frozenset({'text_encoder'}),  # caption dropout
+    'weight_dtype': frozenset({'denoiser', 'text_encoder', 'frozen_text_encoder', 'vae'}),  # model loading
+    'dropout_probability': frozenset({'text_encoder', 'frozen_text_encoder'}),  # caption dropout
     'gradient_checkpointing': frozenset({'denoiser', 'text_encoder'}),
 }
 # part sub-settings that take effect only where a family's reads name `<part>.<sub-setting>`
@@ -297,7 +297,8 @@ def _role(part: str, facts: FamilyFacts) -> Role:
     if part == facts.denoiser:
         return 'denoiser'
     if part in facts.text_encoder_parts:
-        return 'text_encoder'
+        # a text encoder the family never trains only encodes: its training settings do nothing
+        return 'text_encoder' if facts.text_encoder(part).trainable else 'frozen_text_encoder'
     return 'vae' if part == 'vae' else 'other'
 
 
