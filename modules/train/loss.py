@@ -14,6 +14,13 @@ def _per_sample(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=tuple(range(1, x.ndim)))
 
 
+def _frames_aligned(mask: torch.Tensor, elements: torch.Tensor) -> torch.Tensor:
+    """A [B, 1, h, w] image mask for [B, C, F, h, w] (video-shaped) latents: the same mask for every frame."""
+    while mask.ndim < elements.ndim:
+        mask = mask.unsqueeze(2)
+    return mask
+
+
 def _element_terms(pred: torch.Tensor, target: torch.Tensor, config) -> torch.Tensor:
     diff = pred - target
     total = torch.zeros_like(diff)
@@ -54,7 +61,7 @@ def compute_loss(prediction: Prediction, config, *, mask: torch.Tensor | None = 
     pred, target = prediction.predicted.float(), prediction.target.float()
     elements = _element_terms(pred, target, config)
     if masked and mask is not None:
-        m = mask.float().clamp(config.unmasked_weight, 1)
+        m = _frames_aligned(mask, elements).float().clamp(config.unmasked_weight, 1)
         losses = _per_sample(elements * m)
         if config.normalize_masked_area_loss:
             losses = losses / _per_sample(m)

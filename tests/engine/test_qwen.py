@@ -380,3 +380,23 @@ def test_cli_writes_a_tiny_folder_that_diffusers_loads(tmp_path):
     assert type(pipe).__name__ == "QwenImagePipeline"
     ids = pipe.tokenizer(pipe.prompt_template_encode.format("")).input_ids
     assert ids[pipe.prompt_template_encode_start_idx:] == pipe.tokenizer("<|im_end|>\n<|im_start|>assistant\n").input_ids
+
+
+def test_an_image_mask_weighs_every_frame_of_5d_latents_in_the_loss():
+    """The masked loss takes a [B, 1, h, w] mask for [B, C, F, h, w] predictions as the same mask on each
+    frame: the result equals the loss with the mask repeated per frame, and differs from the unmasked one."""
+    from modules.config.train_config import TrainConfig
+    from modules.objectives import Prediction
+    from modules.train.loss import compute_loss
+
+    cfg = TrainConfig.default_values()
+    cfg.unmasked_weight, cfg.normalize_masked_area_loss = 0.1, True
+    generator = torch.Generator().manual_seed(0)
+    predicted, target = (torch.randn(3, 4, 2, 4, 4, generator=generator) for _ in range(2))
+    prediction = Prediction(predicted=predicted, target=target, timesteps=torch.tensor([1, 2, 3]),
+                            sigma=torch.tensor([0.1, 0.2, 0.3]), flow_matching=True)
+    mask = (torch.rand(3, 1, 4, 4, generator=generator) > 0.5).float()
+    image_mask = compute_loss(prediction, cfg, mask=mask, masked=True)
+    per_frame = compute_loss(prediction, cfg, mask=mask[:, :, None].expand(3, 1, 2, 4, 4), masked=True)
+    torch.testing.assert_close(image_mask, per_frame)
+    assert abs(float(image_mask) - float(compute_loss(prediction, cfg))) > 1e-3
