@@ -25,6 +25,7 @@ PACKAGES: tuple[str, ...] = (
     "ideogram4",
     "zimage",
     "hidream",
+    "flux2",
 )
 
 
