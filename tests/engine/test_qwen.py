@@ -400,3 +400,21 @@ def test_an_image_mask_weighs_every_frame_of_5d_latents_in_the_loss():
     per_frame = compute_loss(prediction, cfg, mask=mask[:, :, None].expand(3, 1, 2, 4, 4), masked=True)
     torch.testing.assert_close(image_mask, per_frame)
     assert abs(float(image_mask) - float(compute_loss(prediction, cfg))) > 1e-3
+
+
+def test_a_vae_override_loads_as_the_qwen_image_autoencoder(tiny_model, tmp_path):
+    """`vae.model_name` replaces the VAE with one of the class the override's config names."""
+    from modules.families.qwen.tiny import tiny_vae
+
+    other = tiny_vae(seed=7)
+    other.save_pretrained(tmp_path / "override" / "vae")
+    from modules.config.train_config import TrainConfig
+
+    family, model, _ = _load(tiny_model)
+    cfg = TrainConfig.default_values()
+    cfg.vae.model_name = str(tmp_path / "override")
+    overridden = family.load(tiny_model(QWEN), cfg)
+    assert type(overridden["vae"]).__name__ == "AutoencoderKLQwenImage"
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in overridden["vae"].state_dict().items())
+    pixels = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert not torch.equal(family.encode_images(overridden, pixels), family.encode_images(model, pixels))

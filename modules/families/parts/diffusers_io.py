@@ -82,10 +82,16 @@ def load_single_file(path: str, keymap, model_type, config_dir: str | None, conf
 
 
 def load_vae_override(name: str, config):
-    from diffusers import AutoencoderKL
+    """The VAE of a folder (or its `vae` sub-folder), of the class its config names (AutoencoderKL when
+    it names none)."""
+    import diffusers
 
     path = local_model_path(name, config)
-    return AutoencoderKL.from_pretrained(path, subfolder="vae" if (Path(path) / "vae").is_dir() else None)
+    subfolder = "vae" if (Path(path) / "vae").is_dir() else None
+    config_file = Path(path, subfolder or "", "config.json")
+    cls_name = json.loads(config_file.read_text()).get("_class_name") if config_file.is_file() else None
+    cls = getattr(diffusers, cls_name or "AutoencoderKL", diffusers.AutoencoderKL)
+    return cls.from_pretrained(path, subfolder=subfolder)
 
 
 def load_components(source: str, keymap, model_type, config, *, config_dir: str | None = None,
