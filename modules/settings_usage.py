@@ -173,7 +173,7 @@ PART_SETTINGS: dict[str, frozenset[str]] = {
     'stop_training_after': frozenset({'denoiser', 'text_encoder', 'vae'}),  # optimizer groups
     'stop_training_after_unit': frozenset({'denoiser', 'text_encoder', 'vae'}),
     'learning_rate': frozenset({'denoiser', 'text_encoder', 'vae'}),
-    'weight_dtype': frozenset({'denoiser', 'text_encoder', 'frozen_text_encoder', 'vae'}),  # model loading
+    'weight_dtype': frozenset({'denoiser', 'text_encoder', 'frozen_text_encoder', 'vae', 'other'}),  # loading
     'dropout_probability': frozenset({'text_encoder', 'frozen_text_encoder'}),  # caption dropout
     'gradient_checkpointing': frozenset({'denoiser', 'text_encoder'}),
 }
