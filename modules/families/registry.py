@@ -20,6 +20,7 @@ PACKAGES: tuple[str, ...] = (
     "flux",
     "sd3",
     "chroma",
+    "ernie",
     "krea2",
     "qwen",
     "ideogram4",

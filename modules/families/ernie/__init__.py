@@ -1,0 +1,1 @@
+"""Ernie Image. Facts in `facts.py`, behaviour in `family.py`."""
