@@ -12,7 +12,7 @@ FACTS = FamilyFacts(
     parts=("transformer", "text_encoder", "vae"),
     denoiser="transformer",
     text_encoders=(TextEncoderFacts("text_encoder", "tokenizer", "text_encoder", "lora_te1", None,
-                                    conditioning_keys=("prompt_embeds",)),),
+                                    conditioning_keys=("prompt_embeds",), trainable=False),),
     objective="flow_matching",
     latent_scale=16,  # pixels per patchified latent cell: the VAE's 8, times the 2×2 patch
     bucket_quantum=64,

@@ -5,7 +5,7 @@ token; distilled guidance as an input for dev; flow matching with the transforme
 
 The variant is the loaded text encoder's: a Qwen3 encoder is Klein, sampled and saved with
 Flux2KleinPipeline (whose `is_distilled` flag comes from the model folder). Flux 2 trains no text
-encoder (no adapter, no fine-tune), so the trainer sees no trainable text encoder."""
+encoder (no adapter, no fine-tune): the facts mark it not trainable."""
 from __future__ import annotations
 
 import json
@@ -71,10 +71,6 @@ def encoder_layers(text_encoder, joint_attention_dim: int) -> tuple[int, ...]:
 class Flux2Family(FlowMatchingObjective, DiffusersFamily):
     facts = FACTS
     patch_size = 1  # the latents are patchified already: one token per latent cell
-
-    @property
-    def text_encoders(self) -> tuple[str, ...]:
-        return ()  # no text-encoder training (spec: Flux 2 trains no TE adapter)
 
     def load(self, source, config, *, config_dir=None):
         model = super().load(source, config, config_dir=config_dir)
