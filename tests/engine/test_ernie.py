@@ -75,6 +75,9 @@ def test_lora_trains_with_the_text_encoder_frozen_samples_render_and_files_load_
                   sample_after_unit=TimeUnit.EPOCH, dynamic_timestep_shifting=True,
                   output_model_format=ModelFormat.DIFFUSERS_LORA)
     assert not [p for p in check(cfg) if p.severity == "error"]
+    cfg.text_encoder.learning_rate = 1e-4  # a training setting of the frozen encoder is named as not used
+    assert "text_encoder.learning_rate" in {p.path for p in check(cfg) if p.severity == "warning"}
+    cfg.text_encoder.learning_rate = None
     encoder = {k: v.clone() for k, v in _pipeline(tiny_model(ERNIE)).text_encoder.state_dict().items()}
     trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
@@ -217,7 +220,8 @@ def _loaded(tiny_model, **fields):
     cfg = TrainConfig.default_values()
     cfg.text_encoder_sequence_length = SHORT_TEXT
     for name, value in fields.items():
-        setattr(cfg, name, value)
+        owner, _, leaf = name.rpartition("__")
+        setattr(getattr(cfg, owner) if owner else cfg, leaf, value)
     return family, family.load(tiny_model(ERNIE), cfg), cfg
 
 
@@ -261,6 +265,23 @@ def test_latents_prompts_and_samples_are_the_pipelines(tiny_model):
     # the same image up to rounding (the prompt states come from padded batches here, one by one there)
     difference = (torch.tensor(list(ours.getdata())) - torch.tensor(list(theirs.getdata()))).abs()
     assert difference.max() <= 1 and difference.float().mean() < 0.05
+
+
+def test_a_vae_override_encodes_the_latents(tiny_model, tmp_path):
+    from diffusers import AutoencoderKLFlux2
+
+    from modules.families.ernie.tiny import tiny_vae
+
+    other = tiny_vae(seed=5)
+    other.save_pretrained(tmp_path / "vae")
+    pixels = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    family, model, _ = _loaded(tiny_model)
+    _, overridden, _ = _loaded(tiny_model, vae__model_name=str(tmp_path / "vae"))
+    assert isinstance(overridden["vae"], AutoencoderKLFlux2)
+    assert torch.equal(overridden["vae"].bn.running_mean, other.bn.running_mean)
+    ours = family.encode_images(overridden, pixels)
+    assert not torch.allclose(ours, family.encode_images(model, pixels))
+    torch.testing.assert_close(ours, family.encode_images(type(model)(ERNIE, {"vae": other}), pixels))
 
 
 def test_the_transformer_sees_each_prompt_up_to_its_length_only(tiny_model):

@@ -21,5 +21,5 @@ FACTS = FamilyFacts(
         "FINE_TUNE": ("DIFFUSERS", "ORIGINAL_TRANSFORMER", "LEGACY_SAFETENSORS"),
         "LORA": ("DIFFUSERS_LORA", "KOHYA_LORA", "ORIGINAL_LORA", "COMFY_LORA", "LEGACY_LORA"),
     },
-    reads=frozenset({"text_encoder_sequence_length", "dynamic_timestep_shifting"}),
+    reads=frozenset({"vae.model_name", "text_encoder_sequence_length", "dynamic_timestep_shifting"}),
 )
