@@ -179,6 +179,27 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     assert float(legacy[f"{module}.alpha"]) == 2.0
 
 
+@pytest.mark.parametrize(("preset", "pattern"), [("attn-mlp", r"^layers\.\d+\.(self_attention|mlp)\."),
+                                                ("attn-only", r"^layers\.\d+\.self_attention\.")])
+def test_layer_presets_adapt_the_blocks_attention_and_mlp(make_config, preset, pattern):
+    import re
+
+    from modules.config.enums import ModelType
+    from modules.config.layer_presets import layer_presets
+    from modules.engine import create_trainer
+
+    chosen = {p.name: p for p in layer_presets(ModelType(ERNIE))}[preset]
+    cfg = _config(make_config, epochs=1, layer_filter=",".join(chosen.patterns),
+                  layer_filter_regex=chosen.regex, layer_filter_preset=preset)
+    trainer = create_trainer(cfg)
+    trainer.start()
+    adapted = {n.rsplit(".lora_A", 1)[0] for n, _ in trainer.model["transformer"].named_parameters() if ".lora_A." in n}
+    trainer.end()
+    assert adapted and all(re.match(pattern, n) for n in adapted)
+    assert "layers.1.self_attention.to_out.0" in adapted
+    assert ("layers.0.mlp.linear_fc2" in adapted) == (preset == "attn-mlp")
+
+
 def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_config, tiny_model):
     from diffusers import ErnieImageTransformer2DModel
 

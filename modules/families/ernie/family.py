@@ -104,7 +104,8 @@ class ErnieFamily(FlowMatchingObjective, DiffusersFamily):
         """Prompt and negative prompt encoded as in training, as the pipeline's per-prompt states; the
         prompt enhancer is not used."""
         length = model.extra.get("ernie_text_length", DEFAULT_TEXT_LENGTH)
-        encoded = self._encode(model, [sample_config.prompt, sample_config.negative_prompt or ""], length)
+        texts = self.expanded(model, [sample_config.prompt, sample_config.negative_prompt or ""], "text_encoder")
+        encoded = self._encode(model, texts, length)
         states = [encoded["text"][i, :int(n)] for i, n in enumerate(encoded["text_lens"].tolist())]
         return {"prompt_embeds": states[:1], "negative_prompt_embeds": states[1:], "use_pe": False}
 
