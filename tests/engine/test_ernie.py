@@ -200,11 +200,11 @@ def test_layer_presets_adapt_the_blocks_attention_and_mlp(make_config, preset, p
     assert ("layers.0.mlp.linear_fc2" in adapted) == (preset == "attn-mlp")
 
 
-def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_config, tiny_model):
+@pytest.mark.parametrize("fmt", ["ORIGINAL_TRANSFORMER", "LEGACY_SAFETENSORS"])
+def test_fine_tune_loss_falls_and_the_transformer_file_is_exact(make_config, tiny_model, fmt):
     from diffusers import ErnieImageTransformer2DModel
 
-    cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4,
-                  output_model_format="ORIGINAL_TRANSFORMER")
+    cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, output_model_format=fmt)
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/ernie.safetensors")
     trainer, before, after = _train_measured(cfg)
     assert after < before
