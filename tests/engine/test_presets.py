@@ -65,6 +65,7 @@ def _tiny_run(path: Path, base_model: str, image_dir: str, root: Path):
     name = path.stem.lstrip("#").replace(" ", "_")
     cfg.base_model_name = base_model
     cfg.text_encoder_4.model_name = ""  # HiDream's Llama comes from the tiny base model, not the hub
+    cfg.transformer.model_name = ""  # so does the Z-Image De-Turbo transformer file
     cfg.workspace_dir = str(root / name / "workspace")
     cfg.cache_dir = str(root / name / "cache")
     cfg.output_model_destination = str(root / name / "out" / Path(cfg.output_model_destination).name)

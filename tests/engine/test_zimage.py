@@ -342,3 +342,33 @@ def test_tiny_model_cli_writes_a_folder_that_diffusers_loads(tmp_path):
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "z" / "tokenizer")
     assert tokenizer.chat_template and "<|im_start|>" in tokenizer.apply_chat_template(
         [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True)
+
+
+def test_a_transformer_file_in_either_layout_replaces_the_base_models_transformer(tiny_model, tmp_path):
+    """`transformer.model_name` (the De-Turbo presets' transformer checkpoint): a released-names or
+    ComfyUI-names file, its configuration taken from the base model's folder, in the part's dtype."""
+    from safetensors.torch import save_file
+
+    from modules.config.enums import DataType
+    from modules.config.train_config import TrainConfig
+    from modules.families import family_for
+    from modules.families.zimage.keymap import transformer_to_comfy
+    from modules.families.zimage.tiny import tiny_transformer
+
+    family = family_for(ZIMAGE)
+    other = tiny_transformer(seed=5)
+    weights = {k: v.contiguous() for k, v in other.state_dict().items()}
+    files = {"released": weights, "comfy": transformer_to_comfy(weights, other.config)}
+    base = family.load(tiny_model(ZIMAGE), TrainConfig.default_values())["transformer"].state_dict()
+    assert any(not torch.equal(base[k], weights[k]) for k in weights)
+    for name, tensors in files.items():
+        path = tmp_path / f"{name}.safetensors"
+        save_file({k: v.contiguous() for k, v in tensors.items()}, path)
+        cfg = TrainConfig.default_values()
+        cfg.transformer.model_name = str(path)
+        cfg.transformer.weight_dtype = DataType.BFLOAT_16
+        model = family.load(tiny_model(ZIMAGE), cfg)
+        loaded = model["transformer"].state_dict()
+        assert loaded.keys() == weights.keys(), name
+        assert all(torch.equal(loaded[k], weights[k].to(torch.bfloat16)) for k in weights), name
+        assert not any(p.requires_grad for p in model["transformer"].parameters())

@@ -23,6 +23,6 @@ FACTS = FamilyFacts(
         "LORA": ("DIFFUSERS_LORA", "KOHYA_LORA", "ORIGINAL_LORA", "COMFY_LORA", "LEGACY_LORA"),
     },
     reads=frozenset({
-        "vae.model_name", "text_encoder_sequence_length", "text_encoder_layer_skip", "dynamic_timestep_shifting",
+        "vae.model_name", "transformer.model_name", "text_encoder_sequence_length", "text_encoder_layer_skip", "dynamic_timestep_shifting",
     }),
 )

@@ -21,6 +21,44 @@ HIDDEN_LAYER = -2  # Z-Image reads the second to last hidden state
 class ZImageFamily(FlowMatchingObjective, DiffusersFamily):
     facts = FACTS
 
+    def load(self, source, config, *, config_dir=None):
+        from ..parts.diffusers_io import is_backup_dir
+
+        model = super().load(source, config, config_dir=config_dir)
+        name = self._transformer_file(config)
+        if name and not is_backup_dir(model.source):  # a backup holds the transformer being trained
+            model.components["transformer"] = self._load_transformer_file(name, model.source, config_dir, config)
+        return model
+
+    @staticmethod
+    def _transformer_file(config) -> str:
+        """`transformer.model_name`: a transformer checkpoint that replaces the base model's (a `.gguf`
+        file loads through the quantization path instead)."""
+        name = str(getattr(getattr(config, "transformer", None), "model_name", "") or "").strip()
+        return "" if name.lower().endswith(".gguf") else name
+
+    @staticmethod
+    def _load_transformer_file(name: str, base: str, config_dir, config):
+        """A single transformer file in the released (diffusers) or ComfyUI names, read by diffusers'
+        converter, its configuration from the base model's folder."""
+        from pathlib import Path
+
+        from diffusers import ZImageTransformer2DModel
+
+        from ..parts import diffusers_io, quantization
+        from ..parts.sources import is_local, offline
+
+        folder = Path(config_dir or base)
+        if not (folder / "transformer").is_dir():
+            raise FileNotFoundError(f"transformer.model_name {name} needs a diffusers base model folder with a "
+                                    f"transformer config; {folder} has none")
+        path = str(Path(name).expanduser()) if is_local(name) else name  # a hub file URL is downloaded
+        transformer = ZImageTransformer2DModel.from_single_file(
+            path, config=str(folder), subfolder="transformer", local_files_only=offline(config))
+        quantization.quantize_loaded(transformer, config, "transformer")
+        diffusers_io.freeze({"transformer": transformer}, ("transformer",), config)
+        return transformer
+
     def setup_objective(self, model, config) -> None:
         super().setup_objective(model, config)
         # sampling encodes prompts as training does; the sample settings do not carry these
