@@ -160,7 +160,7 @@ FAMILY_SPECIFIC: frozenset[str] = frozenset({
     'text_encoder_layer_skip', 'text_encoder_2_layer_skip', 'text_encoder_3_layer_skip', 'text_encoder_4_layer_skip',
     'text_encoder_sequence_length', 'text_encoder_2_sequence_length',
     'rescale_noise_scheduler_to_zero_terminal_snr', 'force_v_prediction', 'force_epsilon_prediction',
-    'generalized_offset_noise', 'dynamic_timestep_shifting',
+    'generalized_offset_noise', 'dynamic_timestep_shifting', 'vb_loss_strength',
     'frames', 'sample_video_format', 'sample_audio_format',
 })
 
@@ -199,7 +199,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     'temp_device': 'parking idle model parts on another device',
     'enable_autocast_cache': 'the autocast weight cache switch',
     'attention_mechanism': 'choice of attention backend',
-    'vb_loss_strength': 'variational-bound loss of variance-predicting models',
     'unmasked_probability': 'unmasked samples for mask-input models',
     'custom_conditioning_image': 'inpainting conditioning images from files',
     'embedding_weight_dtype': 'embedding matrix data type',

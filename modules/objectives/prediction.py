@@ -15,3 +15,6 @@ class Prediction:
     sigma: torch.Tensor | None = None  # flow matching: the noise level σ per sample
     v_prediction: bool = False
     flow_matching: bool = False
+    # per-sample loss terms the objective adds to the weighted element losses, already scaled by their
+    # strength [B] (the variational bound of models that predict their variance)
+    extra_loss: torch.Tensor | None = None

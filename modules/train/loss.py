@@ -73,6 +73,8 @@ def compute_loss(prediction: Prediction, config, *, mask: torch.Tensor | None = 
             losses = losses + config.masked_prior_preservation_weight * prior_loss
     else:
         losses = _per_sample(elements)
+    if prediction.extra_loss is not None:
+        losses = losses + prediction.extra_loss.to(losses.device, losses.dtype)
     scale = LossScaler(config.loss_scaler).get_scale(config.batch_size, config.gradient_accumulation_steps)
     losses = losses * scale * timestep_weight(prediction, config).to(losses.device)
     if concept_weights is not None:
