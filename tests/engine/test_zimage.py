@@ -372,3 +372,32 @@ def test_a_transformer_file_in_either_layout_replaces_the_base_models_transforme
         assert loaded.keys() == weights.keys(), name
         assert all(torch.equal(loaded[k], weights[k].to(torch.bfloat16)) for k in weights), name
         assert not any(p.requires_grad for p in model["transformer"].parameters())
+
+
+def test_samples_use_the_usual_guidance_formula(tiny_model):
+    """cfg 3 samples as negative + 3 · (positive − negative): ZImagePipeline's own scale is one less."""
+    import numpy as np
+
+    from modules.config.sample_config import SampleConfig
+    from modules.config.train_config import TrainConfig
+    from modules.families import family_for
+
+    family = family_for(ZIMAGE)
+    cfg = TrainConfig.default_values()
+    cfg.text_encoder_sequence_length = SHORT
+    model = family.load(tiny_model(ZIMAGE), cfg)
+    sample = SampleConfig.default_values()
+    sample.prompt, sample.negative_prompt, sample.width, sample.height = "a red thing", "blue", 32, 32
+    sample.diffusion_steps, sample.cfg_scale, sample.seed, sample.random_seed = 2, 3.0, 7, False
+    ours = np.asarray(family.sample(model, sample), dtype=np.float32)
+    assert sample.cfg_scale == 3.0
+    pipe = family.pipeline(model, sample)
+    pipe.set_progress_bar_config(disable=True)
+
+    def render(scale):
+        return np.asarray(pipe(**family.prompt_kwargs(model, sample), num_inference_steps=2, width=32, height=32,
+                               guidance_scale=scale, generator=torch.Generator().manual_seed(7)).images[0],
+                          dtype=np.float32)
+
+    assert np.array_equal(ours, render(2.0))
+    assert np.abs(ours - render(3.0)).max() > 0

@@ -116,6 +116,15 @@ class ZImageFamily(FlowMatchingObjective, DiffusersFamily):
         return -torch.stack(out).squeeze(2)  # the model predicts x0 − noise
 
     # ---------------------------------------------------------------- sampling
+    def sample(self, model, sample_config, on_step=None):
+        """Classifier-free guidance as usual, negative + cfg · (positive − negative), above cfg 1:
+        ZImagePipeline's guidance scale s means positive + s · (positive − negative), so it gets cfg − 1."""
+        import copy
+
+        adjusted = copy.copy(sample_config)
+        adjusted.cfg_scale = max(float(sample_config.cfg_scale) - 1.0, 0.0)
+        return super().sample(model, adjusted, on_step)
+
     def prompt_kwargs(self, model, sample_config) -> dict:
         """Prompt and negative prompt encoded as in training (length, layer), one tensor each."""
         text = model.extra.get("zimage_text", {"length": DEFAULT_LENGTH, "skip": 0})
