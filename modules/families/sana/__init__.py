@@ -1,0 +1,1 @@
+"""Sana. Facts in `facts.py`, behaviour in `family.py`."""
