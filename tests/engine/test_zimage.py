@@ -1,6 +1,7 @@
 """Z-Image: LoRA and fine-tune train on a tiny model; the conditioning, timestep and prediction follow
-ZImagePipeline; adapter files in every convention round-trip and the diffusers file loads in the
-pipeline; the transformer files (released names, ComfyUI names) are exact; resume repeats."""
+ZImagePipeline; adapter files in every convention round-trip, and the diffusers, kohya, ComfyUI and
+original ones load in the pipeline; the transformer files (released names, ComfyUI names) are exact;
+resume repeats."""
 from __future__ import annotations
 
 import pytest
@@ -11,6 +12,7 @@ from engine.helpers import deterministic_loss, run_training
 
 ZIMAGE = "Z_IMAGE"
 SHORT = 48  # Qwen tokens: the chat-wrapped tiny captions are short
+LOADABLE_FORMATS = ("DIFFUSERS_LORA", "KOHYA_LORA", "COMFY_LORA", "ORIGINAL_LORA")
 
 
 def _config(make_config, method="LORA", **fields):
@@ -108,7 +110,7 @@ def test_conditioning_timestep_and_prediction_follow_the_pipeline(tiny_model):
     torch.testing.assert_close(prediction.predicted, -torch.stack(out).squeeze(2), rtol=1e-4, atol=1e-5)
 
 
-def test_lora_trains_the_transformer_only_samples_render_and_the_diffusers_file_loads_in_the_pipeline(
+def test_lora_trains_the_transformer_only_samples_render_and_its_files_load_in_the_pipeline(
         make_config, tiny_model, tmp_path):
     from modules.config.enums import ModelFormat, TimeUnit
     from modules.train import TrainCallbacks
@@ -130,9 +132,10 @@ def test_lora_trains_the_transformer_only_samples_render_and_the_diffusers_file_
     assert not any(k.startswith("text_encoder.") for k in saved)
 
     _randomise_lora_up(trainer.model)
-    path = tmp_path / "diffusers.safetensors"
+    paths = {fmt: tmp_path / f"{fmt}.safetensors" for fmt in LOADABLE_FORMATS}
     with trainer._eval_mode():
-        trainer.method.save_final(str(path), ModelFormat.DIFFUSERS_LORA, None, {})
+        for fmt, path in paths.items():
+            trainer.method.save_final(str(path), fmt, None, {})
     pipe = _pipeline(tiny_model(ZIMAGE))
     inputs = _transformer_inputs(pipe.transformer)
     with torch.no_grad():
@@ -140,12 +143,13 @@ def test_lora_trains_the_transformer_only_samples_render_and_the_diffusers_file_
         trainer.method.set_training(False)
         ours = _run(trainer.model["transformer"], inputs)
     assert (ours - base).abs().max() > 1e-3
-    pipe.load_lora_weights(str(path))
-    with torch.no_grad():
-        torch.testing.assert_close(_run(pipe.transformer, inputs), ours, rtol=1e-4, atol=1e-5)
-    pipe.unload_lora_weights()
-    with torch.no_grad():
-        torch.testing.assert_close(_run(pipe.transformer, inputs), base)
+    for fmt, path in paths.items():  # diffusers' Z-Image importer reads these conventions
+        pipe.load_lora_weights(str(path))
+        with torch.no_grad():
+            torch.testing.assert_close(_run(pipe.transformer, inputs), ours, rtol=1e-4, atol=1e-5, msg=str(fmt))
+        pipe.unload_lora_weights()
+        with torch.no_grad():
+            torch.testing.assert_close(_run(pipe.transformer, inputs), base)
 
 
 def _random_lora_state(trainer):
@@ -181,14 +185,14 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     keymap = trainer.family.keymap
     config = dict(trainer.model["transformer"].config)
     expected = _deltas(parts, 4.0)
-    names = {  # ComfyUI's names, q/k/v fused, in the kohya, original and ComfyUI conventions
-        ModelFormat.KOHYA_LORA: ("lora_unet_layers_0_attention_qkv.", "lora_unet_noise_refiner_0_attention_out.",
-                                 "lora_unet_x_embedder.", "lora_unet_final_layer_adaLN_modulation_1.",
+    names = {  # the released names, q/k/v split, in every convention
+        ModelFormat.KOHYA_LORA: ("lora_unet_layers_0_attention_to_q.", "lora_unet_noise_refiner_0_attention_to_out_0.",
+                                 "lora_unet_all_x_embedder_2-1.", "lora_unet_all_final_layer_2-1_adaLN_modulation_1.",
                                  "lora_unet_layers_1_adaLN_modulation_0.", "lora_unet_t_embedder_mlp_2."),
-        ModelFormat.ORIGINAL_LORA: ("layers.1.attention.qkv.", "context_refiner.0.feed_forward.w2.",
-                                    "final_layer.linear.", "cap_embedder.1."),
-        ModelFormat.COMFY_LORA: ("diffusion_model.context_refiner.0.attention.qkv.",
-                                 "diffusion_model.layers.0.attention.out.", "diffusion_model.x_embedder."),
+        ModelFormat.ORIGINAL_LORA: ("layers.1.attention.to_k.", "context_refiner.0.feed_forward.w2.",
+                                    "all_final_layer.2-1.linear.", "cap_embedder.1."),
+        ModelFormat.COMFY_LORA: ("diffusion_model.context_refiner.0.attention.to_v.",
+                                 "diffusion_model.layers.0.attention.to_out.0.", "diffusion_model.all_x_embedder.2-1."),
         # the in-memory names, as OneTrainer has always written Z-Image adapters
         ModelFormat.LEGACY_LORA: ("transformer.layers.0.attention.to_q.lora_down.weight",
                                   "transformer.all_final_layer.2-1.linear.alpha"),
@@ -199,8 +203,7 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         tensors = encode_lora(parts, 4.0, keymap, fmt, denoiser_config=config)
         for prefix in prefixes:
             assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
-        fused = fmt in (ModelFormat.KOHYA_LORA, ModelFormat.ORIGINAL_LORA, ModelFormat.COMFY_LORA)
-        assert fused != any("to_q" in k for k in tensors), fmt
+        assert not any("qkv" in k for k in tensors), fmt
         path = tmp_path / f"{fmt}.safetensors"
         write_safetensors(path, tensors)
         read = read_lora(path, keymap, denoiser_config=config)
@@ -210,6 +213,21 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
             torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
         assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
 
+    # a file in ComfyUI's own names with fused q/k/v (as other tools write them) reads back split
+    import dataclasses
+
+    from modules.families.zimage.keymap import comfy_map, qkv_fusions
+
+    comfy_layout = dataclasses.replace(keymap, native_map=comfy_map, fusions=qkv_fusions(frozenset({"COMFY_LORA"})))
+    tensors = encode_lora(parts, 4.0, comfy_layout, ModelFormat.COMFY_LORA, denoiser_config=config)
+    assert "diffusion_model.layers.1.attention.qkv.lora_A.weight" in tensors
+    assert "diffusion_model.x_embedder.lora_A.weight" in tensors
+    assert "diffusion_model.noise_refiner.0.attention.out.lora_B.weight" in tensors
+    got = _deltas(decode_lora(tensors, keymap, denoiser_config=config).parts, 4.0)
+    assert set(got) == set(expected)
+    for module, delta in expected.items():
+        torch.testing.assert_close(got[module], delta, msg=f"fused ComfyUI file {module}")
+
 
 def test_fine_tune_loss_falls_and_every_full_model_format_is_exact(make_config, tiny_model, tmp_path):
     """DIFFUSERS loads in ZImagePipeline and renders; ORIGINAL_TRANSFORMER and LEGACY_SAFETENSORS hold the
@@ -218,7 +236,7 @@ def test_fine_tune_loss_falls_and_every_full_model_format_is_exact(make_config, 
     from diffusers import ZImageTransformer2DModel
 
     from modules.config.enums import ModelFormat
-    from modules.families.zimage.keymap import NATIVE_ROOTS, transformer_from_comfy
+    from modules.families.zimage.keymap import COMFY_ROOTS, transformer_from_comfy
 
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=False)
     trainer, before, after = _train_measured(cfg)
@@ -243,7 +261,7 @@ def test_fine_tune_loss_falls_and_every_full_model_format_is_exact(make_config, 
         assert original.keys() == trained.keys() and all(torch.equal(original[k], trained[k]) for k in trained)
 
     comfy = load_file(paths[ModelFormat.COMFY_TRANSFORMER])
-    assert {k.split(".")[0] for k in comfy} == NATIVE_ROOTS | {"x_pad_token", "cap_pad_token"}
+    assert {k.split(".")[0] for k in comfy} == COMFY_ROOTS | {"x_pad_token", "cap_pad_token"}
     for block in ("layers.1", "noise_refiner.0", "context_refiner.0"):
         assert torch.equal(comfy[f"{block}.attention.qkv.weight"],
                            torch.cat([trained[f"{block}.attention.to_{x}.weight"] for x in "qkv"]))

@@ -1,11 +1,13 @@
 """File-format names of Z-Image.
 
 Z-Image's released transformer checkpoint uses the diffusers names, so ORIGINAL_TRANSFORMER (and
-LEGACY_SAFETENSORS) hold the transformer's own state dict. ComfyUI's layout (COMFY_TRANSFORMER, and
-the denoiser names of the KOHYA, ORIGINAL and COMFY adapter conventions) differs in a few places:
-each attention's q/k/v projections are one fused `qkv`, its output projection is `out`, its q/k
-RMSNorms are `q_norm`/`k_norm`, and the patch embedder and final layer of the one patch size lose
-their `all_x_embedder.2-1` / `all_final_layer.2-1` wrappers (`x_embedder`, `final_layer`). LEGACY_LORA keeps the in-memory names."""
+LEGACY_SAFETENSORS) hold the transformer's own state dict, and every adapter convention names the
+transformer's modules that way too, q/k/v split (ComfyUI maps such adapters onto its own layout when
+it loads them). Only the full-model COMFY_TRANSFORMER file has ComfyUI's layout: each attention's
+q/k/v projections fused into `qkv`, its output projection `out`, its q/k RMSNorms `q_norm`/`k_norm`,
+and the patch embedder and final layer without their `all_x_embedder.2-1` / `all_final_layer.2-1`
+wrappers (`x_embedder`, `final_layer`). Adapter files in ComfyUI's names are read as well.
+LEGACY_LORA keeps the in-memory names."""
 from __future__ import annotations
 
 from collections.abc import Mapping
@@ -14,7 +16,7 @@ from functools import cache
 import torch
 
 from modules.formats.keymap import FamilyKeymap, Fusion, SingleFileComponent, TextEncoderKeys
-from modules.formats.prefix_map import PrefixMap, Rule
+from modules.formats.prefix_map import PrefixMap, Rule, UnmappedPathError
 
 # Z-Image (Turbo / Base): 30 main layers, 2 noise and 2 context refiner layers
 Z_IMAGE_LAYERS = 30
@@ -27,7 +29,9 @@ ATTENTION_LEAVES = {
     "attention.norm_q": "attention.q_norm",
     "attention.norm_k": "attention.k_norm",
 }
-NATIVE_ROOTS = frozenset({*BLOCKS, "x_embedder", "final_layer", "t_embedder", "cap_embedder"})
+COMFY_ROOTS = frozenset({*BLOCKS, "x_embedder", "final_layer", "t_embedder", "cap_embedder"})
+# first segments of the transformer's module names in adapter files: released names, or ComfyUI's
+NATIVE_ROOTS = COMFY_ROOTS | {"all_x_embedder", "all_final_layer"}
 VOCABULARY = frozenset({
     *BLOCKS, "x_embedder", "final_layer", "t_embedder", "cap_embedder", "feed_forward", "adaLN_modulation",
     "all_x_embedder", "all_final_layer", "to_q", "to_k", "to_v", "to_out", "norm_q", "norm_k", "q_norm", "k_norm",
@@ -35,8 +39,8 @@ VOCABULARY = frozenset({
 })
 PAD_TOKENS = ("x_pad_token", "cap_pad_token")
 
-# adapter conventions and the full-model format that name the transformer as ComfyUI does
-FUSED_FORMATS = frozenset({"KOHYA_LORA", "ORIGINAL_LORA", "COMFY_LORA", "COMFY_TRANSFORMER"})
+# the one format that stores q/k/v fused (adapter files other tools wrote fused are split when read)
+FUSED_FORMATS = frozenset({"COMFY_TRANSFORMER"})
 
 
 def _counts(config: Mapping | None) -> tuple[int, int]:
@@ -58,9 +62,37 @@ def _native_map(layers: int, refiners: int) -> PrefixMap:
     return PrefixMap(rules)
 
 
-def native_map(config: Mapping | None) -> PrefixMap:
+def comfy_map(config: Mapping | None) -> PrefixMap:
     """diffusers <-> ComfyUI module paths of a transformer with `config` (None: the released model's)."""
     return _native_map(*_counts(config))
+
+
+class ReleasedNames(PrefixMap):
+    """Adapter files: written with the released (diffusers) module names; read from those or from
+    ComfyUI's."""
+
+    def __init__(self, comfy: PrefixMap):
+        super().__init__(())
+        self._comfy = comfy
+
+    def forward(self, path: str) -> str:
+        return path
+
+    def backward(self, path: str) -> str:
+        try:
+            return self._comfy.backward(path)
+        except UnmappedPathError:  # a released name without a ComfyUI counterpart (all_x_embedder.2-1)
+            return path
+
+
+@cache
+def _released(layers: int, refiners: int) -> ReleasedNames:
+    return ReleasedNames(_native_map(layers, refiners))
+
+
+def native_map(config: Mapping | None) -> PrefixMap:
+    """The names adapter files give the transformer's modules."""
+    return _released(*_counts(config))
 
 
 def qkv_fusions(formats: frozenset[str]) -> tuple[Fusion, ...]:
@@ -78,7 +110,7 @@ def transformer_to_original(state_dict: Mapping[str, torch.Tensor], config: Mapp
 
 def transformer_to_comfy(state_dict: Mapping[str, torch.Tensor], config: Mapping) -> dict[str, torch.Tensor]:
     """COMFY_TRANSFORMER: ComfyUI names, q/k/v weights stacked in that order into `attention.qkv`."""
-    names = native_map(config)
+    names = comfy_map(config)
     out: dict[str, torch.Tensor] = {}
     fused: set[str] = set()
     for key, value in state_dict.items():
@@ -102,7 +134,7 @@ def transformer_to_comfy(state_dict: Mapping[str, torch.Tensor], config: Mapping
 
 def transformer_from_comfy(state_dict: Mapping[str, torch.Tensor], config: Mapping) -> dict[str, torch.Tensor]:
     """The inverse of `transformer_to_comfy`."""
-    names = native_map(config)
+    names = comfy_map(config)
     out: dict[str, torch.Tensor] = {}
     for key, value in state_dict.items():
         if key in PAD_TOKENS:
