@@ -27,6 +27,7 @@ PACKAGES: tuple[str, ...] = (
     "zimage",
     "hidream",
     "flux2",
+    "anima",
 )
 
 

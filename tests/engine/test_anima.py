@@ -14,20 +14,6 @@ ANIMA = "ANIMA"
 SHORT = 40  # tokens: the tiny captions are short
 
 
-@pytest.fixture(autouse=True)
-def _registered(monkeypatch):
-    """The family is usable before its registry line exists."""
-    from modules.families import registry
-
-    if "anima" in registry.PACKAGES:
-        yield
-        return
-    monkeypatch.setattr(registry, "PACKAGES", (*registry.PACKAGES, "anima"))
-    registry._facts_by_model_type.cache_clear()
-    yield
-    registry._facts_by_model_type.cache_clear()
-
-
 def _config(make_config, method="LORA", **fields):
     fields.setdefault("text_encoder_sequence_length", SHORT)
     return make_config(ANIMA, method, **fields)
