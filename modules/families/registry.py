@@ -28,6 +28,7 @@ PACKAGES: tuple[str, ...] = (
     "hidream",
     "flux2",
     "anima",
+    "sana",
 )
 
 
