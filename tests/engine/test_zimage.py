@@ -125,7 +125,9 @@ def test_lora_trains_the_transformer_only_samples_render_and_its_files_load_in_t
     assert samples and samples[0].data.size == (32, 32)
     # Z-Image trains no text-encoder adapter, even where its training is switched on
     assert set(trainer.model.adapters) == {"transformer"}
-    assert [path for path, _ in trainer.family.warnings(cfg)] == ["text_encoder.train"]
+    from modules.settings_usage import takes_effect
+
+    assert not takes_effect("text_encoder.train", trainer.family.facts)
     saved = load_file(cfg.output_model_destination)
     assert "transformer.layers.0.attention.to_q.lora_A.weight" in saved
     assert "transformer.all_x_embedder.2-1.lora_B.weight" in saved
@@ -238,7 +240,7 @@ def test_fine_tune_loss_falls_and_every_full_model_format_is_exact(make_config, 
     from modules.config.enums import ModelFormat
     from modules.families.zimage.keymap import COMFY_ROOTS, transformer_from_comfy
 
-    cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=False)
+    cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=True)
     trainer, before, after = _train_measured(cfg)
     assert after < before
     transformer = trainer.model["transformer"]
@@ -246,8 +248,12 @@ def test_fine_tune_loss_falls_and_every_full_model_format_is_exact(make_config, 
     pipe = _pipeline(cfg.output_model_destination)
     saved = pipe.transformer.state_dict()
     assert all(torch.equal(saved[k], trained[k]) for k in trained)
-    base = _pipeline(tiny_model(ZIMAGE)).transformer.state_dict()
+    base_pipe = _pipeline(tiny_model(ZIMAGE))
+    base = base_pipe.transformer.state_dict()
     assert any(not torch.equal(base[k], v) for k, v in trained.items())
+    # the text encoder is never fine-tuned, even with its training switched on
+    base_text = base_pipe.text_encoder.state_dict()
+    assert all(torch.equal(base_text[k], v) for k, v in pipe.text_encoder.state_dict().items())
     image = pipe("a red thing", num_inference_steps=2, height=32, width=32, max_sequence_length=SHORT,
                  generator=torch.Generator().manual_seed(0)).images[0]
     assert image.size == (32, 32)

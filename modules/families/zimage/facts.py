@@ -1,6 +1,6 @@
 """Z-Image as data: one Qwen3 text encoder read through the chat template, a single-stream
 flow-matching transformer that takes one latent and one caption tensor per sample, the 16-channel
-Flux autoencoder. The text encoder is never given an adapter."""
+Flux autoencoder. The text encoder only encodes: no adapter, no fine-tuning."""
 from __future__ import annotations
 
 from ..base import FamilyFacts, TextEncoderFacts
@@ -12,7 +12,7 @@ FACTS = FamilyFacts(
     parts=("transformer", "text_encoder", "vae"),
     denoiser="transformer",
     text_encoders=(TextEncoderFacts("text_encoder", "tokenizer", "qwen3", "lora_te", "qwen3_4b",
-                                    conditioning_keys=("prompt_embeds",)),),
+                                    conditioning_keys=("prompt_embeds",), trainable=False),),
     objective="flow_matching",
     latent_scale=8,
     bucket_quantum=64,

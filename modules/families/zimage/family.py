@@ -3,8 +3,8 @@
 Captions are wrapped in the Qwen chat template and read from the encoder's second to last layer;
 the transformer receives one tensor per sample for the latents ([C, 1, H, W]) and for the caption
 (only its real tokens). Its timestep input is 1 − σ and it predicts x₀ − noise, the negated velocity,
-so the training prediction is its output negated. The text encoder conditions only: no adapter is
-attached to it."""
+so the training prediction is its output negated. The text encoder conditions only (the facts mark
+it not trainable: no adapter, no fine-tuning)."""
 from __future__ import annotations
 
 import torch
@@ -72,17 +72,6 @@ class ZImageFamily(FlowMatchingObjective, DiffusersFamily):
     @staticmethod
     def _layer_skip(config) -> int:
         return int(getattr(config, "text_encoder_layer_skip", 0) or 0)
-
-    def lora_target_modules(self, model, part):
-        """Adapters go on the transformer only: Z-Image's text encoder is not trained with adapters."""
-        return [] if part in self.text_encoders else super().lora_target_modules(model, part)
-
-    def warnings(self, config) -> list[tuple[str, str]]:
-        out = []
-        if str(config.training_method) == "LORA" and config.text_encoder.train:
-            out.append(("text_encoder.train", "Z-Image trains no text-encoder adapter; only the transformer "
-                                              "gets a LoRA"))
-        return out
 
     # ---------------------------------------------------------------- text
     def encode_prompts(self, model, texts, config):
