@@ -29,6 +29,7 @@ PACKAGES: tuple[str, ...] = (
     "flux2",
     "anima",
     "sana",
+    "pixart",
 )
 
 

@@ -96,19 +96,21 @@ VARIANT_FILES = {
 
 def test_a_new_family_is_one_package_and_one_registry_line(tmp_path, monkeypatch, make_config, tiny_model):
     import modules.families
+    from modules.config.enums import ModelType
     from modules.engine import check
     from modules.families import registry
 
+    unclaimed = next(t.value for t in ModelType if registry.facts_for(t) is None)  # the variant's model type
     package = tmp_path / "variant"
     package.mkdir()
     for name, text in VARIANT_FILES.items():
-        (package / name).write_text(text)
+        (package / name).write_text(text.replace("PIXART_ALPHA", unclaimed))
     monkeypatch.setattr(modules.families, "__path__", [*modules.families.__path__, str(tmp_path)])
     monkeypatch.setattr(registry, "PACKAGES", (*registry.PACKAGES, "variant"))
     registry._facts_by_model_type.cache_clear()
     try:
         cfg = make_config("STABLE_DIFFUSION_15", epochs=1)
-        cfg.model_type = type(cfg.model_type)("PIXART_ALPHA")
+        cfg.model_type = type(cfg.model_type)(unclaimed)
         cfg.base_model_name = tiny_model("STABLE_DIFFUSION_15")
         assert not [p for p in check(cfg) if p.severity == "error"]
         trainer = run_training(cfg)

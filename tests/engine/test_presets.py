@@ -101,7 +101,8 @@ def _assert_output_format(trainer, cfg) -> None:
     if fmt == ModelFormat.DIFFUSERS:
         assert (destination / "model_index.json").is_file()
         return
-    assert destination.is_file() and destination.suffix == fmt.file_extension()
+    # a preset may name its file without the extension (PixArt Σ's "models/model"): it is written as named
+    assert destination.is_file() and destination.suffix in (fmt.file_extension(), "")
     keys = set(load_file(destination))
     method = TrainingMethod(cfg.training_method)
     if method == TrainingMethod.EMBEDDING:
