@@ -440,3 +440,28 @@ def test_the_cli_writes_a_tiny_model_that_diffusers_loads(model_type, tmp_path):
     assert pipe.transformer.config.out_channels == 2 * pipe.transformer.config.in_channels
     assert pipe.transformer.config.use_additional_conditions == (model_type == ALPHA)
     assert type(pipe.text_encoder).__name__ == "T5EncoderModel"
+
+
+@BOTH
+def test_sampling_encodes_prompts_as_the_pipeline_does_and_reports_each_step(model_type, tiny_model):
+    """With the attention mask on, the prompts the family hands the pipeline are the ones the pipeline
+    would encode itself: the images are identical."""
+    import numpy as np
+
+    from modules.config.sample_config import SampleConfig
+
+    family, model, cfg = _loaded(model_type, tiny_model)
+    cfg.transformer.attention_mask = True
+    family.setup_objective(model, cfg)
+    sample = SampleConfig.default_values()
+    sample.prompt, sample.width, sample.height, sample.diffusion_steps = "a red thing", 32, 32, 2
+    sample.cfg_scale, sample.seed, sample.random_seed = 4.5, 7, False
+    steps = []
+    ours = np.asarray(family.sample(model, sample, on_step=lambda i, n: steps.append((i, n))), dtype=np.float32)
+    assert steps == [(1, 2), (2, 2)]
+    pipe = family.pipeline(model, sample)
+    pipe.set_progress_bar_config(disable=True)
+    theirs = pipe("a red thing", num_inference_steps=2, height=32, width=32, guidance_scale=4.5,
+                  max_sequence_length=SHORT_T5, use_resolution_binning=False, clean_caption=False,
+                  generator=torch.Generator().manual_seed(7)).images[0]
+    np.testing.assert_allclose(ours, np.asarray(theirs, dtype=np.float32), atol=1.0)

@@ -111,8 +111,20 @@ class PixArtFamily(DDPMObjective, DiffusersFamily):
             kwargs[f"{prefix}prompt_attention_mask"] = encoded["t5_mask"]
         return kwargs
 
+    def sample(self, model, sample_config, on_step=None):
+        # the PixArt pipelines report steps through `callback` (they ignore `callback_on_step_end`)
+        self._on_step = on_step
+        try:
+            return super().sample(model, sample_config, on_step)
+        finally:
+            self._on_step = None
+
     def sample_kwargs(self, model, sample_config) -> dict:
-        return {"use_resolution_binning": False, "clean_caption": False}
+        kwargs = {"use_resolution_binning": False, "clean_caption": False}
+        on_step, steps = getattr(self, "_on_step", None), int(sample_config.diffusion_steps)
+        if on_step is not None:
+            kwargs.update(callback=lambda i, _t, _latents: on_step(i + 1, steps), callback_steps=1)
+        return kwargs
 
     def build_tiny(self, out_dir, seed: int = 0):
         from .tiny import build_tiny_pixart
