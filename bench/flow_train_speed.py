@@ -2,7 +2,7 @@
 flow-matching families (not a test).
 
 Both sides train the same tiny model's transformer LoRA (every Linear layer, rank 4, AdamW) on
-cached latents and text encodings, batch 2, 32 px images. Each side runs in its own process.
+cached latents and text encodings, batch 2, 64 px images (one bucket of the families' 64 px quantum). Each side runs in its own process.
 
     .venv/bin/python bench/flow_train_speed.py [--steps 40] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
 Prints steps/s of both sides and their ratio (ours / baseline) per model type.
@@ -20,6 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 T5_LENGTH = 77
+SIZE = 64  # pixels per side: a multiple of every family's bucket quantum, so both sides see the same latents
 
 
 def _prepare(model_type: str, work: Path) -> tuple[str, str]:
@@ -33,7 +34,7 @@ def _prepare(model_type: str, work: Path) -> tuple[str, str]:
     images.mkdir()
     rng = np.random.default_rng(0)
     for i in range(8):
-        Image.fromarray((rng.random((32, 32, 3)) * 255).astype("uint8")).save(images / f"{i}.png")
+        Image.fromarray((rng.random((SIZE, SIZE, 3)) * 255).astype("uint8")).save(images / f"{i}.png")
         (images / f"{i}.txt").write_text(f"picture {i}")
     return str(model), str(images)
 
@@ -47,7 +48,7 @@ def run_ours(model_type: str, model: str, images: str, steps: int, work: Path) -
     cfg = TrainConfig.default_values()
     cfg.model_type, cfg.training_method = ModelType(model_type), TrainingMethod.LORA
     cfg.base_model_name, cfg.workspace_dir, cfg.cache_dir = model, str(work / "ws"), str(work / "cache")
-    cfg.resolution, cfg.batch_size, cfg.epochs, cfg.train_device = "32", 2, steps // 4, "cpu"
+    cfg.resolution, cfg.batch_size, cfg.epochs, cfg.train_device = str(SIZE), 2, steps // 4, "cpu"
     cfg.train_dtype, cfg.tensorboard, cfg.dataloader_threads = DataType.FLOAT_32, False, 1
     for part in ("text_encoder", "text_encoder_2", "text_encoder_3"):
         getattr(cfg, part).train = False
