@@ -289,6 +289,12 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         for module, delta in want.items():
             torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
         assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+    from modules import engine
+
+    cfg = _config(make_config, text_encoder__train=True, output_model_format=ModelFormat.COMFY_LORA)
+    assert [p.severity for p in engine.check(cfg) if p.path == "text_encoder.train"] == ["warning"]
+    cfg.text_encoder.train = False
+    assert not [p for p in engine.check(cfg) if p.path == "text_encoder.train"]
     # ComfyUI has no name for Sana's Gemma, ORIGINAL holds the transformer only, and Sana has no legacy layout
     for fmt in (ModelFormat.COMFY_LORA, ModelFormat.ORIGINAL_LORA, ModelFormat.LEGACY_LORA):
         with pytest.raises(UnsupportedLoraFormatError):
@@ -388,3 +394,18 @@ def test_cli_writes_a_tiny_folder_that_diffusers_loads(tmp_path):
     assert type(pipe).__name__ == "SanaPipeline"
     assert type(pipe.vae).__name__ == "AutoencoderDC" and type(pipe.text_encoder).__name__ == "Gemma2Model"
     assert pipe.tokenizer("a cat").input_ids[0] == pipe.tokenizer.bos_token_id
+
+
+def test_a_vae_override_loads_as_the_deep_compression_autoencoder(tiny_model, tmp_path):
+    """`vae.model_name` replaces the autoencoder with one of the class the override's config names."""
+    from modules.families.sana.tiny import tiny_autoencoder
+
+    other = tiny_autoencoder(seed=7)
+    other.save_pretrained(tmp_path / "override" / "vae")
+    family, model, cfg = _load(tiny_model)
+    cfg.vae.model_name = str(tmp_path / "override")
+    overridden = family.load(tiny_model(SANA), cfg)
+    assert type(overridden["vae"]).__name__ == "AutoencoderDC"
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in overridden["vae"].state_dict().items())
+    pixels = torch.rand(1, 3, 32, 32, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    assert not torch.equal(family.encode_images(overridden, pixels), family.encode_images(model, pixels))

@@ -33,6 +33,13 @@ class SanaFamily(FlowMatchingObjective, DiffusersFamily):
         length = getattr(config, "text_encoder_sequence_length", None)
         return int(length) if length else DEFAULT_LENGTH
 
+    def warnings(self, config) -> list[tuple[str, str]]:
+        if (str(config.training_method) == "LORA" and str(config.output_model_format) == "COMFY_LORA"
+                and config.text_encoder.train):
+            return [("text_encoder.train", "ComfyUI has no name for Sana's Gemma text encoder: a Comfy LoRA file "
+                                           "holds the transformer only, saving its adapters will be refused")]
+        return []
+
     # ---------------------------------------------------------------- latents
     def encode_images(self, model: Model, pixels: torch.Tensor) -> torch.Tensor:
         vae = model["vae"]
