@@ -28,3 +28,29 @@ def deterministic_loss(trainer) -> float:
             prediction, _ = trainer._prediction(batch, sampler, deterministic=True)
             losses.append(float(compute_loss(prediction, trainer.config)))
     return sum(losses) / len(losses)
+
+
+def train_measured(config, callbacks=None):
+    """(trainer, deterministic loss before, after) of a full run."""
+    from modules.engine import create_trainer
+
+    trainer = create_trainer(config, callbacks)
+    trainer.start()
+    before = deterministic_loss(trainer)
+    trainer.train()
+    after = deterministic_loss(trainer)
+    trainer.end()
+    return trainer, before, after
+
+
+def losses(trainer) -> list[float]:
+    return [loss for _, loss in trainer.loss_history]
+
+
+def load_pipeline(pipeline_class: str, path):
+    """A diffusers pipeline (by class name) from `path`, its progress bar off."""
+    import diffusers
+
+    pipe = getattr(diffusers, pipeline_class).from_pretrained(path)
+    pipe.set_progress_bar_config(disable=True)
+    return pipe

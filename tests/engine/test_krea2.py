@@ -7,7 +7,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_lora_trains_on_int8,
+    check_resume_repeats_the_losses,
+    tiny_model_from_cli,
+)
+from engine.helpers import load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    check_pipeline_loads_lora_files,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 KREA2 = "KREA_2"
 SHORT_TEXT = 16  # text tokens: the tiny captions are short
@@ -19,24 +31,7 @@ def _config(make_config, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import Krea2Pipeline
-
-    pipe = Krea2Pipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("Krea2Pipeline", path)
 
 
 def _transformer_inputs(transformer):
@@ -53,16 +48,6 @@ def _transformer_inputs(transformer):
             "encoder_attention_mask": torch.tensor([[True] * 5 + [False] * 3])}
 
 
-def _randomise_lora_up(model):
-    """A few tiny steps barely move the output: larger up weights make the files' effect plain to compare."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-
-
 def test_lora_trains_the_transformer_only_samples_render_and_files_load_in_diffusers(make_config, tiny_model,
                                                                                      tmp_path):
     """`Krea2Pipeline.load_lora_weights` reads the diffusers file and, through its importer of Krea's own
@@ -76,7 +61,7 @@ def test_lora_trains_the_transformer_only_samples_render_and_files_load_in_diffu
     cfg = _config(make_config, epochs=4, learning_rate=3e-3, sample_after=2, sample_after_unit=TimeUnit.EPOCH,
                   dynamic_timestep_shifting=True, output_model_format=ModelFormat.DIFFUSERS_LORA)
     assert cfg.text_encoder.train  # the default: Krea 2 still trains no text-encoder adapter
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -86,7 +71,7 @@ def test_lora_trains_the_transformer_only_samples_render_and_files_load_in_diffu
     assert "transformer.text_fusion.refiner_blocks.1.ff.down.lora_B.weight" in saved
     assert not any(k.startswith("text_encoder") for k in saved)
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     diffusers_path, comfy_path = tmp_path / "diffusers.safetensors", tmp_path / "comfy.safetensors"
     with trainer._eval_mode():
         trainer.method.save_final(str(diffusers_path), ModelFormat.DIFFUSERS_LORA, None, {})
@@ -99,55 +84,19 @@ def test_lora_trains_the_transformer_only_samples_render_and_files_load_in_diffu
 
     pipe = _pipeline(tiny_model(KREA2))
     inputs = _transformer_inputs(pipe.transformer)
-    base = pipe.transformer(**inputs).sample
-    with torch.no_grad():
-        trainer.method.set_training(False)
-        ours = trainer.model["transformer"](**inputs).sample
-    assert (ours - base).abs().max() > 1e-3
-    for path in (diffusers_path, comfy_without_alpha):
-        pipe.load_lora_weights(str(path))
-        with torch.no_grad():
-            torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5, msg=str(path))
-        pipe.unload_lora_weights()
-    with torch.no_grad():  # a file that changes nothing would pass the comparisons above only with a dead adapter
-        torch.testing.assert_close(pipe.transformer(**inputs).sample, base)
-
-
-def _random_lora_state(trainer):
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
+    base, ours = base_and_trained_outputs(pipe, trainer, inputs)
+    check_pipeline_loads_lora_files(pipe, (diffusers_path, comfy_without_alpha), inputs, ours, base)
 
 
 def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
 
     trainer = run_training(_config(make_config, epochs=1))
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     assert set(parts) == {"transformer"}
     # every linear layer has an adapter: blocks, text fusion, embedders, final layer
     for module in ("time_mod_proj", "text_fusion.projector", "txt_in.linear_2", "final_layer.linear", "img_in"):
         assert f"{module}.lora_A.weight" in parts["transformer"], module
-    keymap = trainer.family.keymap
-    config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_blocks_0_attn_wq.", "lora_unet_blocks_1_mlp_down.",
                                  "lora_unet_txtfusion_layerwise_blocks_0_attn_gate.",
@@ -160,18 +109,7 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         ModelFormat.DIFFUSERS_LORA: ("transformer.transformer_blocks.0.attn.to_out.0.",
                                      "transformer.time_embed.linear_1."),
     }
-    for fmt, prefixes in names.items():
-        tensors = encode_lora(parts, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap, denoiser_config=config)
-        got = _deltas(read.parts, 4.0)
-        assert set(got) == set(expected), fmt
-        for module, delta in expected.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path)
 
 
 def test_fine_tune_loss_falls_and_the_original_transformer_file_is_what_diffusers_reads(make_config):
@@ -182,7 +120,7 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_is_what_diffuser
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4,
                   output_model_format="ORIGINAL_TRANSFORMER")
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/krea2.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     transformer = trainer.model["transformer"]
     trained = {k: v.detach() for k, v in transformer.state_dict().items()}
@@ -302,51 +240,26 @@ def test_dynamic_timestep_shift_follows_the_scheduler_config(tiny_model):
     torch.testing.assert_close(model_timesteps[-1], prediction.sigma.to(model_timesteps[-1]))
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         torch.manual_seed(0)  # new adapters draw from the global generator: the fresh runs start from one seed
         return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
-    from modules.engine import check
 
     cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    assert [p for p in check(cfg) if p.severity == "error"] == []
-    trainer, before, after = _train_measured(cfg)
-    assert type(trainer.model["transformer"].transformer_blocks[0].attn.to_q.base_layer.weight).__name__ == "Int8Tensor"
-    assert after < before
+    check_lora_trains_on_int8(cfg, "transformer_blocks.0.attn.to_q")
 
 
 def test_the_cli_writes_a_tiny_model_that_diffusers_loads(tmp_path):
-    from diffusers import DiffusionPipeline, Krea2Pipeline
+    from diffusers import Krea2Pipeline
     from transformers import AutoTokenizer
 
-    from modules.cli.tiny_model import main
-
-    assert main(["--model-type", KREA2, "--out", str(tmp_path / "k")]) == 0
-    pipe = DiffusionPipeline.from_pretrained(tmp_path / "k")
+    pipe = tiny_model_from_cli(KREA2, tmp_path / "k")
     assert isinstance(pipe, Krea2Pipeline)
     assert type(pipe.text_encoder).__name__ == "Qwen3VLModel"
     assert type(pipe.vae).__name__ == "AutoencoderKLQwenImage"
