@@ -109,3 +109,16 @@ def check_pipeline_loads_lora_files(pipe, paths, inputs, ours, base=None, run=sa
     if base is not None and not base_after_each:
         with torch.no_grad():
             torch.testing.assert_close(run(pipe.transformer, inputs), base)
+
+
+def check_original_final_modulation_swapped(parts):
+    """A `check` for the round trip: in ORIGINAL_LORA files the native final modulation holds (shift, scale),
+    the halves of the diffusers `norm_out.linear` (scale, shift) swapped."""
+    def check(fmt, tensors):
+        if fmt == "ORIGINAL_LORA":
+            stored = tensors["final_layer.adaLN_modulation.1.lora_B.weight"]
+            up = parts["transformer"]["norm_out.linear.lora_B.weight"]
+            half = up.shape[0] // 2
+            assert torch.equal(stored[:half], up[half:]) and torch.equal(stored[half:], up[:half])
+
+    return check

@@ -2,11 +2,21 @@
 convention round-trip and load in diffusers; the native transformer file is exact; resume repeats."""
 from __future__ import annotations
 
-import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_resume_repeats_the_losses,
+)
+from engine.helpers import load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    check_original_final_modulation_swapped,
+    check_pipeline_loads_lora_files,
+    lora_deltas,
+    random_lora_state,
+)
 
 DEV, FILL = "FLUX_DEV_1", "FLUX_FILL_DEV_1"
 SHORT_T5 = 16  # T5 tokens: the tiny captions are short
@@ -18,24 +28,7 @@ def _flux_config(make_config, model_type=DEV, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import FluxPipeline
-
-    pipe = FluxPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("FluxPipeline", path)
 
 
 def test_lora_loss_falls_samples_render_and_kohya_and_legacy_files_load_in_diffusers(make_config, tiny_model,
@@ -53,7 +46,7 @@ def test_lora_loss_falls_samples_render_and_kohya_and_legacy_files_load_in_diffu
                        text_encoder_2__train=False, sample_after=2, sample_after_unit=TimeUnit.EPOCH,
                        transformer__guidance_scale=3.5, dynamic_timestep_shifting=True,
                        layer_filter=r"^transformer_blocks\.\d+\.attn\.", layer_filter_regex=True)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -80,16 +73,9 @@ def test_lora_loss_falls_samples_render_and_kohya_and_legacy_files_load_in_diffu
 
     pipe = _pipeline(tiny_model(DEV))
     inputs = _transformer_inputs(pipe.transformer)
-    base = pipe.transformer(**inputs).sample
-    with torch.no_grad():
-        trainer.method.set_training(False)
-        ours = trainer.model["transformer"](**inputs).sample
-    assert (ours - base).abs().max() > 1e-3
-    for path in (str(kohya_path), str(legacy_path)):
-        pipe.load_lora_weights(path)
-        with torch.no_grad():  # diffusers' model with the file loaded computes what the trained model does
-            torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5, msg=path)
-        pipe.unload_lora_weights()
+    _, ours = base_and_trained_outputs(pipe, trainer, inputs)
+    # diffusers' model with the file loaded computes what the trained model does
+    check_pipeline_loads_lora_files(pipe, (kohya_path, legacy_path), inputs, ours)
 
 
 def _transformer_inputs(transformer):
@@ -105,39 +91,21 @@ def _transformer_inputs(transformer):
             "txt_ids": torch.zeros(8, 3)}
 
 
-def _random_lora_state(trainer):
-    """The model's adapters with random weights, so that every module's delta is non-zero."""
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
+def _clip_name(part, module):
+    """CLIP paths without the `text_model.` level files add."""
+    return module.removeprefix("text_model.") if part == "text_encoder" else module
 
 
 def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank (CLIP paths without the `text_model.` level files add)."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                name = module.removeprefix("text_model.") if part == "text_encoder" else module
-                out[f"{part}.{name}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
+    return lora_deltas(parts, alpha, rename=_clip_name)
 
 
 def test_every_lora_format_round_trips_each_module_delta(make_config):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora
 
     trainer = run_training(_flux_config(make_config, epochs=1, text_encoder_2__train=True))
     assert set(trainer.model.adapters) == {"text_encoder", "text_encoder_2", "transformer"}
-    parts = _random_lora_state(trainer)
-    keymap = trainer.family.keymap
-    config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
+    parts = random_lora_state(trainer)
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_double_blocks_0_txt_attn_qkv.", "lora_unet_final_layer_adaLN_modulation_1.",
                                  "lora_te1_text_model_encoder_layers_0_self_attn_q_proj.",
@@ -152,21 +120,8 @@ def test_every_lora_format_round_trips_each_module_delta(make_config):
         ModelFormat.DIFFUSERS_LORA: ("transformer.transformer_blocks.0.attn.add_k_proj.",
                                      "text_encoder_2.encoder.block.0.layer.0.SelfAttention.k."),
     }
-    for fmt, prefixes in names.items():
-        source = {"transformer": parts["transformer"]} if fmt == ModelFormat.ORIGINAL_LORA else parts
-        tensors = encode_lora(source, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
-        got = _deltas(decode_lora(tensors, keymap, denoiser_config=config).parts, 4.0)
-        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
-        assert set(got) == set(want), fmt
-        for module, delta in want.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        if fmt == ModelFormat.ORIGINAL_LORA:  # the native final modulation holds (shift, scale): halves swapped
-            stored = tensors["final_layer.adaLN_modulation.1.lora_B.weight"]
-            up = parts["transformer"]["norm_out.linear.lora_B.weight"]
-            half = up.shape[0] // 2
-            assert torch.equal(stored[:half], up[half:]) and torch.equal(stored[half:], up[:half])
+    check_lora_formats_round_trip(trainer, parts, names, transformer_only=(ModelFormat.ORIGINAL_LORA,),
+                                  check=check_original_final_modulation_swapped(parts), deltas=_deltas)
 
 
 def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_config):
@@ -175,7 +130,7 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_co
     cfg = _flux_config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=False,
                        text_encoder_2__train=False, output_model_format="ORIGINAL_TRANSFORMER")
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/flux.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     trained = {k: v.detach() for k, v in trainer.model["transformer"].state_dict().items()}
     native = load_file(cfg.output_model_destination)
@@ -228,34 +183,16 @@ def test_fill_lora_trains_on_masked_images_and_samples(make_config):
     cfg = _flux_config(make_config, FILL, epochs=2, learning_rate=3e-3, text_encoder__train=False,
                        text_encoder_2__train=False, sample_after=1, sample_after_unit=TimeUnit.EPOCH,
                        transformer__attention_mask=True)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert trainer.family.needs_pixels and trainer.family.has_mask_input
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
     assert "lora_unet_img_in.lora_down.weight" in load_file(cfg.output_model_destination)
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         return _flux_config(make_config, epochs=3, text_encoder_2__train=True, workspace_dir=str(tmp_path / workspace),
                             **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
