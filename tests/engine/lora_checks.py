@@ -122,3 +122,20 @@ def check_original_final_modulation_swapped(parts):
             assert torch.equal(stored[:half], up[half:]) and torch.equal(stored[half:], up[:half])
 
     return check
+
+
+def load_peft_part(module, tensors, part):
+    """The `part.`-named adapters of a diffusers LoRA file (peft names, alpha folded into lora_B) onto
+    `module`, with peft."""
+    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
+
+    state = {k.removeprefix(f"{part}."): v for k, v in tensors.items() if k.startswith(f"{part}.")}
+    modules = sorted({k.rsplit(".lora_", 1)[0] for k in state})
+    rank = state[f"{modules[0]}.lora_A.weight"].shape[0]
+    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=modules), module)
+    result = set_peft_model_state_dict(module, state)
+    assert not result.unexpected_keys
+
+
+def last_hidden_state(encoder, ids):
+    return encoder(ids).last_hidden_state

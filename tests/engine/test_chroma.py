@@ -6,7 +6,18 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_resume_repeats_the_losses,
+)
+from engine.helpers import deterministic_loss, load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    check_lora_formats_round_trip,
+    check_pipeline_loads_lora_files,
+    last_hidden_state,
+    load_peft_part,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 CHROMA = "CHROMA_1"
 SHORT_T5 = 16  # T5 tokens: the tiny captions are short
@@ -18,24 +29,7 @@ def _config(make_config, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import ChromaPipeline
-
-    pipe = ChromaPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("ChromaPipeline", path)
 
 
 def _transformer_inputs(transformer):
@@ -50,31 +44,6 @@ def _transformer_inputs(transformer):
             "encoder_hidden_states": torch.randn(1, 8, config.joint_attention_dim, generator=generator),
             "timestep": torch.tensor([0.5]), "img_ids": image_ids(8, 8, "cpu", torch.float32),
             "txt_ids": torch.zeros(8, 3), "attention_mask": transformer_mask(text, 16)}
-
-
-def _randomise_lora_up(model):
-    """A few tiny steps barely move the output: larger up weights make the files' effect plain to compare."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-
-
-def _t5_output(encoder, ids):
-    return encoder(ids).last_hidden_state
-
-
-def _load_t5_adapter(encoder, state):
-    """A peft-named adapter state (alpha folded into lora_B) onto a T5 encoder."""
-    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
-
-    modules = sorted({k.rsplit(".lora_", 1)[0] for k in state})
-    rank = state[f"{modules[0]}.lora_A.weight"].shape[0]
-    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=modules), encoder)
-    result = set_peft_model_state_dict(encoder, state)
-    assert not result.unexpected_keys
 
 
 def test_lora_on_t5_and_transformer_trains_samples_render_and_files_load_in_diffusers(make_config, tiny_model,
@@ -95,7 +64,7 @@ def test_lora_on_t5_and_transformer_trains_samples_render_and_files_load_in_diff
                   sample_after_unit=TimeUnit.EPOCH, dynamic_timestep_shifting=True,
                   output_model_format=ModelFormat.DIFFUSERS_LORA,
                   layer_filter=r"^transformer_blocks\.\d+\.attn\.|encoder\.block", layer_filter_regex=True)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -104,7 +73,7 @@ def test_lora_on_t5_and_transformer_trains_samples_render_and_files_load_in_diff
     assert "transformer.transformer_blocks.0.attn.to_q.lora_A.weight" in saved
     assert "text_encoder.encoder.block.0.layer.0.SelfAttention.q.lora_B.weight" in saved
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     diffusers_path, kohya_path = tmp_path / "diffusers.safetensors", tmp_path / "kohya.safetensors"
     legacy_path = tmp_path / "legacy.safetensors"
     with trainer._eval_mode():
@@ -129,63 +98,29 @@ def test_lora_on_t5_and_transformer_trains_samples_render_and_files_load_in_diff
     inputs = _transformer_inputs(pipe.transformer)
     ids = torch.tensor([[5, 6, 7, 8, 1]])
     base = pipe.transformer(**inputs).sample
-    base_t5 = _t5_output(pipe.text_encoder, ids)
+    base_t5 = last_hidden_state(pipe.text_encoder, ids)
     with torch.no_grad():
         trainer.method.set_training(False)
         ours = trainer.model["transformer"](**inputs).sample
-        ours_t5 = _t5_output(trainer.model["text_encoder"], ids)
+        ours_t5 = last_hidden_state(trainer.model["text_encoder"], ids)
     assert (ours - base).abs().max() > 1e-3 and (ours_t5 - base_t5).abs().max() > 1e-3
     file = load_file(diffusers_path)
-    _load_t5_adapter(pipe.text_encoder, {k.removeprefix("text_encoder."): v for k, v in file.items()
-                                         if k.startswith("text_encoder.")})
+    load_peft_part(pipe.text_encoder, file, "text_encoder")
     with torch.no_grad():
-        torch.testing.assert_close(_t5_output(pipe.text_encoder, ids), ours_t5, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(last_hidden_state(pipe.text_encoder, ids), ours_t5, rtol=1e-4, atol=1e-5)
     transformer_only = tmp_path / "diffusers_transformer.safetensors"
     write_safetensors(transformer_only, {k: v for k, v in file.items() if k.startswith("transformer.")})
-    for path in (transformer_only, kohya_path, legacy_transformer):
-        pipe.load_lora_weights(str(path))
-        with torch.no_grad():
-            torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5, msg=str(path))
-        pipe.unload_lora_weights()
-    with torch.no_grad():  # a file that changes nothing would pass the comparisons above only with a dead adapter
-        torch.testing.assert_close(pipe.transformer(**inputs).sample, base)
-
-
-def _random_lora_state(trainer):
-    """The model's adapters with random weights, so that every module's delta is non-zero."""
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
+    check_pipeline_loads_lora_files(pipe, (transformer_only, kohya_path, legacy_transformer), inputs, ours, base)
 
 
 def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
 
     trainer = run_training(_config(make_config, epochs=1, text_encoder__train=True))
     assert set(trainer.model.adapters) == {"text_encoder", "transformer"}
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     # every linear layer of the transformer has an adapter, the approximator's included
     assert "distilled_guidance_layer.layers.1.linear_2.lora_A.weight" in parts["transformer"]
-    keymap = trainer.family.keymap
-    config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_double_blocks_0_txt_attn_qkv.", "lora_unet_single_blocks_1_linear1.",
                                  "lora_unet_distilled_guidance_layer_layers_0_in_layer.",
@@ -204,22 +139,13 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         ModelFormat.DIFFUSERS_LORA: ("transformer.transformer_blocks.0.attn.add_k_proj.",
                                      "text_encoder.encoder.block.0.layer.0.SelfAttention.k."),
     }
-    for fmt, prefixes in names.items():
-        source = {"transformer": parts["transformer"]} if fmt == ModelFormat.ORIGINAL_LORA else parts
-        tensors = encode_lora(source, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
+
+    def check(fmt, tensors):
         assert not any(".to_q." in k or "_to_q." in k for k in tensors) or fmt in (ModelFormat.LEGACY_LORA,
                                                                                     ModelFormat.DIFFUSERS_LORA)
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap, denoiser_config=config)
-        got = _deltas(read.parts, 4.0)
-        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
-        assert set(got) == set(want), fmt
-        for module, delta in want.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path, transformer_only=(ModelFormat.ORIGINAL_LORA,),
+                                  check=check)
 
 
 def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_config):
@@ -228,7 +154,7 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_co
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=False,
                   output_model_format="ORIGINAL_TRANSFORMER")
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/chroma.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     transformer = trainer.model["transformer"]
     trained = {k: v.detach() for k, v in transformer.state_dict().items()}
@@ -323,13 +249,7 @@ def test_the_transformer_sees_the_prompt_and_its_first_padding_token_only(make_c
     assert (differs[0] - out[0]).abs().max() > 1e-4
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         # new adapters draw their initial weights from the global generator, which earlier runs in this
         # process have advanced: the two fresh runs start from one seed
@@ -337,19 +257,7 @@ def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_
         return _config(make_config, epochs=3, text_encoder__train=True, workspace_dir=str(tmp_path / workspace),
                        **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_dynamic_timestep_shift_follows_the_scheduler_config_and_layer_skip_picks_an_earlier_t5_layer(tiny_model):
