@@ -8,7 +8,14 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import check_resume_repeats_the_losses, tiny_model_from_cli
+from engine.helpers import run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 ANIMA = "ANIMA"
 SHORT = 40  # tokens: the tiny captions are short
@@ -31,18 +38,6 @@ def _pipeline(path):
     return pipe
 
 
-def _train_measured(cfg, callbacks=None):
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
-
-
 def _transformer_inputs(transformer):
     generator = torch.Generator().manual_seed(0)
     config = transformer.config
@@ -55,15 +50,6 @@ def _run(transformer, inputs):
     latents, t, text = inputs
     return transformer(hidden_states=latents, timestep=t, encoder_hidden_states=text,
                        padding_mask=latents.new_zeros(1, 1, 4, 4), return_dict=False)[0]
-
-
-def _randomise_lora_up(model):
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
 
 
 def _load(tiny_model, **fields):
@@ -126,7 +112,7 @@ def test_lora_trains_the_transformer_only_samples_render_and_the_diffusers_file_
     cfg = _config(make_config, epochs=4, learning_rate=3e-3, text_encoder__train=True, sample_after=2,
                   sample_after_unit=TimeUnit.EPOCH, dynamic_timestep_shifting=True,
                   output_model_format=ModelFormat.DIFFUSERS_LORA)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -137,55 +123,29 @@ def test_lora_trains_the_transformer_only_samples_render_and_the_diffusers_file_
     assert "transformer.transformer_blocks.1.ff.net.2.lora_B.weight" in saved
     assert not any(k.startswith(("text_encoder.", "text_conditioner.")) for k in saved)
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     path = tmp_path / "diffusers.safetensors"
     with trainer._eval_mode():
         trainer.method.save_final(str(path), ModelFormat.DIFFUSERS_LORA, None, {})
     pipe = _pipeline(tiny_model(ANIMA))
     inputs = _transformer_inputs(pipe.transformer)
-    with torch.no_grad():
-        base = _run(pipe.transformer, inputs)
-        trainer.method.set_training(False)
-        ours = _run(trainer.model["transformer"], inputs)
-    assert (ours - base).abs().max() > 1e-3
+    base, ours = base_and_trained_outputs(pipe, trainer, inputs, run=_run)
     pipe.load_lora_weights(str(path))
     with torch.no_grad():
         torch.testing.assert_close(_run(pipe.transformer, inputs), ours, rtol=1e-4, atol=1e-5)
-
-
-def _random_lora_state(trainer):
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
 
 
 def test_every_lora_format_round_trips_and_the_comfy_file_reads_through_diffusers(make_config, tmp_path):
     from diffusers.loaders.lora_conversion_utils import _convert_non_diffusers_anima_lora_to_diffusers
 
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
+    from modules.formats import encode_lora
 
     trainer = run_training(_config(make_config, epochs=1, layer_filter="", layer_filter_preset="full"))
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     assert set(parts) == {"transformer"}
     keymap = trainer.family.keymap
     config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_blocks_0_self_attn_q_proj.", "lora_unet_blocks_1_cross_attn_output_proj.",
                                  "lora_unet_blocks_0_mlp_layer1.", "lora_unet_blocks_0_adaln_modulation_mlp_1.",
@@ -195,18 +155,7 @@ def test_every_lora_format_round_trips_and_the_comfy_file_reads_through_diffuser
         ModelFormat.COMFY_LORA: ("diffusion_model.blocks.0.cross_attn.v_proj.", "diffusion_model.x_embedder.proj.1."),
         ModelFormat.DIFFUSERS_LORA: ("transformer.transformer_blocks.0.attn1.to_k.lora_A.weight",),
     }
-    for fmt, prefixes in names.items():
-        tensors = encode_lora(parts, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap, denoiser_config=config)
-        got = _deltas(read.parts, 4.0)
-        assert set(got) == set(expected), fmt
-        for module, delta in expected.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path)
 
     # diffusers' Anima converter turns the ComfyUI names of every block layer into ours
     comfy = encode_lora(parts, 4.0, keymap, ModelFormat.COMFY_LORA, denoiser_config=config)
@@ -226,7 +175,7 @@ def test_fine_tune_loss_falls_and_the_full_model_formats_are_exact(make_config, 
     from modules.config.enums import ModelFormat
 
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4)
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     trained = {k: v.detach() for k, v in trainer.model["transformer"].state_dict().items()}
     pipe = _pipeline(cfg.output_model_destination)
@@ -256,7 +205,7 @@ def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
 
     cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     int8 = {n for n, m in trainer.model["transformer"].named_modules()
             if isinstance(m, torch.nn.Linear) and type(m.weight).__name__ == "Int8Tensor"}
@@ -264,30 +213,12 @@ def test_lora_trains_on_an_int8_transformer(make_config):
     assert "transformer_blocks.1.ff.net.2.base_layer" in int8
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         torch.manual_seed(0)
         return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_dynamic_timestep_shift_follows_the_scheduler_config(tiny_model):
@@ -345,10 +276,7 @@ def test_samples_render_through_the_modular_pipeline_with_its_guidance(tiny_mode
 def test_tiny_model_cli_writes_a_folder_that_the_modular_pipeline_loads(tmp_path):
     from diffusers import AnimaModularPipeline
 
-    from modules.cli.tiny_model import main
-
-    assert main(["--model-type", ANIMA, "--out", str(tmp_path / "a")]) == 0
-    pipe = _pipeline(tmp_path / "a")
+    pipe = tiny_model_from_cli(ANIMA, tmp_path / "a", load=_pipeline)
     assert isinstance(pipe, AnimaModularPipeline)
     assert type(pipe.transformer).__name__ == "CosmosTransformer3DModel"
     assert type(pipe.text_conditioner).__name__ == "AnimaTextConditioner"

@@ -6,9 +6,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.family_checks import (
-    check_resume_repeats_the_losses,
-)
+from engine.family_checks import check_resume_repeats_the_losses
 from engine.helpers import deterministic_loss, load_pipeline, run_training, train_measured
 from engine.lora_checks import (
     check_lora_formats_round_trip,

@@ -9,7 +9,15 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import check_resume_repeats_the_losses, tiny_model_from_cli
+from engine.helpers import load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    check_pipeline_loads_lora_files,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 ERNIE = "ERNIE"
 SHORT_TEXT = 24  # tokens: the tiny captions are short
@@ -21,24 +29,7 @@ def _config(make_config, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import ErnieImagePipeline
-
-    pipe = ErnieImagePipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("ErnieImagePipeline", path)
 
 
 def _transformer_inputs(transformer):
@@ -49,16 +40,6 @@ def _transformer_inputs(transformer):
             "timestep": torch.tensor([500.0, 250.0]),
             "text_bth": torch.randn(2, 6, config.text_in_dim, generator=generator),
             "text_lens": torch.tensor([6, 4])}
-
-
-def _randomise_lora_up(model):
-    """A few tiny steps barely move the output: larger up weights make the files' effect plain to compare."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
 
 
 def test_lora_trains_with_the_text_encoder_frozen_samples_render_and_files_load_in_diffusers(make_config,
@@ -79,7 +60,7 @@ def test_lora_trains_with_the_text_encoder_frozen_samples_render_and_files_load_
     assert "text_encoder.learning_rate" in {p.path for p in check(cfg) if p.severity == "warning"}
     cfg.text_encoder.learning_rate = None
     encoder = {k: v.clone() for k, v in _pipeline(tiny_model(ERNIE)).text_encoder.state_dict().items()}
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -92,7 +73,7 @@ def test_lora_trains_with_the_text_encoder_frozen_samples_render_and_files_load_
     assert "transformer.layers.1.mlp.linear_fc2.lora_B.weight" in saved
     assert not any(k.startswith("text_encoder") for k in saved)
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     diffusers_path, comfy_path = tmp_path / "diffusers.safetensors", tmp_path / "comfy.safetensors"
     with trainer._eval_mode():
         trainer.method.save_final(str(diffusers_path), ModelFormat.DIFFUSERS_LORA, None, {})
@@ -101,55 +82,22 @@ def test_lora_trains_with_the_text_encoder_frozen_samples_render_and_files_load_
 
     pipe = _pipeline(tiny_model(ERNIE))
     inputs = _transformer_inputs(pipe.transformer)
-    with torch.no_grad():
-        base = pipe.transformer(**inputs).sample
-        trainer.method.set_training(False)
-        ours = trainer.model["transformer"](**inputs).sample
-    assert (ours - base).abs().max() > 1e-3
-    pipe.load_lora_weights(str(diffusers_path))
-    with torch.no_grad():
-        torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5)
-    pipe.unload_lora_weights()
-    with torch.no_grad():  # a file that changes nothing would pass the comparisons above only with a dead adapter
-        torch.testing.assert_close(pipe.transformer(**inputs).sample, base)
-
-
-def _random_lora_state(trainer):
-    """The model's adapters with random weights, so that every module's delta is non-zero."""
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"].flatten(1) @ down.flatten(1) * scale
-    return out
+    base, ours = base_and_trained_outputs(pipe, trainer, inputs)
+    check_pipeline_loads_lora_files(pipe, (diffusers_path,), inputs, ours, base)
 
 
 def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
+    from modules.formats import encode_lora
 
     trainer = run_training(_config(make_config, epochs=1, lora_alpha=2.0))
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     # every linear layer of the transformer has an adapter, the embedders and the output included
     for module in ("text_proj", "time_embedding.linear_2", "adaLN_modulation.1", "final_norm.linear",
                    "final_linear", "layers.1.self_attention.to_out.0", "layers.0.mlp.gate_proj"):
         assert f"{module}.lora_A.weight" in parts["transformer"], module
     keymap = trainer.family.keymap
     config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 2.0)
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_layers_0_self_attention_to_q.", "lora_unet_adaLN_modulation_1.",
                                  "lora_unet_layers_1_mlp_linear_fc2.", "lora_unet_time_embedding_linear_1."),
@@ -160,18 +108,7 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         ModelFormat.ORIGINAL_LORA: ("layers.1.self_attention.to_v.", "final_norm.linear."),
         ModelFormat.DIFFUSERS_LORA: ("transformer.layers.0.mlp.gate_proj.lora_A.weight",),
     }
-    for fmt, prefixes in names.items():
-        tensors = encode_lora(parts, 2.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap, denoiser_config=config)
-        got = _deltas(read.parts, 2.0)
-        assert set(got) == set(expected), fmt
-        for module, delta in expected.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path, alpha=2.0)
     legacy = encode_lora(parts, 2.0, keymap, ModelFormat.LEGACY_LORA, denoiser_config=config)
     module = "transformer.layers.0.self_attention.to_q"
     assert set(k for k in legacy if k.startswith(module + ".")) == {
@@ -206,7 +143,7 @@ def test_fine_tune_loss_falls_and_the_transformer_file_is_exact(make_config, tin
 
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, output_model_format=fmt)
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/ernie.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     trained = {k: v.detach() for k, v in trainer.model["transformer"].state_dict().items()}
     native = load_file(cfg.output_model_destination)
@@ -351,30 +288,12 @@ def test_dynamic_timestep_shift_counts_image_tokens(tiny_model):
     assert shifts[0] == 1.0 and shifts[1] == pytest.approx(math.exp(mu))
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         torch.manual_seed(0)  # new adapters draw their initial weights from the global generator
         return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_lora_trains_on_an_int8_transformer(make_config):
@@ -400,12 +319,9 @@ def test_lora_trains_on_an_int8_transformer(make_config):
 
 
 def test_tiny_model_cli_writes_a_folder_that_diffusion_pipeline_loads(tmp_path):
-    from diffusers import DiffusionPipeline, ErnieImagePipeline
+    from diffusers import ErnieImagePipeline
     from transformers import Mistral3Model
 
-    from modules.cli.tiny_model import main
-
-    assert main(["--model-type", ERNIE, "--out", str(tmp_path / "ernie")]) == 0
-    pipe = DiffusionPipeline.from_pretrained(tmp_path / "ernie")
+    pipe = tiny_model_from_cli(ERNIE, tmp_path / "ernie")
     assert isinstance(pipe, ErnieImagePipeline) and isinstance(pipe.text_encoder, Mistral3Model)
     assert pipe.transformer.config.text_in_dim == pipe.text_encoder.config.text_config.hidden_size

@@ -5,9 +5,7 @@ from __future__ import annotations
 import torch
 from safetensors.torch import load_file
 
-from engine.family_checks import (
-    check_resume_repeats_the_losses,
-)
+from engine.family_checks import check_resume_repeats_the_losses
 from engine.helpers import load_pipeline, run_training, train_measured
 from engine.lora_checks import (
     base_and_trained_outputs,

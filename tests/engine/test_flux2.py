@@ -11,7 +11,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_lora_trains_on_int8,
+    check_resume_repeats_the_losses,
+    tiny_model_from_cli,
+)
+from engine.helpers import load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    check_original_final_modulation_swapped,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 FLUX2 = "FLUX_2"
 DEV_TEXT, KLEIN_TEXT = 224, 48  # tokens: the chat-wrapped tiny captions (dev's with its system message) fit
@@ -34,23 +46,7 @@ def _config(make_config, method="LORA", klein=None, **fields):
 
 
 def _pipeline(path):
-    from diffusers import DiffusionPipeline
-
-    pipe = DiffusionPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("DiffusionPipeline", path)
 
 
 def _transformer_inputs(transformer, klein: bool):
@@ -64,15 +60,6 @@ def _transformer_inputs(transformer, klein: bool):
             "img_ids": Flux2Pipeline._prepare_latent_ids(latents), "txt_ids": Flux2Pipeline._prepare_text_ids(text)}
 
 
-def _randomise_lora_up(model):
-    """A few tiny steps barely move the output: larger up weights make the files' effect plain to compare."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for name, param in model["transformer"].named_parameters():
-            if "lora_B" in name:
-                param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-
-
 @pytest.mark.parametrize("variant", ["dev", "klein"])
 def test_lora_loss_falls_samples_render_and_the_diffusers_file_loads_in_the_variants_pipeline(
         variant, make_config, tiny_model, klein_model, tmp_path):
@@ -84,7 +71,7 @@ def test_lora_loss_falls_samples_render_and_the_diffusers_file_loads_in_the_vari
     cfg = _config(make_config, klein=klein, epochs=4, learning_rate=3e-3, sample_after=2,
                   sample_after_unit=TimeUnit.EPOCH, transformer__guidance_scale=3.5, dynamic_timestep_shifting=True,
                   text_encoder__train=True, output_model_format=ModelFormat.DIFFUSERS_LORA)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -96,18 +83,14 @@ def test_lora_loss_falls_samples_render_and_the_diffusers_file_loads_in_the_vari
     assert "transformer.single_transformer_blocks.1.attn.to_qkv_mlp_proj.lora_B.weight" in saved
     assert not any(k.startswith("text_encoder") for k in saved)
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model, ["transformer"])
     path = tmp_path / "diffusers.safetensors"
     with trainer._eval_mode():
         trainer.method.save_final(str(path), ModelFormat.DIFFUSERS_LORA, None, {})
     pipe = _pipeline(klein or tiny_model(FLUX2))
     assert type(pipe).__name__ == ("Flux2KleinPipeline" if klein else "Flux2Pipeline")
     inputs = _transformer_inputs(pipe.transformer, bool(klein))
-    with torch.no_grad():
-        base = pipe.transformer(**inputs).sample
-        trainer.method.set_training(False)
-        ours = trainer.model["transformer"](**inputs).sample
-    assert (ours - base).abs().max() > 1e-3
+    _, ours = base_and_trained_outputs(pipe, trainer, inputs)
     pipe.load_lora_weights(str(path))
     with torch.no_grad():  # diffusers' model with the file loaded computes what the trained model does
         torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5)
@@ -181,38 +164,15 @@ def test_dynamic_shift_counts_one_token_per_patchified_latent_cell(tiny_model):
     assert shifts == [pytest.approx(math.exp(mu))]
 
 
-def _random_lora_state(trainer):
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
-
-
 def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
+    from modules.formats import decode_lora
 
     trainer = run_training(_config(make_config, epochs=1))
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     assert set(parts) == {"transformer"}
     keymap = trainer.family.keymap
     config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_double_blocks_0_img_attn_qkv.", "lora_unet_double_blocks_1_txt_attn_qkv.",
                                  "lora_unet_double_blocks_0_img_mlp_0.", "lora_unet_double_blocks_1_txt_mlp_2.",
@@ -229,25 +189,16 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         ModelFormat.DIFFUSERS_LORA: ("transformer.transformer_blocks.0.attn.add_k_proj.lora_A.",
                                      "transformer.time_guidance_embed.guidance_embedder.linear_1."),
     }
-    for fmt, prefixes in names.items():
-        tensors = encode_lora(parts, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
+    swapped = check_original_final_modulation_swapped(parts)
+
+    def check_tensors(fmt, tensors):
         if fmt in (ModelFormat.KOHYA_LORA, ModelFormat.COMFY_LORA, ModelFormat.ORIGINAL_LORA):
             # the double blocks' q/k/v fuse; the single blocks' fused projection stays one module
             assert not any("to_q" in k or "add_q_proj" in k for k in tensors), fmt
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        got = _deltas(read_lora(path, keymap, denoiser_config=config).parts, 4.0)
-        assert set(got) == set(expected), fmt
-        for module, delta in expected.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
         assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == {"transformer"}
-        if fmt == ModelFormat.ORIGINAL_LORA:  # the native final modulation holds (shift, scale): halves swapped
-            stored = tensors["final_layer.adaLN_modulation.1.lora_B.weight"]
-            up = parts["transformer"]["norm_out.linear.lora_B.weight"]
-            half = up.shape[0] // 2
-            assert torch.equal(stored[:half], up[half:]) and torch.equal(stored[half:], up[:half])
+        swapped(fmt, tensors)
+
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path, check=check_tensors)
 
 
 def test_fine_tune_loss_falls_and_diffusers_reads_the_original_transformer_file(make_config):
@@ -258,7 +209,7 @@ def test_fine_tune_loss_falls_and_diffusers_reads_the_original_transformer_file(
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4,
                   output_model_format="ORIGINAL_TRANSFORMER")
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/flux2.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     transformer = trainer.model["transformer"]
     trained = {k: v.detach() for k, v in transformer.state_dict().items()}
@@ -292,50 +243,21 @@ def test_klein_fine_tune_saves_a_folder_its_pipeline_loads_with_the_distilled_fl
     assert image.size == (32, 32)
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         torch.manual_seed(0)
         return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
-    from modules.engine import check
 
     cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    assert [p for p in check(cfg) if p.severity == "error"] == []
-    trainer, before, after = _train_measured(cfg)
-    to_q = trainer.model["transformer"].transformer_blocks[0].attn.to_q
-    assert type(to_q.base_layer.weight).__name__ == "Int8Tensor"
-    assert after < before
+    check_lora_trains_on_int8(cfg, "transformer_blocks.0.attn.to_q")
 
 
 def test_the_cli_writes_a_tiny_model_the_pipeline_loads(tmp_path):
-    import subprocess
-    import sys
-
-    out = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-m", "modules.cli.tiny_model", "--model-type", FLUX2, "--out", str(out)],
-                   check=True, capture_output=True)
-    pipe = _pipeline(out)
+    pipe = tiny_model_from_cli(FLUX2, tmp_path / "tiny", subprocess=True, load=_pipeline)
     assert type(pipe).__name__ == "Flux2Pipeline" and pipe.transformer.config.guidance_embeds

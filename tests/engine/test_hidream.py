@@ -8,7 +8,13 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_lora_trains_on_int8,
+    check_resume_repeats_the_losses,
+    tiny_model_from_cli,
+)
+from engine.helpers import deterministic_loss, load_pipeline, run_training, train_measured
+from engine.lora_checks import check_lora_formats_round_trip, random_lora_state, randomise_lora_up
 
 HIDREAM = "HI_DREAM_FULL"
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3", "text_encoder_4")
@@ -19,24 +25,7 @@ def _config(make_config, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import HiDreamImagePipeline
-
-    pipe = HiDreamImagePipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("HiDreamImagePipeline", path)
 
 
 def _load(tiny_model, **fields):
@@ -116,15 +105,6 @@ def test_static_timestep_shift_only(tiny_model):
     assert shifts == [2.5]
 
 
-def _randomise_lora_up(model):
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-
-
 def test_lora_loss_falls_samples_render_and_the_transformer_files_load_in_diffusers(make_config, tiny_model,
                                                                                     tmp_path):
     """`HiDreamImagePipeline.load_lora_weights` reads the transformer adapters of the diffusers file and
@@ -139,7 +119,7 @@ def test_lora_loss_falls_samples_render_and_the_transformer_files_load_in_diffus
     cfg = _config(make_config, epochs=4, learning_rate=3e-3, text_encoder__train=False,
                   text_encoder_2__train=False, text_encoder_3__train=False, text_encoder_4__train=True, sample_after=2,
                   sample_after_unit=TimeUnit.EPOCH, output_model_format=ModelFormat.DIFFUSERS_LORA)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -149,7 +129,7 @@ def test_lora_loss_falls_samples_render_and_the_transformer_files_load_in_diffus
     assert "text_encoder_4.model.layers.1.self_attn.q_proj.lora_B.weight" in saved
     assert not any("lm_head" in k for k in saved)
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     transformer_state = {"transformer": peft_adapters.adapter_state_dict(trainer.model["transformer"])}
     keymap = trainer.family.keymap
     paths = {}
@@ -178,37 +158,15 @@ def test_lora_loss_falls_samples_render_and_the_transformer_files_load_in_diffus
         pipe.unload_lora_weights()
 
 
-def _random_lora_state(trainer):
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
-
-
 def test_every_lora_format_round_trips_each_module_delta_and_legacy_is_refused(make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
+    from modules.formats import encode_lora
     from modules.formats.lora_codecs import UnsupportedLoraFormatError
-    from modules.formats.safetensors_io import write_safetensors
 
     trainer = run_training(_config(make_config, epochs=1, **{f"{te}__train": True for te in TEXT_ENCODERS}))
     assert set(trainer.model.adapters) == {"transformer", *TEXT_ENCODERS}
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     keymap = trainer.family.keymap
-    expected = _deltas(parts, 4.0)
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_double_stream_blocks_0_block_attn1_to_q_t.",
                                  "lora_unet_single_stream_blocks_1_block_ff_i_shared_experts_w1.",
@@ -227,20 +185,8 @@ def test_every_lora_format_round_trips_each_module_delta_and_legacy_is_refused(m
         ModelFormat.DIFFUSERS_LORA: ("transformer.single_stream_blocks.0.block.attn1.to_k.",
                                      "text_encoder_4.model.layers.0.mlp.down_proj."),
     }
-    for fmt, prefixes in names.items():
-        source = {"transformer": parts["transformer"]} if fmt == ModelFormat.ORIGINAL_LORA else parts
-        tensors = encode_lora(source, 4.0, keymap, fmt)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap)
-        got = _deltas(read.parts, 4.0)
-        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
-        assert set(got) == set(want), fmt
-        for module, delta in want.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap).parts.keys() == read.parts.keys()
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path, transformer_only=(ModelFormat.ORIGINAL_LORA,),
+                                  with_config=False)
     with pytest.raises(UnsupportedLoraFormatError):
         encode_lora(parts, 4.0, keymap, ModelFormat.LEGACY_LORA)
 
@@ -253,7 +199,7 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_loads_in_diffuse
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4,
                   output_model_format="ORIGINAL_TRANSFORMER")
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/hidream.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     trained = {k: v.detach() for k, v in trainer.model["transformer"].state_dict().items()}
     native = load_file(cfg.output_model_destination)
@@ -305,31 +251,13 @@ def test_embedding_trains_a_vector_in_every_encoder(make_config, tmp_path):
     assert torch.allclose(vectors["llama"], after["text_encoder_4"].detach().float())
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         torch.manual_seed(0)
         return _config(make_config, epochs=3, text_encoder_3__train=True, workspace_dir=str(tmp_path / workspace),
                        **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_left_out_encoders_give_zeros_and_the_llama_override_replaces_the_fourth(make_config, tiny_model, tmp_path):
@@ -359,25 +287,12 @@ def test_left_out_encoders_give_zeros_and_the_llama_override_replaces_the_fourth
 
 def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
-    from modules.engine import check
 
     cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    assert [p for p in check(cfg) if p.severity == "error"] == []
-    trainer, before, after = _train_measured(cfg)
-    experts = trainer.model["transformer"].double_stream_blocks[0].block.ff_i.experts[0]
-    assert type(experts.w1.base_layer.weight).__name__ == "Int8Tensor"
-    assert after < before
+    check_lora_trains_on_int8(cfg, "double_stream_blocks.0.block.ff_i.experts.0.w1")
 
 
 def test_the_cli_writes_a_tiny_model_the_pipeline_loads(tmp_path):
-    import subprocess
-    import sys
-
-    from diffusers import DiffusionPipeline
-
-    out = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-m", "modules.cli.tiny_model", "--model-type", HIDREAM, "--out", str(out)],
-                   check=True, capture_output=True)
-    pipe = DiffusionPipeline.from_pretrained(out)
+    pipe = tiny_model_from_cli(HIDREAM, tmp_path / "tiny", subprocess=True)
     assert type(pipe).__name__ == "HiDreamImagePipeline"
     assert type(pipe.text_encoder_4).__name__ == "LlamaForCausalLM"

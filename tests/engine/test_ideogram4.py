@@ -10,7 +10,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_lora_trains_on_int8,
+    check_resume_repeats_the_losses,
+    tiny_model_from_cli,
+)
+from engine.helpers import load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    check_pipeline_loads_lora_files,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 IDEOGRAM = "IDEOGRAM_4"
 SHORT_TEXT = 40  # text tokens: the byte-level chat-wrapped tiny captions are shorter
@@ -22,23 +34,7 @@ def _config(make_config, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import Ideogram4Pipeline
-
-    pipe = Ideogram4Pipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("Ideogram4Pipeline", path)
 
 
 def _loaded(tiny_model, **fields):
@@ -150,15 +146,6 @@ def test_the_resolution_aware_shift_is_ideograms_own(tiny_model):
     assert shifts[2] == pytest.approx(math.exp(_resolution_aware_mu(1024, 1024, 0.0))) == pytest.approx(2.0)
 
 
-def _randomise_lora_up(model):
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-
-
 def _transformer_inputs(transformer):
     from diffusers import Ideogram4Pipeline
 
@@ -182,7 +169,7 @@ def test_lora_trains_samples_render_and_files_load_in_diffusers(make_config, tin
                   dynamic_timestep_shifting=True, output_model_format=ModelFormat.DIFFUSERS_LORA,
                   layer_filter="attention,feed_forward", text_encoder__train=True)
     te_before = {k: v.clone() for k, v in _pipeline(tiny_model(IDEOGRAM)).text_encoder.state_dict().items()}
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -194,7 +181,7 @@ def test_lora_trains_samples_render_and_files_load_in_diffusers(make_config, tin
     assert "transformer.layers.1.feed_forward.w3.lora_B.weight" in saved
     assert not any("adaln" in k or "text_encoder" in k for k in saved)
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     diffusers_path, comfy_path = tmp_path / "diffusers.safetensors", tmp_path / "comfy.safetensors"
     with trainer._eval_mode():
         trainer.method.save_final(str(diffusers_path), ModelFormat.DIFFUSERS_LORA, None, {})
@@ -207,53 +194,18 @@ def test_lora_trains_samples_render_and_files_load_in_diffusers(make_config, tin
 
     pipe = _pipeline(tiny_model(IDEOGRAM))
     inputs = _transformer_inputs(pipe.transformer)
-    with torch.no_grad():
-        base = pipe.transformer(**inputs).sample
-        trainer.method.set_training(False)
-        ours = trainer.model["transformer"](**inputs).sample
-    assert (ours - base).abs().max() > 1e-3
-    for path in (diffusers_path, comfy_path):
-        pipe.load_lora_weights(str(path))
-        with torch.no_grad():
-            torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5, msg=str(path))
-        pipe.unload_lora_weights()
-    with torch.no_grad():
-        torch.testing.assert_close(pipe.transformer(**inputs).sample, base)
-
-
-def _random_lora_state(trainer):
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
+    base, ours = base_and_trained_outputs(pipe, trainer, inputs)
+    check_pipeline_loads_lora_files(pipe, (diffusers_path, comfy_path), inputs, ours, base)
 
 
 def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     from modules.config.enums import ModelFormat
     from modules.engine import check
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
 
     trainer = run_training(_config(make_config, epochs=1))
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     assert set(parts) == {"transformer"}
     assert "t_embedding.mlp_in.lora_A.weight" in parts["transformer"]  # every linear layer has an adapter
-    keymap = trainer.family.keymap
-    config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_layers_0_attention_qkv.", "lora_unet_layers_1_attention_o.",
                                  "lora_unet_t_embedding_mlp_in.", "lora_unet_llm_cond_proj.",
@@ -263,20 +215,12 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         ModelFormat.ORIGINAL_LORA: ("layers.1.attention.qkv.", "layers.0.attention.o.", "adaln_proj."),
         ModelFormat.DIFFUSERS_LORA: ("transformer.layers.0.attention.to_k.", "transformer.layers.0.attention.to_out.0."),
     }
-    for fmt, prefixes in names.items():
-        tensors = encode_lora(parts, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
+
+    def check_tensors(fmt, tensors):
         if fmt != ModelFormat.DIFFUSERS_LORA:
             assert not any("to_q" in k or "to_out" in k for k in tensors), fmt
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap, denoiser_config=config)
-        got = _deltas(read.parts, 4.0)
-        assert set(got) == set(expected), fmt
-        for module, delta in expected.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path, check=check_tensors)
     legacy = _config(make_config, output_model_format=ModelFormat.LEGACY_LORA)
     assert any(p.path == "output_model_format" and p.severity == "error" for p in check(legacy, paths=False))
 
@@ -287,7 +231,7 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_co
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4,
                   output_model_format="ORIGINAL_TRANSFORMER")
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/ideogram.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     trained = {k: v.detach() for k, v in trainer.model["transformer"].state_dict().items()}
     native = load_file(cfg.output_model_destination)
@@ -336,52 +280,21 @@ def test_without_the_unconditional_transformer_samples_guide_with_the_conditiona
 
 def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
-    from modules.engine import check
 
     cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    assert [p for p in check(cfg) if p.severity == "error"] == []
-    trainer, before, after = _train_measured(cfg)
-    layer = trainer.model["transformer"].layers[0].attention.to_q
-    assert type(layer.base_layer.weight).__name__ == "Int8Tensor"
-    assert after < before
-
-
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
+    check_lora_trains_on_int8(cfg, "layers.0.attention.to_q")
 
 
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         torch.manual_seed(0)
         return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_the_cli_writes_a_tiny_model_the_pipeline_loads(tmp_path):
-    import subprocess
-    import sys
-
-    from diffusers import DiffusionPipeline
-
-    out = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-m", "modules.cli.tiny_model", "--model-type", IDEOGRAM, "--out", str(out)],
-                   check=True, capture_output=True)
-    pipe = DiffusionPipeline.from_pretrained(out)
+    pipe = tiny_model_from_cli(IDEOGRAM, tmp_path / "tiny", subprocess=True)
     assert type(pipe).__name__ == "Ideogram4Pipeline"
     assert type(pipe.unconditional_transformer).__name__ == "Ideogram4Transformer2DModel"
     assert type(pipe.text_encoder).__name__ == "Qwen3VLModel"

@@ -7,7 +7,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_lora_trains_on_int8,
+    check_resume_repeats_the_losses,
+    tiny_model_from_cli,
+)
+from engine.helpers import deterministic_loss, load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    load_peft_part,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 ALPHA, SIGMA = "PIXART_ALPHA", "PIXART_SIGMA"
 BOTH = pytest.mark.parametrize("model_type", [ALPHA, SIGMA])
@@ -20,24 +32,7 @@ def _config(make_config, model_type, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import DiffusionPipeline
-
-    pipe = DiffusionPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("DiffusionPipeline", path)
 
 
 def _transformer_inputs(transformer):
@@ -53,27 +48,6 @@ def _transformer_inputs(transformer):
             "added_cond_kwargs": added}
 
 
-def _randomise_lora_up(model):
-    """A few tiny steps barely move the output: larger up weights make the files' effect plain to compare."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-
-
-def _load_peft_adapter(module, state):
-    """A peft-named adapter state (alpha folded into lora_B) onto a fresh module."""
-    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
-
-    modules = sorted({k.rsplit(".lora_", 1)[0] for k in state})
-    rank = state[f"{modules[0]}.lora_A.weight"].shape[0]
-    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=modules), module)
-    result = set_peft_model_state_dict(module, state)
-    assert not result.unexpected_keys
-
-
 @BOTH
 def test_lora_on_t5_and_transformer_trains_samples_render_and_the_diffusers_file_loads_with_peft(
         model_type, make_config, tiny_model, tmp_path):
@@ -86,7 +60,7 @@ def test_lora_on_t5_and_transformer_trains_samples_render_and_the_diffusers_file
     cfg = _config(make_config, model_type, epochs=4, learning_rate=3e-3, text_encoder__train=True, sample_after=2,
                   sample_after_unit=TimeUnit.EPOCH, output_model_format=ModelFormat.DIFFUSERS_LORA)
     cfg.output_model_destination = cfg.output_model_destination.replace("model.", "lora.")
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -95,7 +69,7 @@ def test_lora_on_t5_and_transformer_trains_samples_render_and_the_diffusers_file
     assert "transformer.transformer_blocks.0.attn1.to_q.lora_A.weight" in saved
     assert "text_encoder.encoder.block.0.layer.0.SelfAttention.q.lora_B.weight" in saved
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     diffusers_path, legacy_path = tmp_path / "diffusers.safetensors", tmp_path / "legacy.safetensors"
     with trainer._eval_mode():
         trainer.method.save_final(str(diffusers_path), ModelFormat.DIFFUSERS_LORA, None, {})
@@ -107,56 +81,25 @@ def test_lora_on_t5_and_transformer_trains_samples_render_and_the_diffusers_file
     pipe = _pipeline(tiny_model(model_type))
     inputs = _transformer_inputs(pipe.transformer)
     ids = torch.tensor([[5, 6, 7, 8, 1]])
+    base, ours = base_and_trained_outputs(pipe, trainer, inputs)
     with torch.no_grad():
-        base = pipe.transformer(**inputs).sample
         base_t5 = pipe.text_encoder(ids).last_hidden_state
-        trainer.method.set_training(False)
-        ours = trainer.model["transformer"](**inputs).sample
         ours_t5 = trainer.model["text_encoder"](ids).last_hidden_state
-    assert (ours - base).abs().max() > 1e-3 and (ours_t5 - base_t5).abs().max() > 1e-3
+    assert (ours_t5 - base_t5).abs().max() > 1e-3
     file = load_file(diffusers_path)
-    for part, module in (("transformer", pipe.transformer), ("text_encoder", pipe.text_encoder)):
-        _load_peft_adapter(module, {k.removeprefix(f"{part}."): v for k, v in file.items()
-                                    if k.startswith(f"{part}.")})
+    for part in ("transformer", "text_encoder"):
+        load_peft_part(pipe.components[part], file, part)
     with torch.no_grad():
         torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5)
         torch.testing.assert_close(pipe.text_encoder(ids).last_hidden_state, ours_t5, rtol=1e-4, atol=1e-5)
 
 
-def _random_lora_state(trainer):
-    """The model's adapters with random weights, so that every module's delta is non-zero."""
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                up = state[f"{module}.lora_B.weight"]
-                out[f"{part}.{module}"] = (up.flatten(1) @ down.flatten(1)) * scale
-    return out
-
-
 @BOTH
 def test_every_lora_format_round_trips_each_module_delta(model_type, make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
 
     trainer = run_training(_config(make_config, model_type, epochs=1, text_encoder__train=True))
-    parts = _random_lora_state(trainer)
-    keymap = trainer.family.keymap
-    config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
+    parts = random_lora_state(trainer)
     alpha_only = ("lora_unet_csize_embedder_mlp_0.", "lora_unet_ar_embedder_mlp_2.")
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_blocks_0_attn_qkv.", "lora_unet_blocks_1_cross_attn_kv_linear.",
@@ -174,22 +117,13 @@ def test_every_lora_format_round_trips_each_module_delta(model_type, make_config
         ModelFormat.DIFFUSERS_LORA: ("transformer.transformer_blocks.0.attn2.to_k.",
                                      "text_encoder.encoder.block.0.layer.0.SelfAttention.k."),
     }
-    for fmt, prefixes in names.items():
-        source = {"transformer": parts["transformer"]} if fmt == ModelFormat.ORIGINAL_LORA else parts
-        tensors = encode_lora(source, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
+
+    def check_tensors(fmt, tensors):
         if fmt not in (ModelFormat.LEGACY_LORA, ModelFormat.DIFFUSERS_LORA):  # native: fused, no split names
             assert not any("to_q" in k or "to_k" in k or "attn1" in k for k in tensors), fmt
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap, denoiser_config=config)
-        got = _deltas(read.parts, 4.0)
-        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
-        assert set(got) == set(want), fmt
-        for module, delta in want.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path, transformer_only=(ModelFormat.ORIGINAL_LORA,),
+                                  check=check_tensors)
 
 
 def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_config):
@@ -199,7 +133,7 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_co
     cfg = _config(make_config, SIGMA, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=False,
                   output_model_format="ORIGINAL_TRANSFORMER")
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/pixart.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     transformer = trainer.model["transformer"]
     trained = {k: v.detach() for k, v in transformer.state_dict().items()}
@@ -387,13 +321,7 @@ def test_the_attention_mask_hides_the_t5_padding_and_alpha_reads_the_image_size(
             assert (other - out).abs().max() > 1e-5
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         # new adapters draw their initial weights from the global generator, which earlier runs in this
         # process have advanced: the two fresh runs start from one seed
@@ -401,41 +329,21 @@ def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_
         return _config(make_config, ALPHA, epochs=3, text_encoder__train=True,
                        workspace_dir=str(tmp_path / workspace), **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
-    from modules.engine import check
 
     cfg = _config(make_config, SIGMA, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    assert [p for p in check(cfg) if p.severity == "error"] == []
-    trainer, before, after = _train_measured(cfg)
-    weight = trainer.model["transformer"].transformer_blocks[0].attn1.to_q.base_layer.weight
-    assert type(weight).__name__ == "Int8Tensor"
-    assert after < before
+    check_lora_trains_on_int8(cfg, "transformer_blocks.0.attn1.to_q")
 
 
 @BOTH
 def test_the_cli_writes_a_tiny_model_that_diffusers_loads(model_type, tmp_path):
     from diffusers import PixArtAlphaPipeline, PixArtSigmaPipeline
 
-    from modules.cli.tiny_model import main
-
-    assert main(["--model-type", model_type, "--out", str(tmp_path / "p")]) == 0
-    pipe = _pipeline(tmp_path / "p")
+    pipe = tiny_model_from_cli(model_type, tmp_path / "p", load=_pipeline)
     assert isinstance(pipe, PixArtAlphaPipeline if model_type == ALPHA else PixArtSigmaPipeline)
     assert pipe.transformer.config.out_channels == 2 * pipe.transformer.config.in_channels
     assert pipe.transformer.config.use_additional_conditions == (model_type == ALPHA)

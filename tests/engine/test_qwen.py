@@ -7,7 +7,19 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_lora_trains_on_int8,
+    check_resume_repeats_the_losses,
+    tiny_model_from_cli,
+)
+from engine.helpers import load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    check_pipeline_loads_lora_files,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 QWEN = "QWEN"
 SHORT_TEXT = 32  # caption tokens: the tiny captions are short
@@ -19,24 +31,7 @@ def _config(make_config, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import QwenImagePipeline
-
-    pipe = QwenImagePipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("QwenImagePipeline", path)
 
 
 def _load(tiny_model, **fields):
@@ -59,16 +54,6 @@ def _transformer_inputs(transformer):
             "encoder_hidden_states": torch.randn(1, 8, config.joint_attention_dim, generator=generator),
             "encoder_hidden_states_mask": torch.tensor([[1] * 5 + [0] * 3]),
             "timestep": torch.tensor([0.5]), "img_shapes": [[(1, 2, 3)]]}
-
-
-def _randomise_lora_up(model):
-    """A few tiny steps barely move the output: larger up weights make the files' effect plain to compare."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
 
 
 def test_prompts_and_latents_are_encoded_as_the_pipeline_encodes_them(tiny_model):
@@ -156,7 +141,7 @@ def test_lora_with_masks_and_cached_5d_latents_trains_samples_render_and_files_l
     cfg = _config(make_config, epochs=4, learning_rate=3e-3, text_encoder__train=True, sample_after=2,
                   sample_after_unit=TimeUnit.EPOCH, dynamic_timestep_shifting=True, masked_training=True,
                   unmasked_weight=0.1, latent_caching=True, output_model_format=ModelFormat.DIFFUSERS_LORA)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -172,7 +157,7 @@ def test_lora_with_masks_and_cached_5d_latents_trains_samples_render_and_files_l
     assert "transformer.transformer_blocks.1.img_mod.1.lora_B.weight" in saved
     assert "text_encoder.model.language_model.layers.0.self_attn.q_proj.lora_A.weight" in saved
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     transformer_state = {"transformer": peft_adapters.adapter_state_dict(trainer.model["transformer"])}
     keymap = trainer.family.keymap
     files = {}
@@ -187,55 +172,19 @@ def test_lora_with_masks_and_cached_5d_latents_trains_samples_render_and_files_l
 
     pipe = _pipeline(tiny_model(QWEN))
     inputs = _transformer_inputs(pipe.transformer)
-    with torch.no_grad():
-        base = pipe.transformer(**inputs).sample
-        trainer.method.set_training(False)
-        ours = trainer.model["transformer"](**inputs).sample
-    assert (ours - base).abs().max() > 1e-3
-    for fmt, path in files.items():
-        if fmt == ModelFormat.LEGACY_LORA:  # OneTrainer's in-memory names: diffusers has no importer for them
-            continue
-        pipe.load_lora_weights(str(path))
-        with torch.no_grad():
-            torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5, msg=str(fmt))
-        pipe.unload_lora_weights()
-    with torch.no_grad():  # a file that changes nothing would pass the comparisons above only with a dead adapter
-        torch.testing.assert_close(pipe.transformer(**inputs).sample, base)
-
-
-def _random_lora_state(trainer):
-    """The model's adapters with random weights, so that every module's delta is non-zero."""
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
+    base, ours = base_and_trained_outputs(pipe, trainer, inputs)
+    # LEGACY_LORA holds OneTrainer's in-memory names: diffusers has no importer for them
+    loadable = [path for fmt, path in files.items() if fmt != ModelFormat.LEGACY_LORA]
+    check_pipeline_loads_lora_files(pipe, loadable, inputs, ours, base)
 
 
 def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
 
     trainer = run_training(_config(make_config, epochs=1, text_encoder__train=True))
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     # every linear layer of the transformer has an adapter, the embedders included
     assert "time_text_embed.timestep_embedder.linear_1.lora_A.weight" in parts["transformer"]
-    keymap = trainer.family.keymap
-    expected = _deltas(parts, 4.0)
     te = "model.language_model.layers.0.self_attn.q_proj"
     names = {
         ModelFormat.KOHYA_LORA: ("lora_unet_transformer_blocks_0_attn_add_q_proj.lora_down.weight",
@@ -250,20 +199,8 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         ModelFormat.DIFFUSERS_LORA: ("transformer.transformer_blocks.0.attn.add_k_proj.lora_A.weight",
                                      f"text_encoder.{te}.lora_B.weight"),
     }
-    for fmt, keys in names.items():
-        source = {"transformer": parts["transformer"]} if fmt == ModelFormat.ORIGINAL_LORA else parts
-        tensors = encode_lora(source, 4.0, keymap, fmt)
-        for key in keys:
-            assert key in tensors, (fmt, key)
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap)
-        got = _deltas(read.parts, 4.0)
-        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
-        assert set(got) == set(want), fmt
-        for module, delta in want.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap).parts.keys() == read.parts.keys()
+    check_lora_formats_round_trip(trainer, parts, names, tmp_path, transformer_only=(ModelFormat.ORIGINAL_LORA,),
+                                  with_config=False, exact_keys=True)
 
 
 def test_fine_tune_loss_falls_and_the_original_transformer_file_loads_as_a_qwen_transformer(make_config,
@@ -275,7 +212,7 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_loads_as_a_qwen_
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=False,
                   output_model_format="ORIGINAL_TRANSFORMER")
     cfg.output_model_destination = cfg.output_model_destination.replace("/model", "/qwen.safetensors")
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     trained = {k: v.detach() for k, v in trainer.model["transformer"].state_dict().items()}
     native = load_file(cfg.output_model_destination)
@@ -303,30 +240,12 @@ def test_fine_tune_saves_a_diffusers_folder_that_the_pipeline_loads_and_renders(
     assert image.size == (32, 32)
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         torch.manual_seed(0)  # new adapters draw their initial weights from the global generator
         return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_dynamic_timestep_shift_follows_the_scheduler_config_of_5d_latents(tiny_model):
@@ -361,22 +280,11 @@ def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
 
     cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    trainer, before, after = _train_measured(cfg)
-    linear = trainer.model["transformer"].transformer_blocks[0].attn.to_q.base_layer
-    assert type(linear.weight).__name__ == "Int8Tensor"
-    assert after < before
+    check_lora_trains_on_int8(cfg, "transformer_blocks.0.attn.to_q", check_config=False)
 
 
 def test_cli_writes_a_tiny_folder_that_diffusers_loads(tmp_path):
-    import subprocess
-    import sys
-
-    from diffusers import DiffusionPipeline
-
-    out = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-m", "modules.cli.tiny_model", "--model-type", QWEN, "--out", str(out)],
-                   check=True, capture_output=True)
-    pipe = DiffusionPipeline.from_pretrained(out)
+    pipe = tiny_model_from_cli(QWEN, tmp_path / "tiny", subprocess=True)
     assert type(pipe).__name__ == "QwenImagePipeline"
     ids = pipe.tokenizer(pipe.prompt_template_encode.format("")).input_ids
     assert ids[pipe.prompt_template_encode_start_idx:] == pipe.tokenizer("<|im_end|>\n<|im_start|>assistant\n").input_ids

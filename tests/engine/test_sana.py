@@ -7,7 +7,21 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import (
+    check_lora_trains_on_int8,
+    check_resume_repeats_the_losses,
+    tiny_model_from_cli,
+)
+from engine.helpers import deterministic_loss, load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    check_pipeline_loads_lora_files,
+    last_hidden_state,
+    load_peft_part,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 SANA = "SANA"
 SHORT = 16  # Gemma tokens kept per caption: the tiny captions are short
@@ -19,11 +33,7 @@ def _config(make_config, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import SanaPipeline
-
-    pipe = SanaPipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return load_pipeline("SanaPipeline", path)
 
 
 def _load(tiny_model, **fields):
@@ -36,19 +46,6 @@ def _load(tiny_model, **fields):
     for key, value in fields.items():
         setattr(cfg, key, value)
     return family, family.load(tiny_model(SANA), cfg), cfg
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
 
 
 def _transformer_inputs(transformer, text_width=16):
@@ -139,31 +136,6 @@ def test_the_denoiser_call_is_the_pipelines_and_padding_changes_nothing(tiny_mod
     assert shifts == [2.5, 2.5]
 
 
-def _randomise_lora_up(model):
-    """A few tiny steps barely move the output: larger up weights make the files' effect plain to compare."""
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
-
-
-def _gemma_output(encoder, ids):
-    return encoder(ids).last_hidden_state
-
-
-def _load_gemma_adapter(encoder, state):
-    """A peft-named adapter state (alpha folded into lora_B) onto a Gemma encoder."""
-    from peft import LoraConfig, inject_adapter_in_model, set_peft_model_state_dict
-
-    modules = sorted({k.rsplit(".lora_", 1)[0] for k in state})
-    rank = state[f"{modules[0]}.lora_A.weight"].shape[0]
-    inject_adapter_in_model(LoraConfig(r=rank, lora_alpha=rank, target_modules=modules), encoder)
-    result = set_peft_model_state_dict(encoder, state)
-    assert not result.unexpected_keys
-
-
 def test_lora_on_gemma_and_transformer_trains_samples_render_and_the_file_loads_in_sana_pipeline(
         make_config, tiny_model, tmp_path):
     """`SanaPipeline.load_lora_weights` reads the transformer adapters of the diffusers file and gives the
@@ -176,7 +148,7 @@ def test_lora_on_gemma_and_transformer_trains_samples_render_and_the_file_loads_
     samples = []
     cfg = _config(make_config, epochs=4, learning_rate=3e-3, text_encoder__train=True, sample_after=2,
                   sample_after_unit=TimeUnit.EPOCH, output_model_format=ModelFormat.DIFFUSERS_LORA)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -186,7 +158,7 @@ def test_lora_on_gemma_and_transformer_trains_samples_render_and_the_file_loads_
     assert "transformer.transformer_blocks.1.ff.conv_inverted.lora_B.weight" in saved
     assert "text_encoder.layers.0.self_attn.q_proj.lora_B.weight" in saved
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     diffusers_path, kohya_path = tmp_path / "diffusers.safetensors", tmp_path / "kohya.safetensors"
     with trainer._eval_mode():
         trainer.method.save_final(str(diffusers_path), ModelFormat.DIFFUSERS_LORA, None, {})
@@ -198,26 +170,18 @@ def test_lora_on_gemma_and_transformer_trains_samples_render_and_the_file_loads_
     pipe = _pipeline(tiny_model(SANA))
     inputs = _transformer_inputs(pipe.transformer)
     ids = torch.tensor([[2, 50, 60, 70, 80, 1]])
+    base, ours = base_and_trained_outputs(pipe, trainer, inputs)
     with torch.no_grad():
-        base = pipe.transformer(**inputs).sample
-        base_gemma = _gemma_output(pipe.text_encoder, ids)
-        trainer.method.set_training(False)
-        ours = trainer.model["transformer"](**inputs).sample
-        ours_gemma = _gemma_output(trainer.model["text_encoder"], ids)
-    assert (ours - base).abs().max() > 1e-3 and (ours_gemma - base_gemma).abs().max() > 1e-3
+        base_gemma = last_hidden_state(pipe.text_encoder, ids)
+        ours_gemma = last_hidden_state(trainer.model["text_encoder"], ids)
+    assert (ours_gemma - base_gemma).abs().max() > 1e-3
     file = load_file(diffusers_path)
-    _load_gemma_adapter(pipe.text_encoder, {k.removeprefix("text_encoder."): v for k, v in file.items()
-                                            if k.startswith("text_encoder.")})
+    load_peft_part(pipe.text_encoder, file, "text_encoder")
     with torch.no_grad():
-        torch.testing.assert_close(_gemma_output(pipe.text_encoder, ids), ours_gemma, rtol=1e-4, atol=1e-5)
+        torch.testing.assert_close(last_hidden_state(pipe.text_encoder, ids), ours_gemma, rtol=1e-4, atol=1e-5)
     transformer_only = tmp_path / "diffusers_transformer.safetensors"
     write_safetensors(transformer_only, {k: v for k, v in file.items() if k.startswith("transformer.")})
-    pipe.load_lora_weights(str(transformer_only))
-    with torch.no_grad():
-        torch.testing.assert_close(pipe.transformer(**inputs).sample, ours, rtol=1e-4, atol=1e-5)
-    pipe.unload_lora_weights()
-    with torch.no_grad():  # a file that changes nothing would pass the comparisons above only with a dead adapter
-        torch.testing.assert_close(pipe.transformer(**inputs).sample, base)
+    check_pipeline_loads_lora_files(pipe, (transformer_only,), inputs, ours, base)
     pipe.load_lora_weights(str(transformer_only))
     generator = torch.Generator().manual_seed(0)
     image = pipe("a red thing", num_inference_steps=2, height=32, width=32, max_sequence_length=SHORT,
@@ -228,41 +192,16 @@ def test_lora_on_gemma_and_transformer_trains_samples_render_and_the_file_loads_
     assert (image - plain).abs().max() > 1e-3
 
 
-def _random_lora_state(trainer):
-    """The model's adapters with random weights, so that every module's delta is non-zero."""
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank (conv kernels flattened)."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                up = state[f"{module}.lora_B.weight"]
-                out[f"{part}.{module}"] = up.flatten(1) @ down.flatten(1) * scale
-    return out
-
-
 def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
+    from modules.formats import encode_lora
     from modules.formats.lora_codecs import UnsupportedLoraFormatError
-    from modules.formats.safetensors_io import write_safetensors
 
     trainer = run_training(_config(make_config, epochs=1, text_encoder__train=True))
     assert set(trainer.model.adapters) == {"text_encoder", "transformer"}
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     keymap = trainer.family.keymap
     config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
     transformer_only = {"transformer": parts["transformer"]}
     names = {
         ModelFormat.KOHYA_LORA: (parts, ("lora_unet_transformer_blocks_0_attn1_to_q.",
@@ -276,19 +215,9 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         ModelFormat.DIFFUSERS_LORA: (parts, ("transformer.transformer_blocks.0.attn2.to_v.",
                                              "text_encoder.layers.1.mlp.up_proj.")),
     }
-    for fmt, (source, prefixes) in names.items():
-        tensors = encode_lora(source, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap, denoiser_config=config)
-        got = _deltas(read.parts, 4.0)
-        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
-        assert set(got) == set(want), fmt
-        for module, delta in want.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+    check_lora_formats_round_trip(trainer, parts, {fmt: prefixes for fmt, (_, prefixes) in names.items()},
+                                  tmp_path, transformer_only=[fmt for fmt, (source, _) in names.items()
+                                                              if source is transformer_only])
     from modules import engine
 
     cfg = _config(make_config, text_encoder__train=True, output_model_format=ModelFormat.COMFY_LORA)
@@ -303,7 +232,7 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
 
 def test_fine_tune_loss_falls_and_the_diffusers_folder_loads_in_sana_pipeline_and_renders(make_config):
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=True)
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     pipe = _pipeline(cfg.output_model_destination)
     for part in ("transformer", "text_encoder"):
@@ -342,13 +271,7 @@ def test_embedding_trains_a_gemma_vector_and_its_loss_falls(make_config, tmp_pat
     assert torch.allclose(vectors["gemma"], after["text_encoder"].detach().float())
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         # new adapters draw their initial weights from the global generator, which earlier runs in this
         # process have advanced: the two fresh runs start from one seed
@@ -356,41 +279,18 @@ def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_
         return _config(make_config, epochs=3, text_encoder__train=True, workspace_dir=str(tmp_path / workspace),
                        **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
 
     cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    trainer, before, after = _train_measured(cfg)
-    linear = trainer.model["transformer"].transformer_blocks[0].attn1.to_q.base_layer
-    assert type(linear.weight).__name__ == "Int8Tensor"
-    assert after < before
+    check_lora_trains_on_int8(cfg, "transformer_blocks.0.attn1.to_q", check_config=False)
 
 
 def test_cli_writes_a_tiny_folder_that_diffusers_loads(tmp_path):
-    import subprocess
-    import sys
-
-    from diffusers import DiffusionPipeline
-
-    out = tmp_path / "tiny"
-    subprocess.run([sys.executable, "-m", "modules.cli.tiny_model", "--model-type", SANA, "--out", str(out)],
-                   check=True, capture_output=True)
-    pipe = DiffusionPipeline.from_pretrained(out)
+    pipe = tiny_model_from_cli(SANA, tmp_path / "tiny", subprocess=True)
     assert type(pipe).__name__ == "SanaPipeline"
     assert type(pipe.vae).__name__ == "AutoencoderDC" and type(pipe.text_encoder).__name__ == "Gemma2Model"
     assert pipe.tokenizer("a cat").input_ids[0] == pipe.tokenizer.bos_token_id

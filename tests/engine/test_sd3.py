@@ -6,7 +6,8 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.helpers import deterministic_loss, load_pipeline, losses, run_training, train_measured
+from engine.lora_checks import check_lora_formats_round_trip, lora_deltas, random_lora_state
 
 SD3, SD35 = "STABLE_DIFFUSION_3", "STABLE_DIFFUSION_35"
 TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
@@ -14,27 +15,11 @@ TEXT_ENCODERS = ("text_encoder", "text_encoder_2", "text_encoder_3")
 
 def _trained(make_config, model_type, method="LORA", **fields):
     """Train on the overfit set, with the deterministic loss before and after."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(make_config(model_type, method, **fields))
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
-
-
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
+    return train_measured(make_config(model_type, method, **fields))
 
 
 def _pipeline(path):
-    from diffusers import StableDiffusion3Pipeline
-
-    pipe = StableDiffusion3Pipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
+    return load_pipeline("StableDiffusion3Pipeline", path)
 
 
 def _render(pipe, prompt="a red thing"):
@@ -50,14 +35,8 @@ def test_lora_on_transformer_and_all_text_encoders_learns_and_samples(make_confi
     samples = []
     fields = dict(epochs=4, learning_rate=3e-3, text_encoder_3__train=True, sample_after=4,
                   sample_after_unit=TimeUnit.EPOCH)
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(make_config(model_type, **fields), TrainCallbacks(on_sample_default=samples.append))
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
+    trainer, before, after = train_measured(make_config(model_type, **fields),
+                                            TrainCallbacks(on_sample_default=samples.append))
     assert [g.name for g in trainer.method.groups] == [f"{p}_lora" for p in (*TEXT_ENCODERS, "transformer")]
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -85,58 +64,26 @@ def test_diffusers_lora_loads_in_the_sd3_pipeline_and_changes_the_image(make_con
     assert abs(base - adapted).max() > 1e-4
 
 
-def _random_lora_state(trainer):
-    """The trained model's adapters with random up weights (so every module's delta is non-zero)."""
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    parts = {}
-    for part in trainer.model.adapters:
-        state = peft_adapters.adapter_state_dict(trainer.model[part])
-        parts[part] = {k: torch.randn(v.shape, generator=generator) for k, v in state.items()}
-    return parts
-
-
-def _deltas(parts, alphas):
-    """module -> up @ down · alpha / rank, the weight change each adapter makes."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith("lora_A.weight"):
-                module = key[: -len(".lora_A.weight")]
-                up = state[f"{module}.lora_B.weight"]
-                alpha = float(state.get(f"{module}.alpha", alphas))
-                out[f"{part}.{module}"] = up.flatten(1) @ down.flatten(1) * alpha / down.shape[0]
-    return out
-
-
 @pytest.mark.parametrize("model_type", [SD3, SD35])
 def test_every_lora_format_round_trips_exactly(make_config, model_type):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora
 
     trainer = run_training(make_config(model_type, epochs=1, text_encoder_3__train=True))
-    parts = _random_lora_state(trainer)
-    keymap = trainer.family.keymap
-    config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
-    for fmt in (ModelFormat.DIFFUSERS_LORA, ModelFormat.KOHYA_LORA, ModelFormat.COMFY_LORA, ModelFormat.LEGACY_LORA,
-                ModelFormat.ORIGINAL_LORA):
-        source = {"transformer": parts["transformer"]} if fmt == ModelFormat.ORIGINAL_LORA else parts
-        tensors = encode_lora(source, 4.0, keymap, fmt, denoiser_config=config)
-        loaded = decode_lora(tensors, keymap, denoiser_config=config).parts
-        got = _deltas(loaded, 4.0)
-        want = {k: v for k, v in expected.items() if k.split(".")[0] in source}
-        assert set(got) == set(want), fmt
-        for module, delta in want.items():
-            assert torch.allclose(got[module], delta, atol=1e-5), (fmt, module)
-        if fmt == ModelFormat.LEGACY_LORA:
-            assert any(k.startswith("lora_transformer_transformer_blocks_0_attn_to_q.") for k in tensors)
-            assert any(k.startswith("lora_te3_encoder_block_0_layer_1_DenseReluDense_wi_0.") for k in tensors)
-        if fmt == ModelFormat.COMFY_LORA:
-            assert any(k.startswith("diffusion_model.joint_blocks.1.context_block.adaLN_modulation.1.")
-                       for k in tensors)
-            assert any(k.startswith("text_encoders.t5xxl.transformer.encoder.block.0.") for k in tensors)
+    parts = random_lora_state(trainer)
+    names = {
+        ModelFormat.DIFFUSERS_LORA: (), ModelFormat.KOHYA_LORA: (),
+        ModelFormat.COMFY_LORA: ("diffusion_model.joint_blocks.1.context_block.adaLN_modulation.1.",
+                                 "text_encoders.t5xxl.transformer.encoder.block.0."),
+        ModelFormat.LEGACY_LORA: ("lora_transformer_transformer_blocks_0_attn_to_q.",
+                                  "lora_te3_encoder_block_0_layer_1_DenseReluDense_wi_0."),
+        ModelFormat.ORIGINAL_LORA: (),
+    }
+
+    def compare(got, want, msg):
+        assert torch.allclose(got, want, atol=1e-5), msg
+
+    check_lora_formats_round_trip(trainer, parts, names, transformer_only=(ModelFormat.ORIGINAL_LORA,),
+                                  compare=compare)
 
 
 def test_fused_qkv_and_swapped_modulation_match_the_native_weights(make_config):
@@ -150,8 +97,8 @@ def test_fused_qkv_and_swapped_modulation_match_the_native_weights(make_config):
                                        text_encoder_3__train=False))
     transformer = trainer.model["transformer"]
     config = dict(transformer.config)
-    parts = _random_lora_state(trainer)
-    deltas = _deltas({"transformer": parts["transformer"]}, 4.0)
+    parts = random_lora_state(trainer)
+    deltas = lora_deltas({"transformer": parts["transformer"]}, 4.0)
     base = {k.replace(".base_layer", ""): v for k, v in transformer.state_dict().items() if "lora_" not in k}
     changed = dict(base)
     for module, delta in deltas.items():
@@ -210,7 +157,7 @@ def test_single_file_base_model_trains_a_lora(make_config, tiny_model, tmp_path)
     save_original_single_file(path, family.single_file_components(model), family.keymap)
     shutil.copytree(tiny_model(SD3), tmp_path / "base")  # the config folder diffusers reads offline
     trainer = run_training(make_config(SD3, epochs=1, base_model_name=str(path)))
-    assert len(trainer.loss_history) == 2 and all(torch.isfinite(torch.tensor(_losses(trainer))))
+    assert len(trainer.loss_history) == 2 and all(torch.isfinite(torch.tensor(losses(trainer))))
 
 
 @pytest.mark.parametrize("model_type", [SD3, SD35])
@@ -269,7 +216,7 @@ def test_resume_from_backup_repeats_the_uninterrupted_run(make_config, tmp_path)
     assert 2 <= start <= 4 and [step for step, _ in resumed.loss_history] == list(range(start, 6))
     # a resumed step lands a few float32 roundings away from the uninterrupted one (as for every family);
     # a lost, repeated or fresh-started step misses by far more
-    assert _losses(resumed) == pytest.approx(_losses(reference)[start:], rel=1e-4)
+    assert losses(resumed) == pytest.approx(losses(reference)[start:], rel=1e-4)
     expected, got = load_file(tmp_path / "a.safetensors"), load_file(tmp_path / "b.safetensors")
     assert set(got) == set(expected) and any(k.startswith("lora_te3_") for k in got)
     for key, value in expected.items():

@@ -8,7 +8,16 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from engine.helpers import deterministic_loss, run_training
+from engine.family_checks import check_resume_repeats_the_losses, tiny_model_from_cli
+from engine.helpers import load_pipeline, run_training, train_measured
+from engine.lora_checks import (
+    base_and_trained_outputs,
+    check_lora_formats_round_trip,
+    check_pipeline_loads_lora_files,
+    lora_deltas,
+    random_lora_state,
+    randomise_lora_up,
+)
 
 ZIMAGE = "Z_IMAGE"
 SHORT = 48  # Qwen tokens: the chat-wrapped tiny captions are short
@@ -21,24 +30,7 @@ def _config(make_config, method="LORA", **fields):
 
 
 def _pipeline(path):
-    from diffusers import ZImagePipeline
-
-    pipe = ZImagePipeline.from_pretrained(path)
-    pipe.set_progress_bar_config(disable=True)
-    return pipe
-
-
-def _train_measured(cfg, callbacks=None):
-    """(trainer, deterministic loss before, after) of a full run."""
-    from modules.engine import create_trainer
-
-    trainer = create_trainer(cfg, callbacks)
-    trainer.start()
-    before = deterministic_loss(trainer)
-    trainer.train()
-    after = deterministic_loss(trainer)
-    trainer.end()
-    return trainer, before, after
+    return load_pipeline("ZImagePipeline", path)
 
 
 def _transformer_inputs(transformer):
@@ -53,15 +45,6 @@ def _transformer_inputs(transformer):
 def _run(transformer, inputs):
     latents, t, captions = inputs
     return torch.stack(transformer(latents, t, captions, return_dict=False)[0])
-
-
-def _randomise_lora_up(model):
-    generator = torch.Generator().manual_seed(0)
-    with torch.no_grad():
-        for part in model.adapters:
-            for name, param in model[part].named_parameters():
-                if "lora_B" in name:
-                    param.copy_(torch.randn(param.shape, generator=generator) * 0.1)
 
 
 def test_conditioning_timestep_and_prediction_follow_the_pipeline(tiny_model):
@@ -119,7 +102,7 @@ def test_lora_trains_the_transformer_only_samples_render_and_its_files_load_in_t
     cfg = _config(make_config, epochs=4, learning_rate=3e-3, text_encoder__train=True, sample_after=2,
                   sample_after_unit=TimeUnit.EPOCH, dynamic_timestep_shifting=True,
                   output_model_format=ModelFormat.DIFFUSERS_LORA)
-    trainer, before, after = _train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
+    trainer, before, after = train_measured(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert len(trainer.loss_history) == 8
     assert after < before
     assert samples and samples[0].data.size == (32, 32)
@@ -133,60 +116,28 @@ def test_lora_trains_the_transformer_only_samples_render_and_its_files_load_in_t
     assert "transformer.all_x_embedder.2-1.lora_B.weight" in saved
     assert not any(k.startswith("text_encoder.") for k in saved)
 
-    _randomise_lora_up(trainer.model)
+    randomise_lora_up(trainer.model)
     paths = {fmt: tmp_path / f"{fmt}.safetensors" for fmt in LOADABLE_FORMATS}
     with trainer._eval_mode():
         for fmt, path in paths.items():
             trainer.method.save_final(str(path), fmt, None, {})
     pipe = _pipeline(tiny_model(ZIMAGE))
     inputs = _transformer_inputs(pipe.transformer)
-    with torch.no_grad():
-        base = _run(pipe.transformer, inputs)
-        trainer.method.set_training(False)
-        ours = _run(trainer.model["transformer"], inputs)
-    assert (ours - base).abs().max() > 1e-3
-    for fmt, path in paths.items():  # diffusers' Z-Image importer reads these conventions
-        pipe.load_lora_weights(str(path))
-        with torch.no_grad():
-            torch.testing.assert_close(_run(pipe.transformer, inputs), ours, rtol=1e-4, atol=1e-5, msg=str(fmt))
-        pipe.unload_lora_weights()
-        with torch.no_grad():
-            torch.testing.assert_close(_run(pipe.transformer, inputs), base)
-
-
-def _random_lora_state(trainer):
-    from modules.adapters import peft_adapters
-
-    generator = torch.Generator().manual_seed(0)
-    return {part: {k: torch.randn(v.shape, generator=generator)
-                   for k, v in peft_adapters.adapter_state_dict(trainer.model[part]).items()}
-            for part in trainer.model.adapters}
-
-
-def _deltas(parts, alpha):
-    """module -> up @ down · alpha / rank."""
-    out = {}
-    for part, state in parts.items():
-        for key, down in state.items():
-            if key.endswith(".lora_A.weight"):
-                module = key.removesuffix(".lora_A.weight")
-                scale = float(state.get(f"{module}.alpha", alpha)) / down.shape[0]
-                out[f"{part}.{module}"] = state[f"{module}.lora_B.weight"] @ down * scale
-    return out
+    base, ours = base_and_trained_outputs(pipe, trainer, inputs, run=_run)
+    # diffusers' Z-Image importer reads these conventions
+    check_pipeline_loads_lora_files(pipe, paths.values(), inputs, ours, base, run=_run, base_after_each=True)
 
 
 def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     from modules.config.enums import ModelFormat
-    from modules.formats import decode_lora, encode_lora, read_lora
-    from modules.formats.safetensors_io import write_safetensors
+    from modules.formats import decode_lora, encode_lora
 
     trainer = run_training(_config(make_config, epochs=1))
-    parts = _random_lora_state(trainer)
+    parts = random_lora_state(trainer)
     assert set(parts) == {"transformer"}
     assert "context_refiner.0.attention.to_v.lora_A.weight" in parts["transformer"]
     keymap = trainer.family.keymap
     config = dict(trainer.model["transformer"].config)
-    expected = _deltas(parts, 4.0)
     names = {  # the released names, q/k/v split, in every convention
         ModelFormat.KOHYA_LORA: ("lora_unet_layers_0_attention_to_q.", "lora_unet_noise_refiner_0_attention_to_out_0.",
                                  "lora_unet_all_x_embedder_2-1.", "lora_unet_all_final_layer_2-1_adaLN_modulation_1.",
@@ -201,19 +152,11 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
         ModelFormat.DIFFUSERS_LORA: ("transformer.layers.0.attention.to_k.lora_A.weight",
                                      "transformer.all_x_embedder.2-1.lora_B.weight"),
     }
-    for fmt, prefixes in names.items():
-        tensors = encode_lora(parts, 4.0, keymap, fmt, denoiser_config=config)
-        for prefix in prefixes:
-            assert any(k.startswith(prefix) for k in tensors), (fmt, prefix)
+
+    def check_tensors(fmt, tensors):
         assert not any("qkv" in k for k in tensors), fmt
-        path = tmp_path / f"{fmt}.safetensors"
-        write_safetensors(path, tensors)
-        read = read_lora(path, keymap, denoiser_config=config)
-        got = _deltas(read.parts, 4.0)
-        assert set(got) == set(expected), fmt
-        for module, delta in expected.items():
-            torch.testing.assert_close(got[module], delta, msg=f"{fmt} {module}")
-        assert decode_lora(tensors, keymap, denoiser_config=config).parts.keys() == read.parts.keys()
+
+    expected = check_lora_formats_round_trip(trainer, parts, names, tmp_path, check=check_tensors)
 
     # a file in ComfyUI's own names with fused q/k/v (as other tools write them) reads back split
     import dataclasses
@@ -225,7 +168,7 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
     assert "diffusion_model.layers.1.attention.qkv.lora_A.weight" in tensors
     assert "diffusion_model.x_embedder.lora_A.weight" in tensors
     assert "diffusion_model.noise_refiner.0.attention.out.lora_B.weight" in tensors
-    got = _deltas(decode_lora(tensors, keymap, denoiser_config=config).parts, 4.0)
+    got = lora_deltas(decode_lora(tensors, keymap, denoiser_config=config).parts, 4.0)
     assert set(got) == set(expected)
     for module, delta in expected.items():
         torch.testing.assert_close(got[module], delta, msg=f"fused ComfyUI file {module}")
@@ -241,7 +184,7 @@ def test_fine_tune_loss_falls_and_every_full_model_format_is_exact(make_config, 
     from modules.families.zimage.keymap import COMFY_ROOTS, transformer_from_comfy
 
     cfg = _config(make_config, method="FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=True)
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     transformer = trainer.model["transformer"]
     trained = {k: v.detach() for k, v in transformer.state_dict().items()}
@@ -287,7 +230,7 @@ def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
 
     cfg = _config(make_config, epochs=3, learning_rate=3e-3, transformer__weight_dtype=DataType.INT_8)
-    trainer, before, after = _train_measured(cfg)
+    trainer, before, after = train_measured(cfg)
     assert after < before
     int8 = {n for n, m in trainer.model["transformer"].named_modules()
             if isinstance(m, torch.nn.Linear) and type(m.weight).__name__ == "Int8Tensor"}
@@ -295,30 +238,12 @@ def test_lora_trains_on_an_int8_transformer(make_config):
     assert "layers.1.feed_forward.w2.base_layer" in int8
 
 
-def _losses(trainer):
-    return [loss for _, loss in trainer.loss_history]
-
-
 def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
-    from modules.train import TrainCallbacks, TrainCommands
-
     def config(workspace, **fields):
         torch.manual_seed(0)  # new adapters draw their initial weights from the global generator
         return _config(make_config, epochs=3, workspace_dir=str(tmp_path / workspace), **fields)
 
-    reference = run_training(config("a"))
-    commands = TrainCommands()
-
-    def stop_after_three(progress, max_step, max_epoch):
-        if progress.global_step == 3:
-            commands.stop()
-
-    first = run_training(config("b", backup_before_save=True), TrainCallbacks(on_update_train_progress=stop_after_three),
-                         commands)
-    assert len(first.loss_history) == 3
-    resumed = run_training(config("b", continue_last_backup=True))
-    assert resumed.loss_history[0][0] == 3
-    assert _losses(first) + _losses(resumed) == pytest.approx(_losses(reference), rel=1e-5, abs=1e-6)
+    check_resume_repeats_the_losses(config)
 
 
 def test_dynamic_timestep_shift_follows_the_scheduler_config(tiny_model):
@@ -355,13 +280,10 @@ def test_dynamic_timestep_shift_follows_the_scheduler_config(tiny_model):
 
 
 def test_tiny_model_cli_writes_a_folder_that_diffusers_loads(tmp_path):
-    from diffusers import DiffusionPipeline, ZImagePipeline
+    from diffusers import ZImagePipeline
     from transformers import AutoTokenizer
 
-    from modules.cli.tiny_model import main
-
-    assert main(["--model-type", ZIMAGE, "--out", str(tmp_path / "z")]) == 0
-    pipe = DiffusionPipeline.from_pretrained(tmp_path / "z")
+    pipe = tiny_model_from_cli(ZIMAGE, tmp_path / "z")
     assert isinstance(pipe, ZImagePipeline)
     tokenizer = AutoTokenizer.from_pretrained(tmp_path / "z" / "tokenizer")
     assert tokenizer.chat_template and "<|im_start|>" in tokenizer.apply_chat_template(
