@@ -18,7 +18,7 @@ import torch
 
 from ..diffusers_family import DiffusersFamily
 from ..flow import FlowMatchingObjective
-from ..qwen.family import denormalise, normalise
+from ..parts import qwen_image_vae
 from . import cosmos
 from .facts import FACTS
 
@@ -61,15 +61,10 @@ class AnimaFamily(FlowMatchingObjective, DiffusersFamily):
 
     # ---------------------------------------------------------------- images
     def encode_images(self, model, pixels: torch.Tensor) -> torch.Tensor:
-        """Pixels [B, 3, H, W] in [-1, 1] -> normalised posterior means [B, C, 1, H/8, W/8]."""
-        vae = model["vae"]
-        with torch.no_grad():
-            mean = vae.encode(pixels.to(vae.device, vae.dtype).unsqueeze(2)).latent_dist.mean
-        return normalise(vae, mean)
+        return qwen_image_vae.encode(model["vae"], pixels)
 
     def decode_for_vae_training(self, model, latents: torch.Tensor) -> torch.Tensor:
-        vae = model["vae"]
-        return vae.decode(denormalise(vae, latents)).sample[:, :, 0]
+        return qwen_image_vae.decode(model["vae"], latents)
 
     # ---------------------------------------------------------------- text
     def encode_prompts(self, model, texts, config):

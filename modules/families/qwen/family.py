@@ -12,28 +12,11 @@ import torch
 
 from ..diffusers_family import DiffusersFamily
 from ..flow import FlowMatchingObjective
-from ..parts import inpainting, qwen25vl
+from ..parts import inpainting, qwen25vl, qwen_image_vae
 from ..parts.patches import pack, unpack
 from .facts import FACTS
 
 DEFAULT_TEXT_LENGTH = 512  # OneTrainer's text_encoder_sequence_length default (the pipeline's, too)
-
-
-def _channel_stats(vae, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    shape = (1, vae.config.z_dim, 1, 1, 1)
-    mean = torch.tensor(vae.config.latents_mean).view(shape).to(like.device, like.dtype)
-    std = torch.tensor(vae.config.latents_std).view(shape).to(like.device, like.dtype)
-    return mean, std
-
-
-def normalise(vae, latents: torch.Tensor) -> torch.Tensor:
-    mean, std = _channel_stats(vae, latents)
-    return (latents - mean) / std
-
-
-def denormalise(vae, latents: torch.Tensor) -> torch.Tensor:
-    mean, std = _channel_stats(vae, latents)
-    return latents * std + mean
 
 
 def trimmed(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -58,15 +41,10 @@ class QwenFamily(FlowMatchingObjective, DiffusersFamily):
 
     # ---------------------------------------------------------------- images
     def encode_images(self, model, pixels: torch.Tensor) -> torch.Tensor:
-        """Pixels [B, 3, H, W] in [-1, 1] -> normalised posterior means [B, C, 1, H/8, W/8]."""
-        vae = model["vae"]
-        with torch.no_grad():
-            mean = vae.encode(pixels.to(vae.device, vae.dtype).unsqueeze(2)).latent_dist.mean
-        return normalise(vae, mean)
+        return qwen_image_vae.encode(model["vae"], pixels)
 
     def decode_for_vae_training(self, model, latents: torch.Tensor) -> torch.Tensor:
-        vae = model["vae"]
-        return vae.decode(denormalise(vae, latents)).sample[:, :, 0]
+        return qwen_image_vae.decode(model["vae"], latents)
 
     # ---------------------------------------------------------------- text
     def encode_prompts(self, model, texts, config):
