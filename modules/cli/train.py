@@ -82,8 +82,15 @@ def main(argv: list[str] | None = None) -> int:
 
     callbacks = TrainCallbacks(on_update_status=lambda s: print(s, flush=True), on_update_train_progress=progress)
     commands = TrainCommands()
+    from modules.train.backups import BackupError
+
     trainer = create_trainer(config, callbacks, commands)
-    trainer.start()
+    try:
+        trainer.start()
+    except BackupError as exc:  # a damaged backup: the folder and the reason, no traceback
+        print(f"error: {exc}", file=sys.stderr)
+        trainer.end()  # nothing was trained: only closes the logs
+        return 1
     cancelled = False
     try:
         trainer.train()

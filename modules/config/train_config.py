@@ -149,11 +149,11 @@ class TrainConfig(BaseConfig):
         return trains_part or ((part.train_embedding or single_te) and self.train_any_embedding())
 
     def get_last_backup_path(self) -> str | None:
-        backup_dir = os.path.join(self.workspace_dir, 'backup')
-        if not os.path.isdir(backup_dir):
-            return None
-        names = sorted(n for n in os.listdir(backup_dir) if os.path.isdir(os.path.join(backup_dir, n)))
-        return os.path.join(backup_dir, names[-1]) if names else None
+        """The newest complete backup (unfinished `.partial` writes and damaged folders are passed over)."""
+        from modules.train.backups import find_last_backup
+
+        found = find_last_backup(os.path.join(self.workspace_dir, 'backup'))
+        return str(found) if found is not None else None
 
     def supported_output_formats(self) -> list[ModelFormat]:
         return self.model_type.supported_output_formats(self.training_method)

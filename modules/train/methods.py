@@ -278,7 +278,14 @@ class MethodSetup:
             if self.model.embeddings and not self.config.bundle_additional_embeddings:
                 self._save_extra_embeddings(destination, dtype=dtype)
             return
-        self._save_full(destination, fmt, dtype, metadata)
+        if fmt == ModelFormat.DIFFUSERS:
+            from .backups import building_folder
+
+            # written beside the destination and renamed into place: a failed save keeps the previous model
+            with building_folder(destination) as partial:
+                self._save_full(partial, fmt, dtype, metadata)
+        else:
+            self._save_full(destination, fmt, dtype, metadata)
         self._save_extra_embeddings(destination, dtype=dtype)
 
     def _save_full(self, destination, fmt: ModelFormat, dtype, metadata) -> None:

@@ -2,14 +2,16 @@
 from __future__ import annotations
 
 import gc
+import json
 import logging
 import math
 import os
-import shutil
+import pickle
 import subprocess
 import sys
 import time
-from contextlib import nullcontext
+import zipfile
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 
 import torch
@@ -18,6 +20,7 @@ from modules.config.enums import EMAMode, ModelFormat, TrainingMethod
 from modules.config.files import atomic_write_json, load_concepts
 from modules.objectives import Prediction, TimestepSampler
 
+from .backups import BackupError, building_folder, check_backup, find_last_backup, looks_like_backup
 from .callbacks import TrainCallbacks
 from .commands import TrainCommands
 from .ema import EMA
@@ -51,6 +54,7 @@ class GenericTrainer:
         self.progress = TrainProgress()
         self.one_step_trained = False
         self.loss_history: list[tuple[int, float]] = []  # (global step of the update, loss)
+        self.warnings: list[str] = []  # also sent to on_update_status as "warning: ..."
         self.family = family
         self.model = self.method = self.optimizer = self.lr_scheduler = None
         self.ema: EMA | None = None
@@ -93,15 +97,19 @@ class GenericTrainer:
         if cfg.continue_last_backup:
             self._status("searching for previous backups")
             self._use_last_backup()
+        sources = self._backup_sources()
+        for source in dict.fromkeys(sources.values()):
+            check_backup(source)
         self.device = torch.device(cfg.train_device if cfg.train_device else "cpu")
         base = cfg.base_model_name
-        self.model = self.family.load(base, cfg)
+        with _reading_backup(sources.get("base")):
+            self.model = self.family.load(base, cfg)
         self._status("running model setup")
         from .methods import MethodSetup
 
         self.method = MethodSetup(self.family, self.model, cfg)
         # new adapters start from the same weights in every run, whatever ran before in this process
-        with torch.random.fork_rng(devices=[]):
+        with torch.random.fork_rng(devices=[]), _reading_backup(sources.get("lora") or sources.get("embedding")):
             torch.manual_seed(0)
             self.method.setup()
         for module in self.model.modules().values():
@@ -110,13 +118,14 @@ class GenericTrainer:
         self._create_optimizer()
         resumed = self._resume_source()
         if resumed is not None:
-            progress = read_progress(resumed)
-            if progress is not None:
-                self.progress = progress
-            restore_optimizer(resumed, self.optimizer, self._group_names(), self._optimizer_name())
-            ema_file = Path(resumed) / "ema" / "ema.pt"
-            if self.ema is not None and ema_file.is_file():
-                self.ema.load_state_dict(torch.load(ema_file, map_location="cpu"))
+            with _reading_backup(resumed):
+                progress = read_progress(resumed)
+                if progress is not None:
+                    self.progress = progress
+                restore_optimizer(resumed, self.optimizer, self._group_names(), self._optimizer_name())
+                ema_file = Path(resumed) / "ema" / "ema.pt"
+                if self.ema is not None and ema_file.is_file():
+                    self.ema.load_state_dict(torch.load(ema_file, map_location="cpu"))
         self._status("creating the data loader/caching")
         self._create_dataset()
 
@@ -128,11 +137,20 @@ class GenericTrainer:
         atomic_write_json(self.workspace.config_path(), data)
 
     def _use_last_backup(self) -> None:
+        """Continue from the newest complete backup; newer unfinished or damaged ones are named and passed over."""
         cfg = self.config
-        path = cfg.get_last_backup_path()
-        if path is None:
-            print("no backup found, starting a new run")
+        skipped: list[str] = []
+
+        def skip(folder: Path, reason: str) -> None:
+            skipped.append(folder.name)
+            self._warn(f"skipped backup {folder.name}: {reason}")
+
+        found = find_last_backup(self.workspace.backup_root, skip)
+        if found is None:
+            self._warn("no usable backup found, starting a new run" if skipped
+                       else "no backup found, starting a new run")
             return
+        path = str(found)
         print(f"continuing from backup {path}")
         method = TrainingMethod(cfg.training_method)
         if method == TrainingMethod.LORA:
@@ -143,6 +161,22 @@ class GenericTrainer:
             cfg.base_model_name = path
         for emb in cfg.additional_embeddings:
             emb.model_name = path
+
+    def _backup_sources(self) -> dict[str, str]:
+        """The backup folders this run reads from ("base", "lora", "embedding"): each must be usable."""
+        cfg = self.config
+        method = TrainingMethod(cfg.training_method)
+        sources: dict[str, str] = {}
+        if cfg.base_model_name and looks_like_backup(cfg.base_model_name):
+            sources["base"] = cfg.base_model_name
+        if method == TrainingMethod.LORA and cfg.lora_model_name and (
+                os.path.isdir(cfg.lora_model_name) or looks_like_backup(cfg.lora_model_name)):
+            sources["lora"] = cfg.lora_model_name
+        for emb in cfg.all_embedding_configs():
+            name = emb.model_name
+            if name and "embedding" not in sources and (os.path.isdir(name) or looks_like_backup(name)):
+                sources["embedding"] = name
+        return sources
 
     def _resume_source(self) -> str | None:
         cfg = self.config
@@ -451,16 +485,16 @@ class GenericTrainer:
                                postfix="", **kwargs)
 
     def backup(self) -> Path | None:
+        """Written into `<name>.partial` and renamed into place once complete: a crash never leaves a
+        half-written folder under a backup's name (and the leftover is removed here next time)."""
         self._status("Creating backup")
+        for left in self.workspace.remove_unfinished_backups():
+            log.info("removed the unfinished backup %s", left)
         directory = self.workspace.backup_dir(self.progress)
-        try:
-            with self._eval_mode():
-                self.method.save_internal(directory)
-                write_backup_extras(directory, self.progress, self.optimizer, self._group_names(),
-                                    self._optimizer_name(), self.ema, self.config)
-        except Exception:
-            shutil.rmtree(directory, ignore_errors=True)
-            raise
+        with self._eval_mode(), building_folder(directory) as partial:
+            self.method.save_internal(partial)
+            write_backup_extras(partial, self.progress, self.optimizer, self._group_names(),
+                                self._optimizer_name(), self.ema, self.config)
         if self.config.rolling_backup:
             self.workspace.prune_backups(int(self.config.rolling_backup_count))
         return directory
@@ -518,6 +552,13 @@ class GenericTrainer:
     def _status(self, text: str) -> None:
         self.callbacks.on_update_status(text)
 
+    def _warn(self, text: str) -> None:
+        """Logged, kept in `warnings` and shown to the UI as a status line."""
+        log.warning(text)
+        print(f"warning: {text}")
+        self.warnings.append(text)
+        self._status(f"warning: {text}")
+
     def _start_tensorboard(self) -> None:
         cmd = [sys.executable, "-m", "tensorboard.main", "--logdir", str(self.workspace.root / "tensorboard"),
                "--port", str(self.config.tensorboard_port), "--samples_per_plugin=images=100,scalars=10000"]
@@ -536,3 +577,33 @@ class GenericTrainer:
             except subprocess.TimeoutExpired:
                 self._tb_process.kill()
             self._tb_process = None
+
+
+def _is_read_failure(exc: BaseException) -> bool:
+    """Errors that mean a file could not be read (missing, cut, not what it claims to be)."""
+    if isinstance(exc, (BackupError, torch.OutOfMemoryError, MemoryError)):
+        return False
+    if isinstance(exc, (OSError, EOFError, pickle.UnpicklingError, zipfile.BadZipFile, UnicodeDecodeError)):
+        return True
+    if type(exc).__module__.startswith("safetensors") or type(exc).__name__ == "SafetensorError":
+        return True
+    if isinstance(exc, json.JSONDecodeError):
+        return True
+    return isinstance(exc, RuntimeError) and any(s in str(exc) for s in ("PytorchStreamReader", "safetensors",
+                                                                           "header", "truncated"))
+
+
+@contextmanager
+def _reading_backup(path: str | None):
+    """A failure to read the backup folder `path` becomes a one-line BackupError naming it."""
+    if path is None:
+        yield
+        return
+    try:
+        yield
+    except Exception as exc:
+        if not _is_read_failure(exc):
+            raise
+        log.debug("reading the backup %s failed", path, exc_info=True)
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise BackupError(path, first_line) from None

@@ -12,11 +12,9 @@ import torch
 
 from modules.config.files import atomic_write_json
 
+from .backups import EMA_FILE, META, OPTIMIZER_FILE, backup_folders, discard, remove_partial
 from .progress import TrainProgress
 
-META = "meta.json"
-OPTIMIZER_FILE = Path("optimizer") / "optimizer.pt"
-EMA_FILE = Path("ema") / "ema.pt"
 CONFIG_DIR = "onetrainer_config"
 
 
@@ -53,10 +51,20 @@ class Workspace:
         name = f"{self.prefix}{timestamp()}-training-sample-{progress.filename_string()}{extension}"
         return self.root / "samples" / folder / name
 
+    @property
+    def backup_root(self) -> Path:
+        return self.root / "backup"
+
+    def remove_unfinished_backups(self) -> list[Path]:
+        """The `.partial` folders of backups a crash interrupted."""
+        return remove_partial(self.backup_root)
+
     def prune_backups(self, keep: int) -> None:
-        backups = sorted(p for p in (self.root / "backup").iterdir() if p.is_dir())
+        """Keep the newest `keep` finished backups (unfinished writes neither count nor stay)."""
+        self.remove_unfinished_backups()
+        backups = backup_folders(self.backup_root)
         for old in backups[: max(0, len(backups) - keep)]:
-            shutil.rmtree(old, ignore_errors=True)
+            discard(old)
 
 
 def write_backup_extras(directory: Path, progress: TrainProgress, optimizer, group_names: list[str],
