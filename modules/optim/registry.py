@@ -36,8 +36,9 @@ def _torch_adam(kind, groups, kwargs, optimizer_config, train_config) -> None:
 
 
 def _adafactor(kind, groups, kwargs, optimizer_config, train_config) -> None:
-    # With relative steps Adafactor computes its own LR; a fixed one must not be passed.
-    if optimizer_config.relative_step:
+    # With relative steps Adafactor computes its own LR; a fixed one must not be passed. The keyword
+    # holds the fallback (on) when the config leaves the switch null.
+    if kwargs['relative_step']:
         kwargs['lr'] = None
         for group in groups:
             group.pop('lr', None)
@@ -163,7 +164,9 @@ def create_optimizer(parameter_groups: list[dict], train_config) -> torch.optim.
     """Build ``train_config.optimizer.optimizer`` over torch param-group dicts (``params``, ``lr``,
     optional ``name`` and, for the Muon family, ``param_names``).
 
-    Null config fields get the fallbacks OneTrainer's constructors use. Raises
+    Null config fields, switches included, get the fallbacks OneTrainer's constructors use; they are
+    passed explicitly because several libraries' own defaults differ (torch's `foreach`/`fused`
+    pick an implementation themselves, schedulefree turns `foreach` on, ...). Raises
     OptimizerUnavailableError when the optimizer's library is missing or cannot run here.
     No optimizer (None) when none is configured, as for sampling only.
     """

@@ -25,7 +25,7 @@ from modules import settings_usage
 from modules.config.base import BaseConfig, ConfigField, coerce_scalar
 from modules.config.enums import ModelType
 from modules.config.secrets_config import mask_secret
-from modules.config.train_config import TrainConfig
+from modules.config.train_config import TrainConfig, TrainOptimizerConfig
 from modules.families.registry import facts_for
 
 # ---- registry of bound fields (config class -> field names) --------------------------------------
@@ -317,9 +317,30 @@ def _enum_select(owner: BaseConfig, f: ConfigField, text: str, choices: Iterable
     return element
 
 
+NULL_SWITCH_TEXT = 'optimizer default'
+
+
 def _switch(owner: BaseConfig, f: ConfigField, text: str, assign: Callable[[Any], None]) -> ui.element:
-    element = ui.switch(text, value=bool(getattr(owner, f.name)), on_change=lambda e: assign(bool(e.value)))
-    watch(owner, f.name, lambda v: element.set_value(bool(v)), element)
+    # A nullable switch left null (optimizer switches of old configs) shows the indeterminate state
+    # and a caption until the user sets it: the optimizer then uses its own fallback.
+    def to_value(value: Any) -> bool | None:
+        return None if value is None and f.nullable else bool(value)
+
+    current = getattr(owner, f.name)
+    element = ui.switch(text, value=to_value(current), on_change=lambda e: assign(to_value(e.value)))
+    caption = None
+    if f.nullable:
+        with element:
+            caption = ui.label(NULL_SWITCH_TEXT if isinstance(owner, TrainOptimizerConfig) else 'not set') \
+                .classes('text-caption text-grey-7 q-ml-xs').mark('switch-unset')
+        caption.set_visibility(current is None)
+
+    def show(value: Any) -> None:
+        element.set_value(to_value(value))
+        if caption is not None:
+            caption.set_visibility(value is None)
+
+    watch(owner, f.name, show, element)
     return element
 
 

@@ -93,6 +93,40 @@ async def test_optimizer_select_changes_the_parameter_set(session):
         await until(lambda: shown_parameters(user) == set(parameter_names(Optimizer.LION)))
 
 
+async def test_null_optimizer_switch_shows_optimizer_default_until_set(session):
+    # An old config left Prodigy's switches null: the optimizer's fallback applies to them.
+    config = session.config
+    session.change_optimizer(Optimizer.PRODIGY)
+    config.optimizer.from_dict({'decouple': None}, migrate=False)
+    async with user_simulation(page(session)) as user:
+        await user.open('/')
+        user.find(marker='open-optimizer').click()
+        await user.should_see(marker='optimizer-decouple')
+        with user:
+            (decouple,) = ElementFilter(kind=ui.switch, marker='optimizer-decouple')
+            (safeguard,) = ElementFilter(kind=ui.switch, marker='optimizer-safeguard_warmup')
+        assert decouple.value is None  # the indeterminate state
+        assert safeguard.value is False
+        await user.should_see('optimizer default')
+        with user:
+            (caption,) = ElementFilter(marker='switch-unset', only_visible=True)
+            assert caption.parent_slot.parent is decouple  # only the null switch says so
+
+        user.find(marker='optimizer-decouple').click()
+        assert config.optimizer.decouple is True and decouple.value is True
+        await user.should_not_see('optimizer default')
+        user.find(marker='optimizer-decouple').click()
+        assert config.optimizer.decouple is False
+
+        config.optimizer.decouple = None  # e.g. another old config loaded
+        await user.should_see('optimizer default')
+        assert decouple.value is None
+        user.find(marker='optimizer-dialog-ok').click()
+        await until(lambda: 'PRODIGY' in config.optimizer_defaults)
+        assert config.optimizer_defaults['PRODIGY'].decouple is None
+        assert config.optimizer_defaults['PRODIGY'].to_dict()['decouple'] is None
+
+
 async def test_muon_auxiliary_adam(session):
     session.change_optimizer(Optimizer.MUON)
     async with user_simulation(page(session)) as user:
