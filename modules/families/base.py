@@ -56,10 +56,6 @@ class FamilyFacts:
     pipelines: Mapping[str, str]  # model type -> diffusers pipeline class
     methods: tuple[str, ...]  # TrainingMethod names this family trains
     formats: Mapping[str, tuple[str, ...]]  # TrainingMethod name -> ModelFormat names it writes
-    # model types whose denoiser needs the pixels at train time (inpainting mask, depth input)
-    pixel_model_types: frozenset[str] = frozenset()
-    # model types whose denoiser takes an inpainting mask (read from the concepts' mask images)
-    mask_input_model_types: frozenset[str] = frozenset()
     # family-specific settings (dotted TrainConfig paths) that this family reads
     reads: frozenset[str] = frozenset()
     latent_dims: int = 4  # 4: images [B, C, H, W]; 5: video [B, C, F, H, W]
@@ -74,8 +70,13 @@ class FamilyFacts:
     def text_encoder_parts(self) -> tuple[str, ...]:
         return tuple(te.part for te in self.text_encoders)
 
-    def needs_pixels(self, model_type) -> bool:
-        return str(model_type) in self.pixel_model_types
+    @staticmethod
+    def needs_pixels(model_type) -> bool:
+        """The denoiser needs the pixels at train time (inpainting mask, depth input): no latent cache."""
+        from modules.config.enums import ModelType
+
+        model_type = ModelType(str(model_type))
+        return model_type.has_mask_input() or model_type.has_depth_input()
 
     def layer_presets(self, model_type) -> list:
         """The named layer selections of `model_type` (`modules/config/layer_presets.py`, shared with
@@ -85,8 +86,12 @@ class FamilyFacts:
 
         return layer_presets(ModelType(str(model_type)))
 
-    def has_mask_input(self, model_type) -> bool:
-        return str(model_type) in self.mask_input_model_types
+    @staticmethod
+    def has_mask_input(model_type) -> bool:
+        """The denoiser takes an inpainting mask (read from the concepts' mask images)."""
+        from modules.config.enums import ModelType
+
+        return ModelType(str(model_type)).has_mask_input()
 
     def pipeline(self, model_type) -> str:
         return self.pipelines[str(model_type)]

@@ -12,7 +12,7 @@ from pathlib import Path
 import torch
 
 from .base import Inputs, Model, ModelFamily
-from .parts import diffusers_io, vae
+from .parts import diffusers_io, inpainting, vae
 
 
 class DiffusersFamily(ModelFamily):
@@ -39,6 +39,14 @@ class DiffusersFamily(ModelFamily):
 
     def decode_for_vae_training(self, model: Model, latents: torch.Tensor) -> torch.Tensor:
         return vae.decode(model["vae"], latents)
+
+    def prepare_inputs(self, model: Model, latents, pixels, masks, conditioning, config, batch=None) -> Inputs:
+        """Loss masks come from the data pipeline at pixel size: resized to the latents here, for
+        every family (a family adds its own extras on top)."""
+        inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
+        if masks is not None:
+            inputs.masks = inpainting.latent_mask(masks, latents.shape[-2:])
+        return inputs
 
     @staticmethod
     def expanded(model: Model, texts: list[str], part: str) -> list[str]:

@@ -68,8 +68,7 @@ VARIANT_FILES = {
         from modules.families.sd.facts import FACTS as SD
 
         FACTS = replace(SD, name="SD variant", package="variant", model_types=("PIXART_ALPHA",),
-                        pipelines={"PIXART_ALPHA": "StableDiffusionPipeline"}, pixel_model_types=frozenset(),
-                        mask_input_model_types=frozenset())
+                        pipelines={"PIXART_ALPHA": "StableDiffusionPipeline"})
     '''),
     "family.py": textwrap.dedent('''
         from modules.families.sd.family import StableDiffusionFamily

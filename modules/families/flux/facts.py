@@ -28,8 +28,6 @@ FACTS = FamilyFacts(
         "LORA": ("DIFFUSERS_LORA", "KOHYA_LORA", "ORIGINAL_LORA", "COMFY_LORA", "LEGACY_LORA"),
         "EMBEDDING": ("SAFETENSORS",),
     },
-    pixel_model_types=frozenset({"FLUX_FILL_DEV_1"}),
-    mask_input_model_types=frozenset({"FLUX_FILL_DEV_1"}),
     reads=frozenset({
         "vae.model_name", "transformer.guidance_scale", "transformer.attention_mask",
         "text_encoder_2_sequence_length", "dynamic_timestep_shifting",

@@ -71,8 +71,6 @@ class FluxFamily(FlowMatchingObjective, DiffusersFamily):
             mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks)
             inputs.masks = mask
             inputs.extras = {"masked_latents": masked, "fill_mask": fill_mask(masks, latents, pixels)}
-        elif masks is not None:
-            inputs.masks = inpainting.latent_mask(masks, latents.shape[-2:])
         return inputs
 
     def denoiser_input(self, inputs, noisy):

@@ -22,7 +22,7 @@ import torch
 
 from ..diffusers_family import DiffusersFamily
 from ..flow import FlowMatchingObjective
-from ..parts import inpainting, qwen3vl
+from ..parts import qwen3vl
 from .facts import FACTS
 from .tiny import tapped_layers
 
@@ -104,12 +104,6 @@ class Ideogram4Family(FlowMatchingObjective, DiffusersFamily):
         return {"text": (features * mask.unsqueeze(-1).to(features.dtype)).float(), "text_mask": mask}
 
     # ---------------------------------------------------------------- training
-    def prepare_inputs(self, model, latents, pixels, masks, conditioning, config, batch=None):
-        inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
-        if masks is not None:
-            inputs.masks = inpainting.latent_mask(masks, latents.shape[-2:])
-        return inputs
-
     def shift(self, config, model, latents) -> float:
         """Ideogram's own resolution-aware shift when `dynamic_timestep_shifting` is on (the pixel
         count of the batch's images, from the patch grid), else `timestep_shift`."""

@@ -12,7 +12,7 @@ import torch
 
 from ..diffusers_family import DiffusersFamily
 from ..flow import FlowMatchingObjective
-from ..parts import inpainting, qwen25vl, qwen_image_vae
+from ..parts import qwen25vl, qwen_image_vae
 from ..parts.patches import pack, unpack
 from .facts import FACTS
 
@@ -61,12 +61,6 @@ class QwenFamily(FlowMatchingObjective, DiffusersFamily):
         return qwen25vl.language_modules(model[part], names) if part == "text_encoder" else names
 
     # ---------------------------------------------------------------- training
-    def prepare_inputs(self, model, latents, pixels, masks, conditioning, config, batch=None):
-        inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
-        if masks is not None:  # [B, 1, H, W] pixels -> [B, 1, 1, h, w], the latents' frame axis kept
-            inputs.masks = inpainting.latent_mask(masks, latents.shape[-2:]).unsqueeze(2)
-        return inputs
-
     def model_timesteps(self, sigma, timesteps):
         return timesteps.float() / 1000  # the transformer multiplies by 1000 itself
 

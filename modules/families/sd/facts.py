@@ -35,9 +35,6 @@ FACTS = FamilyFacts(
         "EMBEDDING": ("SAFETENSORS",),
         "FINE_TUNE_VAE": _FULL_FORMATS,
     },
-    pixel_model_types=frozenset({"STABLE_DIFFUSION_15_INPAINTING", "STABLE_DIFFUSION_20_INPAINTING",
-                                 "STABLE_DIFFUSION_20_DEPTH"}),
-    mask_input_model_types=frozenset({"STABLE_DIFFUSION_15_INPAINTING", "STABLE_DIFFUSION_20_INPAINTING"}),
     reads=frozenset({
         "vae.model_name", "text_encoder_layer_skip", "rescale_noise_scheduler_to_zero_terminal_snr",
         "force_v_prediction", "force_epsilon_prediction", "generalized_offset_noise",

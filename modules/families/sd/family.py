@@ -31,8 +31,6 @@ class StableDiffusionFamily(DDPMObjective, DiffusersFamily):
             mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks)
             inputs.masks = mask
             inputs.extras = {"mask": mask, "masked_latents": masked}
-        elif masks is not None:
-            inputs.masks = inpainting.latent_mask(masks, size)
         if self.has_depth_input:
             inputs.extras = {"depth": depth.depth_map(model.get("depth_estimator"), pixels, size).to(latents)}
         return inputs

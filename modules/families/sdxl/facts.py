@@ -28,8 +28,6 @@ FACTS = FamilyFacts(
         "LORA": ("DIFFUSERS_LORA", "KOHYA_LORA", "ORIGINAL_LORA", "COMFY_LORA", "LEGACY_LORA"),
         "EMBEDDING": ("SAFETENSORS",),
     },
-    pixel_model_types=frozenset({"STABLE_DIFFUSION_XL_10_BASE_INPAINTING"}),
-    mask_input_model_types=frozenset({"STABLE_DIFFUSION_XL_10_BASE_INPAINTING"}),
     reads=frozenset({
         "vae.model_name", "text_encoder_layer_skip", "text_encoder_2_layer_skip",
         "rescale_noise_scheduler_to_zero_terminal_snr", "force_v_prediction", "force_epsilon_prediction",

@@ -48,8 +48,6 @@ class StableDiffusionXLFamily(DDPMObjective, DiffusersFamily):
             mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks)
             inputs.masks = mask
             inputs.extras = {"mask": mask, "masked_latents": masked}
-        elif masks is not None:
-            inputs.masks = inpainting.latent_mask(masks, latents.shape[-2:])
         if batch is not None and batch.original_sizes:
             h, w = batch.resolution
             rows = [[*orig, *crop, h, w] for orig, crop in zip(batch.original_sizes, batch.crop_offsets, strict=True)]
