@@ -8,45 +8,35 @@ from __future__ import annotations
 
 from enum import Enum
 
-from modules.config.validation import Problem, validate
-
-
-def _label(value) -> str:
-    return value.label if isinstance(value, Enum) and hasattr(value, "label") else str(value)
+from modules.config.validation import Problem, enum_label, validate
 
 
 def family_problems(config) -> list[Problem]:
     """What the model type's family says about this config: can it train it, with this method and format."""
     from modules.families import facts_for, family_for
+    from modules.families.parts.quantization import quantization_problems
     from modules.settings_usage import setting_warnings
 
     facts = facts_for(config.model_type)
     if facts is None:
-        return [Problem("model_type", f"{_label(config.model_type)} cannot be trained yet")]
+        return [Problem("model_type", f"{enum_label(config.model_type)} cannot be trained yet")]
     problems = []
     method = str(config.training_method)
     if method not in facts.methods:
-        problems.append(Problem("training_method", f"{_label(config.training_method)} is not available for "
-                                                   f"{_label(config.model_type)} yet"))
+        problems.append(Problem("training_method", f"{enum_label(config.training_method)} is not available for "
+                                                   f"{enum_label(config.model_type)} yet"))
     elif str(config.output_model_format) not in facts.formats.get(method, ()):
-        problems.append(Problem("output_model_format", f"{_label(config.output_model_format)} cannot be written "
-                                                       f"for {_label(config.model_type)} yet"))
+        problems.append(Problem("output_model_format", f"{enum_label(config.output_model_format)} cannot be written "
+                                                       f"for {enum_label(config.model_type)} yet"))
     for encoder in facts.text_encoders:
         if not encoder.optional and not getattr(config, encoder.part).include:
-            problems.append(Problem(f"{encoder.part}.include", f"{_label(config.model_type)} cannot train without "
+            problems.append(Problem(f"{encoder.part}.include", f"{enum_label(config.model_type)} cannot train without "
                                                                "this text encoder"))
-    problems += quantization_problems(config, facts)
+    problems += quantization_problems(config, facts)  # a quantized part that cannot run here
     # what the family accepts but handles its own way
     problems += [Problem(path, message, "warning") for path, message in family_for(config.model_type).warnings(config)]
     refused = {p.path for p in problems}
     return problems + [w for w in setting_warnings(config, facts) if w.path not in refused]
-
-
-def quantization_problems(config, facts) -> list[Problem]:
-    """A part in a quantized weight dtype that cannot load or train on the train device is refused."""
-    from modules.families.parts.quantization import quantization_problems as problems
-
-    return problems(config, facts)
 
 
 def check(config, *, paths: bool = True, base_dir: str | None = None) -> list[Problem]:

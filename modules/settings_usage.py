@@ -21,13 +21,12 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from enum import Enum
 from functools import cache
 from typing import TYPE_CHECKING, Literal
 
 from modules.config.base import BaseConfig
-from modules.config.train_config import TrainConfig, TrainModelPartConfig, TrainOptimizerConfig
-from modules.config.validation import Problem
+from modules.config.train_config import TrainConfig, TrainModelPartConfig
+from modules.config.validation import Problem, enum_label
 
 if TYPE_CHECKING:
     from modules.families.base import FamilyFacts
@@ -316,9 +315,6 @@ def takes_effect(path: str, facts: FamilyFacts) -> bool:
     return u.path in facts.reads
 
 
-def _label(model_type) -> str:
-    return model_type.label if isinstance(model_type, Enum) and hasattr(model_type, 'label') else str(model_type)
-
 
 def _message(path: str, model_type, facts: FamilyFacts | None) -> str | None:
     u = usage(path)
@@ -326,7 +322,7 @@ def _message(path: str, model_type, facts: FamilyFacts | None) -> str | None:
         return NOT_IMPLEMENTED_MESSAGE
     if facts is None or takes_effect(path, facts):
         return None  # a model type without a family is refused as a whole
-    return f'not used by {_label(model_type)}'
+    return f'not used by {enum_label(model_type)}'
 
 
 def setting_status(path: str, model_type) -> str | None:
@@ -368,9 +364,6 @@ def setting_warnings(config: TrainConfig, facts: FamilyFacts | None) -> list[Pro
             problems.append(Problem(path, message, 'warning'))
     return problems
 
-
-def optimizer_fields() -> tuple[str, ...]:
-    return tuple(f'optimizer.{f.name}' for f in TrainOptimizerConfig.FIELDS)
 
 
 def config_owner_path(root: BaseConfig, owner: BaseConfig) -> str | None:

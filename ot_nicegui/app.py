@@ -63,12 +63,6 @@ TABS = [
 ]
 
 
-
-def available_tabs() -> list[TabSpec]:
-    """Every tab of the page, visible or not."""
-    return list(TABS)
-
-
 def visible_tabs(config: TrainConfig) -> list[TabSpec]:
     return [tab for tab in TABS if tab.visible(config)]
 
@@ -91,7 +85,7 @@ class MainPage:
         self.ctx = ctx
         session = self.session = ctx.session
         self.config = ctx.config
-        self.tabs_spec = available_tabs()
+        self.tabs_spec = TABS
         ui.add_head_html('<link rel="stylesheet" href="ot-static/app.css?v=1">'
                          '<script src="ot-static/app.js?v=1" defer></script>')
         stored = app.storage.user.get('dark') if _has_user_storage() else None

@@ -100,7 +100,7 @@ def check_fields(config: BaseConfig, prefix: str = '') -> list[Problem]:
 
 
 # ---- combinations --------------------------------------------------------------------------------
-def _enum_label(value: object) -> str:
+def enum_label(value: object) -> str:
     return value.label if isinstance(value, Enum) and hasattr(value, 'label') else str(value)
 
 
@@ -111,17 +111,17 @@ def check_combinations(config: TrainConfig) -> list[Problem]:
         return problems  # already reported as bad values
     if method not in model_type.supported_training_methods():
         problems.append(Problem('training_method',
-                                f'{_enum_label(model_type)} cannot be trained with {_enum_label(method)}'))
+                                f'{enum_label(model_type)} cannot be trained with {enum_label(method)}'))
     formats = model_type.supported_output_formats(method)
     if isinstance(config.output_model_format, Enum) and config.output_model_format not in formats:
-        allowed = ', '.join(_enum_label(f) for f in formats) or 'none'
+        allowed = ', '.join(enum_label(f) for f in formats) or 'none'
         problems.append(Problem('output_model_format',
-                                f'{_enum_label(method)} of {_enum_label(model_type)} cannot be saved as '
-                                f'{_enum_label(config.output_model_format)} (possible: {allowed})'))
+                                f'{enum_label(method)} of {enum_label(model_type)} cannot be saved as '
+                                f'{enum_label(config.output_model_format)} (possible: {allowed})'))
     if (model_type.is_flow_matching() and isinstance(config.loss_weight_fn, Enum)
             and not config.loss_weight_fn.supports_flow_matching()):
-        problems.append(Problem('loss_weight_fn', f'{_enum_label(config.loss_weight_fn)} does not apply to '
-                                                  f'flow-matching models such as {_enum_label(model_type)}'))
+        problems.append(Problem('loss_weight_fn', f'{enum_label(config.loss_weight_fn)} does not apply to '
+                                                  f'flow-matching models such as {enum_label(model_type)}'))
     if isinstance(config.resolution, str) and not _RESOLUTION.match(config.resolution):
         problems.append(Problem('resolution', 'use a size like "512", "512x768", or a comma list of them'))
     if isinstance(config.frames, str) and config.frames.strip() and not _RESOLUTION.match(config.frames):

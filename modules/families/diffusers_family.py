@@ -120,6 +120,7 @@ class DiffusersFamily(ModelFamily):
 
     def save_diffusers(self, model: Model, path: str | Path, dtype: torch.dtype | None = None) -> None:
         extra = {}
-        if "scheduler" not in model.components and self.saved_scheduler(model) is not None:
-            extra["scheduler"] = self.saved_scheduler(model)
+        scheduler = None if "scheduler" in model.components else self.saved_scheduler(model)
+        if scheduler is not None:
+            extra["scheduler"] = scheduler
         diffusers_io.save_folder(model.components, path, self.pipeline_class(), dtype, extra)

@@ -60,8 +60,7 @@ class Workspace:
         return remove_partial(self.backup_root)
 
     def prune_backups(self, keep: int) -> None:
-        """Keep the newest `keep` finished backups (unfinished writes neither count nor stay)."""
-        self.remove_unfinished_backups()
+        """Keep the newest `keep` finished backups (the caller removed unfinished writes before)."""
         backups = backup_folders(self.backup_root)
         for old in backups[: max(0, len(backups) - keep)]:
             discard(old)

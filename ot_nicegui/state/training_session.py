@@ -207,7 +207,6 @@ class TrainingSession:
         problems = self.check(config, base_dir)
         if errors(problems):
             raise StartRefused('the configuration has errors', problems)
-        warnings = [p for p in problems if p.severity != 'error']
         try:
             cfg = run_copy(config, base_dir)
         except Exception as exc:  # noqa: BLE001 - an unreadable list file is a start problem, not a crash
@@ -228,7 +227,7 @@ class TrainingSession:
                                         name='training', daemon=True)
         self._thread.start()
         self.updated.emit(Update(self.run_id, reset=True, state=True))
-        return warnings
+        return problems  # warnings only: errors refused the start above
 
     def stop(self) -> None:
         if self._commands is None or self.phase not in (Phase.STARTING, Phase.RUNNING):

@@ -312,7 +312,7 @@ def test_an_image_mask_weighs_every_frame_of_5d_latents_in_the_loss():
 
 def test_a_vae_override_loads_as_the_qwen_image_autoencoder(tiny_model, tmp_path):
     """`vae.model_name` replaces the VAE with one of the class the override's config names."""
-    from modules.families.qwen.tiny import tiny_vae
+    from modules.families.parts.qwen_image_vae import tiny as tiny_vae
 
     other = tiny_vae(seed=7)
     other.save_pretrained(tmp_path / "override" / "vae")

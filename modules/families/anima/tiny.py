@@ -7,8 +7,7 @@ from pathlib import Path
 
 import torch
 
-from ..parts import qwen3, t5
-from ..qwen.tiny import tiny_vae
+from ..parts import qwen3, qwen_image_vae, t5
 
 LATENT_CHANNELS = 16
 TEXT_WIDTH = 32  # the Qwen3 hidden size the conditioner reads
@@ -46,7 +45,7 @@ def tiny_components(seed: int = 0) -> dict:
         "text_encoder": qwen3.tiny_encoder(tokenizer, hidden=TEXT_WIDTH, seed=seed + 1),
         "tokenizer": tokenizer,
         "t5_tokenizer": t5_tokenizer,
-        "vae": tiny_vae(seed),
+        "vae": qwen_image_vae.tiny(seed),
         "scheduler": FlowMatchEulerDiscreteScheduler(
             num_train_timesteps=1000, shift=3.0, use_dynamic_shifting=False, base_shift=0.5, max_shift=1.15,
             base_image_seq_len=256, max_image_seq_len=4096),

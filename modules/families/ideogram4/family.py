@@ -61,10 +61,6 @@ def batch_norm_stats(vae) -> tuple[torch.Tensor, torch.Tensor]:
 class Ideogram4Family(FlowMatchingObjective, DiffusersFamily):
     facts = FACTS
 
-    def setup_objective(self, model, config) -> None:
-        super().setup_objective(model, config)
-        model.extra["ideogram_text_length"] = self._text_length(config)
-
     @staticmethod
     def _text_length(config) -> int:
         length = getattr(config, "text_encoder_sequence_length", None)

@@ -27,7 +27,6 @@ from __future__ import annotations
 import importlib.util
 import os
 from dataclasses import dataclass, field
-from enum import Enum
 
 from modules.config.enums import DataType, TrainingMethod
 from modules.config.validation import Problem
@@ -139,9 +138,6 @@ def unavailable_reason(dtype, device: DeviceInfo) -> str | None:
         return f"{value} needs the {s.package} package (pip install {s.package}), which is not installed"
     return None
 
-
-def _label(value) -> str:
-    return value.label if isinstance(value, Enum) and hasattr(value, "label") else str(value)
 
 
 def gguf_file(config, part: str) -> str | None:

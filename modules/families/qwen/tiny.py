@@ -5,22 +5,10 @@ from pathlib import Path
 
 import torch
 
-from ..parts import qwen25vl
+from ..parts import qwen25vl, qwen_image_vae
 
 LATENT_CHANNELS = 16
 TEXT_WIDTH = 32
-
-
-def tiny_vae(seed: int = 0, latent_channels: int = LATENT_CHANNELS):
-    """The Qwen-Image autoencoder at a few kilobytes: 8 pixels per latent cell as the real one, with
-    per-channel latent statistics that are not the identity."""
-    from diffusers import AutoencoderKLQwenImage
-
-    torch.manual_seed(seed)
-    mean = [0.1 * ((i % 5) - 2) for i in range(latent_channels)]
-    std = [1.0 + 0.25 * (i % 4) for i in range(latent_channels)]
-    return AutoencoderKLQwenImage(base_dim=8, z_dim=latent_channels, dim_mult=[1, 1, 2, 2], num_res_blocks=1,
-                                  temperal_downsample=[False, True, True], latents_mean=mean, latents_std=std)
 
 
 def build_tiny_qwen(out_dir, seed: int = 0) -> Path:
@@ -28,7 +16,7 @@ def build_tiny_qwen(out_dir, seed: int = 0) -> Path:
 
     tokenizer = qwen25vl.tiny_tokenizer()
     text_encoder = qwen25vl.tiny_encoder(tokenizer, hidden=TEXT_WIDTH, seed=seed + 1)
-    vae = tiny_vae(seed)
+    vae = qwen_image_vae.tiny(seed, LATENT_CHANNELS)
     torch.manual_seed(seed)
     transformer = QwenImageTransformer2DModel(
         patch_size=2, in_channels=LATENT_CHANNELS * 4, out_channels=LATENT_CHANNELS, num_layers=2,
