@@ -226,6 +226,12 @@ class ModelFamily(ABC):
     def decode_for_vae_training(self, model: Model, latents: torch.Tensor) -> torch.Tensor:
         return model["vae"].decode(latents / model["vae"].config.scaling_factor).sample
 
+    def frame_count(self, available: int, target: int) -> int:
+        """Frames one training clip holds, given a clip with `available` frames and the configured
+        `target` (TrainConfig.frames). Image families train single frames; video families override
+        this to the counts their autoencoder takes (and images become one-frame clips)."""
+        return 1
+
     def warnings(self, config) -> list[tuple[str, str]]:
         """(setting path, message) for settings this family accepts but handles differently."""
         return []
