@@ -1,18 +1,22 @@
-# Two entry points: `make run` starts the app, `make test` runs lint and the whole test suite.
-# Both create .venv when missing. torch is pinned and installed first so that no other package
-# can pull a different (CUDA) build.
+# Entry points: `make run` starts the app, `make test` runs lint and the whole test suite, `make lock`
+# refreshes the dependency lock and runs the suite against it. All create .venv when missing.
+# torch is pinned and installed first so that no other package can pull a different (CUDA) build;
+# everything else installs at the exact versions of requirements.lock.
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile | cksum | cut -d' ' -f1)
+TORCH := torch==2.13.0
+LOCK := requirements.lock
+EXTRAS := train,dev,native
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile $(LOCK) | cksum | cut -d' ' -f1)
 
-.PHONY: run test lint setup
+.PHONY: run test lint setup lock
 
 $(STAMP):
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e '.[train,dev,native]'
+	$(PY) -m pip install --quiet $(TORCH)
+	$(PY) -m pip install --quiet --constraint $(LOCK) -e '.[$(EXTRAS)]'
 	touch $(STAMP)
 
 setup: $(STAMP)
@@ -26,3 +30,12 @@ lint: $(STAMP)
 test: $(STAMP) lint
 	bash tests/setup_system.sh
 	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+# Re-resolve every extra to the newest versions pyproject.toml allows (torch held at its pin and
+# left out of the lock), then install and test exactly that.
+lock: $(STAMP)
+	echo '$(TORCH)' > $(VENV)/torch-pin.txt
+	$(PY) -m piptools compile --quiet --upgrade --all-extras --strip-extras --no-header \
+		--no-emit-index-url --no-emit-find-links --unsafe-package torch \
+		--constraint $(VENV)/torch-pin.txt --output-file $(LOCK) pyproject.toml
+	$(MAKE) test
