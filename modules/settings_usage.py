@@ -145,6 +145,7 @@ GENERIC: dict[str, str] = {
     'embedding.stop_training_after_unit': 'method setup',
     'embedding.token_count': 'embeddings',
     'embedding.initial_embedding_text': 'embeddings',
+    'embedding.is_output_embedding': 'embeddings (output-space vectors), method setup',
     'secrets.huggingface_token': 'model sources (hub downloads)',
     'quantization.layer_filter': 'model loading (quantized layers)',
     'quantization.layer_filter_regex': 'model loading (quantized layers)',
@@ -207,7 +208,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     'lokr_dora_on_output': 'LoKr weight decomposition',
     'lokr_full_matrix': 'LoKr full-matrix factor',
     'lokr_vec_trick': 'LoKr product without materialising it',
-    'embedding.is_output_embedding': 'output embeddings',
     'optimizer.beta1_warmup': 'no optimizer takes it',
     'optimizer.min_beta1': 'no optimizer takes it',
     **{f'quantization.{name}': 'quantization' for name in

@@ -147,8 +147,7 @@ class MethodSetup:
                 source = Path(emb_cfg.model_name)
                 if source.is_dir():  # an INTERNAL backup holds one file per embedding uuid
                     source = source / INTERNAL_EMBEDDINGS / f"{emb_cfg.uuid}.safetensors"
-                initial = {k: v for k, v in load_embedding(source, self.family.keymap).items()
-                           if not k.endswith("_out")}
+                initial = _vectors_of_kind(load_embedding(source, self.family.keymap), emb_cfg, source)
             self.model.embeddings.append(emb_lib.add_embedding(encoders, emb_cfg, initial))
         embeddings = self.model.embeddings
         # each text encoder reads its own tokens for a placeholder; the family expands per encoder
@@ -220,7 +219,7 @@ class MethodSetup:
     @torch.no_grad()
     def after_optimizer_step(self) -> None:
         if self.config.preserve_embedding_norm and self.model.embeddings:
-            for emb in self.model.embeddings:
+            for emb in (e for e in self.model.embeddings if not e.is_output):  # input-table norms only
                 for part, vec in emb.vectors.items():
                     table = self.model[part].get_input_embeddings()
                     rows = table.original_rows if hasattr(table, "original_rows") else table.weight.shape[0]
@@ -231,7 +230,7 @@ class MethodSetup:
 
     # ------------------------------------------------------------------ saving
     def _embedding_vectors(self, emb) -> dict[str, torch.Tensor]:
-        return {part: v.detach().float().cpu() for part, v in emb.vectors.items()}
+        return emb.file_vectors()
 
     def save_internal(self, directory: Path) -> None:
         """The model payload of a backup: adapters, embeddings or the full diffusers folder."""
@@ -310,6 +309,20 @@ class MethodSetup:
             name = "".join(c if c.isalnum() or c in "-_." else "_" for c in emb.placeholder.replace(" ", "_"))
             save_embedding(os.path.join(base + "_embeddings", f"{name}.safetensors"),
                            self._embedding_vectors(emb), self.family.keymap, dtype=dtype)
+
+
+def _vectors_of_kind(loaded: dict[str, torch.Tensor], emb_cfg, source) -> dict[str, torch.Tensor]:
+    """The loaded vectors this embedding trains, by part: output-space (`_out`) ones for an output
+    embedding, input-space ones otherwise. A file holding only the other kind is refused by name."""
+    suffix = emb_lib.OUTPUT_SUFFIX
+    output = bool(emb_cfg.is_output_embedding)
+    chosen = {k.removesuffix(suffix): v for k, v in loaded.items() if k.endswith(suffix) == output}
+    if not chosen:
+        wanted, held = ("output-space", "input-space") if output else ("input-space", "output-space")
+        raise ValueError(f"embedding {emb_cfg.placeholder!r}: {source} holds only {held} vectors, not the "
+                         f"{wanted} ones this embedding trains; switch 'output embedding' "
+                         f"{'off' if output else 'on'} to use it")
+    return chosen
 
 
 def _embedding_file_tensors(vectors: dict[str, torch.Tensor], keymap) -> dict[str, torch.Tensor]:
