@@ -1,5 +1,6 @@
 """TrainDataset: concepts -> deterministic, single-bucket batches (cached or computed inline)."""
 
+import logging
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -11,15 +12,20 @@ from torch import Tensor
 
 from . import cache
 from .rng import enum_name
-from .sample import SamplePipeline
+from .sample import SamplePipeline, single_frame
 from .sampler import Draw, epoch_draws, make_batches, samples_per_epoch
 from .scan import Item, scan_concept
 
 ENCODE_CHUNK = 4  # samples per encoder call while filling the cache
 
+log = logging.getLogger(__name__)
+
 
 @dataclass
 class Batch:
+    """One bucket's samples. Video models get clips: pixels (B, 3, F, H, W) and masks (B, 1, F, H, W),
+    every clip of the batch with the same frame count F (a still image is a one-frame clip)."""
+
     pixels: Tensor | None  # (B, 3, H, W) in [-1, 1]; None when latents come from the cache
     latents: Tensor | None  # (B, C, h, w) cached latents, else None
     masks: Tensor | None  # (B, 1, H, W) in [0, 1] when masks are on
@@ -32,6 +38,8 @@ class Batch:
     concept_types: list[str] = field(default_factory=list)
     original_sizes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) before scaling
     crop_offsets: list[tuple[int, int]] = field(default_factory=list)  # (top, left) of the crop
+    frames: int = 1  # frames per clip (video models)
+    conditioning_pixels: Tensor | None = None  # (B, 3, H, W) custom inpainting conditioning images
 
     def __len__(self) -> int:
         return len(self.prompts)
@@ -54,10 +62,15 @@ class TrainDataset:
                  encode_prompts: Callable[[list[str]], dict[str, Tensor]] | None = None,
                  latent_scale: int = 8,
                  concept_type="STANDARD",
-                 with_masks: bool | None = None):
+                 with_masks: bool | None = None,
+                 frame_count: Callable[[int, int], int] = single_frame,
+                 on_warning: Callable[[str], None] | None = None):
         """latent_scale is the bucket quantum in pixels: every bucket side is a multiple of it.
         concept_type VALIDATION selects validation concepts, anything else all the others.
         with_masks overrides train_config.masked_training (e.g. for mask-input models).
+        For video model types, frame_count(available, target) is the frame count of a clip with
+        `available` frames when train_config.frames asks for `target`.
+        on_warning receives a line for each file that is skipped (unreadable, too short).
 
         Only a training dataset acts on clear_cache_before_training (a validation dataset shares
         the cache folder and must not wipe it); prepare the training dataset first."""
@@ -70,6 +83,12 @@ class TrainDataset:
         self.encode_prompts = encode_prompts
         self.quantum = int(latent_scale)
         self.with_masks = bool(train_config.masked_training) if with_masks is None else bool(with_masks)
+        self.video = _is_video_model(train_config)
+        self.frame_count = frame_count
+        self.on_warning = on_warning or (lambda text: log.warning(text))
+        # custom inpainting conditioning images: only for model types that take an inpainting mask
+        self.with_conditioning = bool(getattr(train_config, "custom_conditioning_image", False)) and \
+            _has_mask_input(train_config)
         caching = bool(train_config.latent_caching)
         self.cache_images = caching and encode_images is not None
         self.cache_text = caching and encode_prompts is not None
@@ -94,19 +113,51 @@ class TrainDataset:
         self._ensure_cached(epoch_draws(self._file_counts(), self._sample_counts(), 0))
 
     def _scan(self, concept) -> _Group:
-        items = scan_concept(concept, with_masks=self.with_masks)
+        found = scan_concept(concept, with_masks=self.with_masks, videos=self.video,
+                             with_conditioning=self.with_conditioning)
+        frames = str(self.config.frames) if self.video else "1"
         pipeline = SamplePipeline(concept, str(self.config.resolution),
                                   bucketing=bool(self.config.aspect_ratio_bucketing),
-                                  quantum=self.quantum, with_masks=self.with_masks)
+                                  quantum=self.quantum, with_masks=self.with_masks,
+                                  video=self.video, frames=frames, frame_count=self.frame_count)
+        items = self._readable(concept, found, pipeline)
         files = []
         for item in items:
-            files.append([str(item.path), *_stamp(item.path), *(_stamp(item.mask_path) if item.mask_path else [])])
+            files.append([str(item.path), *_stamp(item.path), *(_stamp(item.mask_path) if item.mask_path else []),
+                          *(_stamp(item.conditioning_path) if item.conditioning_path else [])])
         fingerprint = [files, str(self.config.resolution), bool(self.config.aspect_ratio_bucketing),
                        self.quantum, self.with_masks]
+        if self.video:
+            fingerprint.append(["video", frames])
+        if self.with_conditioning:
+            fingerprint.append("conditioning")
         return _Group(concept, items,
                       samples_per_epoch(len(items), concept.balancing, concept.balancing_strategy),
                       pipeline, cache.group_hash(concept, "image"), cache.group_hash(concept, "text"),
                       fingerprint)
+
+    def _readable(self, concept, items: list[Item], pipeline: SamplePipeline) -> list[Item]:
+        """The items whose files can be read, renumbered; each skipped file is named in a warning.
+        A concept none of whose files can be read is an error, as an empty one would be."""
+        def check(item: Item) -> str | None:
+            try:
+                pipeline.probe(item)
+            except Exception as exc:  # noqa: BLE001 - any unreadable file is skipped, never the run
+                return f"{item.path}: {_first_line(exc)}" if str(item.path) not in str(exc) else _first_line(exc)
+            return None
+
+        with ThreadPoolExecutor(self.threads) as pool:
+            problems = list(pool.map(check, items))
+        for problem in problems:
+            if problem is not None:
+                self.on_warning(f"skipped unreadable training file {problem}")
+        readable = [item for item, problem in zip(items, problems, strict=True) if problem is None]
+        if items and not readable:
+            raise ValueError(f"concept {concept.name or concept.path!r}: no training images could be read "
+                             f"from {concept.path} ({len(items)} unreadable files)")
+        for index, item in enumerate(readable):
+            item.index = index
+        return readable
 
     @property
     def groups(self) -> list[_Group]:
@@ -145,16 +196,19 @@ class TrainDataset:
         if self._plan_key != (epoch, batch_size):
             draws = epoch_draws(self._file_counts(), self._sample_counts(), epoch)
             self._ensure_cached(draws)
-            self._plan = make_batches(draws, self._resolution, batch_size, epoch)
+            self._plan = make_batches(draws, self._bucket, batch_size, epoch)
             self._plan_key = (epoch, batch_size)
         return self._plan
 
-    def _resolution(self, draw: Draw) -> tuple[int, int]:
+    def _bucket(self, draw: Draw) -> tuple[int, ...]:
+        """(h, w) of the draw's sample, plus its frame count for video models."""
         variation = self._image_variation(draw)
         if self.cache_images:
-            return tuple(self._aggregate(self._image_dir(draw.group, variation))[draw.item]["resolution"])
+            info = self._aggregate(self._image_dir(draw.group, variation))[draw.item]
+            resolution = tuple(info["resolution"])
+            return (*resolution, int(info.get("frames", 1))) if self.video else resolution
         group = self.groups[draw.group]
-        return group.pipeline.resolution(group.items[draw.item], variation)
+        return group.pipeline.bucket(group.items[draw.item], variation)
 
     def batches_per_epoch(self, batch_size: int, epoch: int = 0) -> int:
         return len(self._batches(epoch, batch_size))
@@ -185,12 +239,13 @@ class TrainDataset:
             out["latent"] = tensors["latent"]
             out["mask"] = tensors["mask"].float() / 255.0 if "mask" in tensors else None
             out.update(resolution=tuple(info["resolution"]), original_size=tuple(info["original_size"]),
-                       crop_offset=tuple(info["crop_offset"]))
+                       crop_offset=tuple(info["crop_offset"]), frames=int(info.get("frames", 1)))
         else:
             sample = group.pipeline.image_sample(item, variation)
             geometry = sample.geometry
             out.update(pixels=sample.pixels, mask=sample.mask, resolution=geometry.resolution,
-                       original_size=geometry.original_size, crop_offset=geometry.crop_offset)
+                       original_size=geometry.original_size, crop_offset=geometry.crop_offset,
+                       frames=sample.frames, conditioning=sample.conditioning)
         text_variation = self._text_variation(draw)
         if self.cache_text:
             directory = self._text_dir(draw.group, text_variation)
@@ -206,6 +261,10 @@ class TrainDataset:
         text = None
         if self.cache_text:
             text = {key: torch.stack([s["text"][key] for s in samples]) for key in first["text"]}
+        conditioning = None
+        if any(s.get("conditioning") is not None for s in samples):
+            # samples without a -condlabel file keep the generated conditioning: the masked image
+            conditioning = torch.stack([_conditioning_or_masked(s) for s in samples])
         return Batch(
             pixels=torch.stack([s["pixels"] for s in samples]) if "pixels" in first else None,
             latents=torch.stack([s["latent"] for s in samples]) if "latent" in first else None,
@@ -219,6 +278,8 @@ class TrainDataset:
             concept_types=[enum_name(s["group"].concept.type) for s in samples],
             original_sizes=[tuple(s["original_size"]) for s in samples],
             crop_offsets=[tuple(s["crop_offset"]) for s in samples],
+            frames=int(first["frames"]),
+            conditioning_pixels=conditioning,
         )
 
     # --- cache ----------------------------------------------------------------------------------
@@ -253,11 +314,12 @@ class TrainDataset:
                 geometry = sample.geometry
                 infos[item.index] = {"resolution": list(geometry.resolution), "image_path": str(item.path),
                                      "original_size": list(geometry.original_size),
-                                     "crop_offset": list(geometry.crop_offset)}
-                chunk = by_resolution.setdefault(geometry.resolution, [])
+                                     "crop_offset": list(geometry.crop_offset), "frames": sample.frames}
+                shape = tuple(sample.pixels.shape)  # an encoder call takes samples of one size and frame count
+                chunk = by_resolution.setdefault(shape, [])
                 chunk.append((item, sample))
                 if len(chunk) == ENCODE_CHUNK:
-                    self._encode_chunk(by_resolution.pop(geometry.resolution), directory)
+                    self._encode_chunk(by_resolution.pop(shape), directory)
             for chunk in by_resolution.values():
                 self._encode_chunk(chunk, directory)
         cache.write_aggregate(directory, group.fingerprint, infos)
@@ -301,6 +363,35 @@ def _bounded_map(pool: ThreadPoolExecutor, fn, values, window: int):
             yield pending.popleft().result()
     while pending:
         yield pending.popleft().result()
+
+
+def _conditioning_or_masked(sample: dict) -> Tensor:
+    if sample.get("conditioning") is not None:
+        return sample["conditioning"]
+    pixels, mask = sample["pixels"], sample["mask"]
+    return pixels * (1 - mask) if mask is not None else pixels
+
+
+def _is_video_model(config) -> bool:
+    from modules.config.enums import ModelType
+
+    try:
+        return ModelType(enum_name(config.model_type)).is_video_model()
+    except ValueError:
+        return False
+
+
+def _has_mask_input(config) -> bool:
+    from modules.config.enums import ModelType
+
+    try:
+        return ModelType(enum_name(config.model_type)).has_mask_input()
+    except ValueError:
+        return False
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
 
 
 def _stamp(path: Path) -> list[int]:

@@ -1,4 +1,7 @@
-"""Pixel operations on CHW float tensors in [0, 1] (PIL for decoding, torch for the rest)."""
+"""Pixel operations on float tensors in [0, 1] (PIL for decoding, torch for the rest).
+
+Tensors are (C, H, W), or (F, C, H, W) for the frames of a clip: every operation treats the
+frames alike, so a clip's augmentations are the same on each frame."""
 
 import math
 
@@ -42,11 +45,15 @@ def _to_tensor(img: Image.Image) -> torch.Tensor:
     return data.view(img.height, img.width, channels).permute(2, 0, 1).float().div_(255.0)
 
 
+def _as_batch(t: torch.Tensor) -> torch.Tensor:
+    return t.reshape(-1, *t.shape[-3:])
+
+
 def resize(t: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if tuple(t.shape[-2:]) == tuple(size):
         return t
-    out = F.interpolate(t[None], size=size, mode="bilinear", antialias=True, align_corners=False)[0]
-    return out.clamp_(0.0, 1.0)
+    out = F.interpolate(_as_batch(t), size=tuple(size), mode="bilinear", antialias=True, align_corners=False)
+    return out.reshape(*t.shape[:-2], *size).clamp_(0.0, 1.0)
 
 
 def crop(t: torch.Tensor, top: int, left: int, height: int, width: int) -> torch.Tensor:
@@ -61,7 +68,7 @@ def rotate(t: torch.Tensor, degrees: float, center: tuple[float, float] | None =
     """Counter-clockwise rotation about center (y, x) in pixels; same size, zeros outside, bilinear."""
     if degrees == 0:
         return t
-    _, h, w = t.shape
+    h, w = t.shape[-2:]
     cy, cx = center if center is not None else ((h - 1) / 2, (w - 1) / 2)
     theta = math.radians(degrees)
     cos, sin = math.cos(theta), math.sin(theta)
@@ -71,13 +78,15 @@ def rotate(t: torch.Tensor, degrees: float, center: tuple[float, float] | None =
     src_x = cx + cos * dx - sin * dy
     src_y = cy + sin * dx + cos * dy
     grid = torch.stack(((2 * src_x + 1) / w - 1, (2 * src_y + 1) / h - 1), dim=-1)
-    out = F.grid_sample(t[None], grid[None], mode="bilinear", padding_mode="zeros", align_corners=False)
-    return out[0]
+    batch = _as_batch(t)
+    out = F.grid_sample(batch, grid[None].expand(batch.shape[0], -1, -1, -1), mode="bilinear",
+                        padding_mode="zeros", align_corners=False)
+    return out.reshape(t.shape)
 
 
 def grayscale(t: torch.Tensor) -> torch.Tensor:
-    r, g, b = t.unbind(0)
-    return (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * b)[None]
+    r, g, b = t.unbind(-3)
+    return (_GRAY[0] * r + _GRAY[1] * g + _GRAY[2] * b).unsqueeze(-3)
 
 
 def _blend(a: torch.Tensor, b: torch.Tensor, factor: float) -> torch.Tensor:
@@ -89,7 +98,7 @@ def adjust_brightness(t: torch.Tensor, factor: float) -> torch.Tensor:
 
 
 def adjust_contrast(t: torch.Tensor, factor: float) -> torch.Tensor:
-    return _blend(t, grayscale(t).mean().expand_as(t), factor)
+    return _blend(t, grayscale(t).mean(dim=(-3, -2, -1), keepdim=True).expand_as(t), factor)  # per frame
 
 
 def adjust_saturation(t: torch.Tensor, factor: float) -> torch.Tensor:
@@ -98,25 +107,25 @@ def adjust_saturation(t: torch.Tensor, factor: float) -> torch.Tensor:
 
 def adjust_hue(t: torch.Tensor, shift: float) -> torch.Tensor:
     """Rotate the hue by shift (in turns, -0.5..0.5)."""
-    h, s, v = rgb_to_hsv(t).unbind(0)
-    return hsv_to_rgb(torch.stack(((h + shift) % 1.0, s, v)))
+    h, s, v = rgb_to_hsv(t).unbind(-3)
+    return hsv_to_rgb(torch.stack(((h + shift) % 1.0, s, v), dim=-3))
 
 
 def rgb_to_hsv(t: torch.Tensor) -> torch.Tensor:
-    r, g, b = t.unbind(0)
-    maxc, _ = t.max(0)
-    minc, _ = t.min(0)
+    r, g, b = t.unbind(-3)
+    maxc, _ = t.max(-3)
+    minc, _ = t.min(-3)
     delta = maxc - minc
     safe = torch.where(delta > 0, delta, torch.ones_like(delta))
     s = torch.where(maxc > 0, delta / torch.where(maxc > 0, maxc, torch.ones_like(maxc)), torch.zeros_like(maxc))
     h = torch.where(maxc == r, ((g - b) / safe) % 6,
                     torch.where(maxc == g, (b - r) / safe + 2, (r - g) / safe + 4))
     h = torch.where(delta > 0, h / 6.0, torch.zeros_like(h)) % 1.0
-    return torch.stack((h, s, maxc))
+    return torch.stack((h, s, maxc), dim=-3)
 
 
 def hsv_to_rgb(t: torch.Tensor) -> torch.Tensor:
-    h, s, v = t.unbind(0)
+    h, s, v = t.unbind(-3)
     h6 = h * 6.0
     sector = torch.floor(h6).long() % 6
     f = h6 - torch.floor(h6)
@@ -124,13 +133,11 @@ def hsv_to_rgb(t: torch.Tensor) -> torch.Tensor:
     choices = (
         (v, u, p), (q, v, p), (p, v, u), (p, q, v), (u, p, v), (v, p, q),
     )
-    out = torch.zeros_like(t)
-    for index, (r, g, b) in enumerate(choices):
+    out = list(torch.zeros_like(t).unbind(-3))
+    for index, rgb in enumerate(choices):
         sel = sector == index
-        out[0] = torch.where(sel, r, out[0])
-        out[1] = torch.where(sel, g, out[1])
-        out[2] = torch.where(sel, b, out[2])
-    return out.clamp_(0.0, 1.0)
+        out = [torch.where(sel, value, channel) for value, channel in zip(rgb, out, strict=True)]
+    return torch.stack(out, dim=-3).clamp_(0.0, 1.0)
 
 
 def bounding_box(mask: torch.Tensor, threshold: float = 0.5) -> tuple[int, int, int, int] | None:

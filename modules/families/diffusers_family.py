@@ -44,8 +44,8 @@ class DiffusersFamily(ModelFamily):
         """Loss masks come from the data pipeline at pixel size: resized to the latents here, for
         every family (a family adds its own extras on top)."""
         inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
-        if masks is not None:
-            inputs.masks = inpainting.latent_mask(masks, latents.shape[-2:])
+        if masks is not None:  # a clip's mask (B, 1, F, H, W) meets video latents (B, C, f, h, w) frame for frame
+            inputs.masks = inpainting.latent_mask(masks, latents.shape[2:])
         return inputs
 
     @staticmethod

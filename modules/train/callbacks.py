@@ -24,7 +24,8 @@ _NAMES = (
 
 @dataclass
 class SampleOutput:
-    """A finished sample: `file_type` is "IMAGE"; `data` a PIL image; `path` where it was written."""
+    """A finished sample: `file_type` is "IMAGE" (`data` a PIL image) or "VIDEO" (`data` its frames as PIL
+    images); `path` where it was written (a video's .mp4 file, or the folder of its numbered frames)."""
 
     file_type: str
     data: Any

@@ -220,14 +220,14 @@ class GenericTrainer:
             def encode_prompts(texts):
                 return family.encode_prompts(model, texts, cfg)
         with_masks = bool(cfg.masked_training) or family.has_mask_input
-        self.dataset = TrainDataset(cfg, concepts, encode_images=encode_images, encode_prompts=encode_prompts,
-                                    latent_scale=family.pixel_quantum, with_masks=with_masks)
+        # clips of video models get the frame counts the family takes; skipped files reach the UI as warnings
+        shared = dict(encode_images=encode_images, encode_prompts=encode_prompts, latent_scale=family.pixel_quantum,
+                      with_masks=with_masks, frame_count=family.frame_count, on_warning=self._warn)
+        self.dataset = TrainDataset(cfg, concepts, **shared)
         self.dataset.prepare()
         self.validation_dataset = None
         if cfg.validation and any(str(c.type) == "VALIDATION" for c in concepts):
-            self.validation_dataset = TrainDataset(cfg, concepts, encode_images=encode_images,
-                                                   encode_prompts=encode_prompts, latent_scale=family.pixel_quantum,
-                                                   concept_type="VALIDATION", with_masks=with_masks)
+            self.validation_dataset = TrainDataset(cfg, concepts, concept_type="VALIDATION", **shared)
             self.validation_dataset.prepare()
 
     # ================================================================== train

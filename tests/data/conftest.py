@@ -100,3 +100,51 @@ class CountingTextEncoder:
         self.prompts.extend(prompts)
         lengths = torch.tensor([[float(len(p))] for p in prompts])
         return {"hidden": lengths.repeat(1, 4)[:, None, :], "pooled": lengths}
+
+
+def write_video(path: Path, frames: int, size: tuple[int, int] = (48, 32), fps: int = 24, seed: int = 0,
+                static: bool = False) -> Path:
+    """An H.264 clip of (width, height) = size whose frame i is numbered by its red level, 10 + 20 i
+    (see `frame_numbers`), over a random texture so crops and flips show; `static` repeats frame 0."""
+    import av
+
+    rng = np.random.default_rng(seed)
+    texture = rng.integers(0, 120, size=(size[1], size[0]), dtype=np.uint8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=fps)
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv444p"  # no chroma subsampling: the red level survives the codec
+        stream.options = {"crf": "0"}
+        for i in range(frames):
+            data = np.zeros((size[1], size[0], 3), dtype=np.uint8)
+            data[..., 0] = 10 + 20 * (0 if static else i)
+            data[..., 1] = texture
+            data[..., 2] = texture[:, ::-1]
+            for packet in stream.encode(av.VideoFrame.from_ndarray(data, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+def frame_numbers(clip: torch.Tensor) -> list[int]:
+    """The source frame numbers of a (3, F, H, W) clip in [-1, 1] written by `write_video`."""
+    red = (clip[0].mean(dim=(-2, -1)) + 1) / 2 * 255
+    return [round((float(level) - 10) / 20) for level in red]
+
+
+class VideoEncoder:
+    """Stands in for a video VAE: 8x spatial average pooling of (B, 3, F, H, W) clips, counting clips."""
+
+    def __init__(self):
+        self.shapes: list[tuple[int, ...]] = []
+
+    def __call__(self, pixels: torch.Tensor) -> torch.Tensor:
+        self.shapes.append(tuple(pixels.shape))
+        return torch.nn.functional.avg_pool3d(pixels, (1, 8, 8))
+
+
+def four_k_plus_one(available: int, target: int) -> int:
+    """A video autoencoder's frame counts: 4k + 1, at most the clip's and the target's."""
+    return (min(available, target) - 1) // 4 * 4 + 1
