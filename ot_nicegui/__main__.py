@@ -4,9 +4,10 @@ import os
 import sys
 from pathlib import Path
 
-from nicegui import ui
+from nicegui import app, ui
 
-from ot_nicegui import auth, native
+from ot_nicegui import api, auth, native
+from ot_nicegui.state.job_queue import get_job_queue
 
 DEFAULT_PORT = 8080
 
@@ -57,6 +58,7 @@ def main(argv: list[str] | None = None) -> None:
     args.password = None  # only the hash is kept
     build(args, login_required=authenticator is not None)
     auth.install(authenticator)
+    api.install(app, get_job_queue(), authenticator)
     if args.native:
         native.setup()
     ui.run(host=args.host, port=args.port, native=args.native, title='OT NiceGUI', reload=False, show=False,

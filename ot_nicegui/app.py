@@ -20,6 +20,7 @@ from ot_nicegui.auth import logout_button
 from ot_nicegui.dialogs.changes import open_changes_dialog
 from ot_nicegui.schemas.search import Entry, build_index
 from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.state.job_queue import install_queue
 from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.fields import field_input, watch
 from ot_nicegui.widgets.training_controls import install as install_training
@@ -72,6 +73,7 @@ def setup(session: ConfigSession, *, login_required: bool = False) -> None:
     app.add_static_files('/ot-static', STATIC)
     app.on_shutdown(session.flush)
     install_training(session)
+    install_queue(session.data_dir)
 
     @ui.page('/', title='OT NiceGUI')
     def index(tab: str = 'general', doc: str = 'index') -> None:

@@ -34,8 +34,9 @@ SECRET_FILE = '.ot_storage_secret'
 LOGIN_PATH = '/login'
 LOGOUT_PATH = '/logout'
 SESSION_KEY = 'ot_auth'
-# reachable without a session: the login page and what it needs (NiceGUI's assets and socket)
-PUBLIC_PREFIXES = ('/_nicegui/', '/_nicegui_ws/')
+# reachable without a session: the login page and what it needs (NiceGUI's assets and socket), and
+# the REST API, which checks its own bearer tokens
+PUBLIC_PREFIXES = ('/_nicegui/', '/_nicegui_ws/', '/api/')
 # (the desktop window's close check is guarded by its own token)
 PUBLIC_PATHS = frozenset({LOGIN_PATH, LOGOUT_PATH, '/favicon.ico', NATIVE_STATE_PATH})
 

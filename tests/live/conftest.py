@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from live.support import build_concept, build_model
+import modules.engine as engine
+from live.support import FakeTrainer, build_concept, build_model
+from modules.config.concept_config import ConceptConfig
+from modules.config.train_config import TrainConfig
 
 
 @pytest.fixture(scope='session')
@@ -61,3 +64,32 @@ def feed_messages(monkeypatch: pytest.MonkeyPatch) -> list[tuple[dict, list[str]
 
     monkeypatch.setattr(core.sio, 'emit', emit)
     return sent
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> TrainConfig:
+    cfg = TrainConfig.default_values()
+    (tmp_path / 'model').mkdir()
+    (tmp_path / 'images').mkdir()
+    cfg.base_model_name = str(tmp_path / 'model')
+    concept = ConceptConfig.default_values()
+    concept.path = str(tmp_path / 'images')
+    cfg.concepts = [concept]
+    cfg.samples = []
+    cfg.workspace_dir = str(tmp_path / 'ws')
+    cfg.output_model_format = cfg.supported_output_formats()[0]
+    return cfg
+
+
+@pytest.fixture
+def fake(monkeypatch: pytest.MonkeyPatch):
+    created = []
+
+    def create(config, callbacks=None, commands=None):
+        trainer = FakeTrainer(config, callbacks, commands)
+        created.append(trainer)
+        return trainer
+
+    monkeypatch.setattr(engine, 'create_trainer', create)
+    FakeTrainer.steps, FakeTrainer.fail_in, FakeTrainer.gate = 1000, None, None
+    return created

@@ -3,11 +3,15 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
+
+from modules.train.events import ScalarEvent
+from modules.train.progress import TrainProgress
 
 
 def build_model(folder: Path) -> Path:
@@ -96,3 +100,36 @@ def page_messages(user) -> list[tuple[str, dict]]:
 def mentions(messages: list[tuple[str, dict]], item) -> bool:
     """Whether the page was sent `item` (an element) whole."""
     return any(kind == 'update' and str(item.id) in {str(key) for key in payload} for kind, payload in messages)
+
+
+class FakeTrainer:
+    """Calls back like the real trainer: progress after each step, every logged value as a scalar event."""
+
+    steps = 1000
+    fail_in: str | None = None
+    gate: threading.Event | None = None
+
+    def __init__(self, config, callbacks, commands):
+        self.config, self.callbacks, self.commands = config, callbacks, commands
+        self.ended = False
+        if self.fail_in == 'init':
+            raise OSError('no such model')
+
+    def start(self):
+        self.callbacks.on_update_status('loading the model')
+
+    def train(self):
+        progress = TrainProgress()
+        for _ in range(self.steps):
+            if self.gate is not None:
+                self.gate.wait(10)
+            if self.commands.get_stop_command():
+                return
+            self.callbacks.on_scalar(ScalarEvent('loss/train_step', progress.global_step, 0.5))
+            progress.next_step(1)
+            self.callbacks.on_update_train_progress(progress, self.steps, 1)
+        if self.fail_in == 'train':
+            raise ValueError('loss is nan')
+
+    def end(self):
+        self.ended = True

@@ -2,80 +2,15 @@
 from __future__ import annotations
 
 import threading
-from pathlib import Path
 
 import pytest
 
 import modules.engine as engine
-from modules.config.concept_config import ConceptConfig
+from live.support import FakeTrainer
 from modules.config.enums import ModelType
-from modules.config.train_config import TrainConfig
 from modules.train.events import ProgressEvent, ScalarEvent
-from modules.train.progress import TrainProgress
 from ot_nicegui.state.run_events import RunEvent
 from ot_nicegui.state.training_session import Outcome, Phase, StartRefused, TrainingSession
-
-
-class FakeTrainer:
-    """Calls back like the real trainer: progress after each step, every logged value as a scalar event."""
-
-    steps = 1000
-    fail_in: str | None = None
-    gate: threading.Event | None = None
-
-    def __init__(self, config, callbacks, commands):
-        self.config, self.callbacks, self.commands = config, callbacks, commands
-        self.ended = False
-        if self.fail_in == 'init':
-            raise OSError('no such model')
-
-    def start(self):
-        self.callbacks.on_update_status('loading the model')
-
-    def train(self):
-        progress = TrainProgress()
-        for _ in range(self.steps):
-            if self.gate is not None:
-                self.gate.wait(10)
-            if self.commands.get_stop_command():
-                return
-            self.callbacks.on_scalar(ScalarEvent('loss/train_step', progress.global_step, 0.5))
-            progress.next_step(1)
-            self.callbacks.on_update_train_progress(progress, self.steps, 1)
-        if self.fail_in == 'train':
-            raise ValueError('loss is nan')
-
-    def end(self):
-        self.ended = True
-
-
-@pytest.fixture
-def config(tmp_path: Path) -> TrainConfig:
-    cfg = TrainConfig.default_values()
-    (tmp_path / 'model').mkdir()
-    (tmp_path / 'images').mkdir()
-    cfg.base_model_name = str(tmp_path / 'model')
-    concept = ConceptConfig.default_values()
-    concept.path = str(tmp_path / 'images')
-    cfg.concepts = [concept]
-    cfg.samples = []
-    cfg.workspace_dir = str(tmp_path / 'ws')
-    cfg.output_model_format = cfg.supported_output_formats()[0]
-    return cfg
-
-
-@pytest.fixture
-def fake(monkeypatch: pytest.MonkeyPatch):
-    created = []
-
-    def create(config, callbacks=None, commands=None):
-        trainer = FakeTrainer(config, callbacks, commands)
-        created.append(trainer)
-        return trainer
-
-    monkeypatch.setattr(engine, 'create_trainer', create)
-    FakeTrainer.steps, FakeTrainer.fail_in, FakeTrainer.gate = 1000, None, None
-    return created
 
 
 def test_a_burst_of_events_becomes_one_update_and_the_trainer_never_waits(config, fake) -> None:
