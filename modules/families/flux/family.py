@@ -68,7 +68,7 @@ class FluxFamily(FlowMatchingObjective, DiffusersFamily):
     def prepare_inputs(self, model, latents, pixels, masks, conditioning, config, batch=None):
         inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
         if self.has_mask_input:
-            mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks)
+            mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks, batch)
             inputs.masks = mask
             inputs.extras = {"masked_latents": masked, "fill_mask": fill_mask(masks, latents, pixels)}
         return inputs

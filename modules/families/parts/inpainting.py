@@ -10,12 +10,17 @@ def latent_mask(masks: torch.Tensor, size) -> torch.Tensor:
 
 
 def conditioning(encode_images, latents: torch.Tensor, pixels: torch.Tensor | None,
-                 masks: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(latent mask, masked-image latents). No mask: the whole image is to be painted."""
+                 masks: torch.Tensor | None, batch=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(latent mask, conditioning-image latents). The conditioning image is the batch's custom one
+    (`conditioning_pixels`, from `-condlabel` files) when it has one, else the image with the masked
+    area blanked. No mask: the whole image is to be painted."""
     size = latents.shape[-2:]
     if masks is None:
         masks = torch.ones(latents.shape[0], 1, *size)
     mask = latent_mask(masks, size)
+    custom = getattr(batch, "conditioning_pixels", None)
+    if custom is not None:
+        return mask.to(latents), encode_images(custom.to(latents.device)).to(latents)
     if pixels is None:
         return mask.to(latents), torch.zeros_like(latents)
     pixel_mask = masks if masks.shape[-2:] == pixels.shape[-2:] else \

@@ -28,7 +28,7 @@ class StableDiffusionFamily(DDPMObjective, DiffusersFamily):
         inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
         size = latents.shape[-2:]
         if self.has_mask_input:
-            mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks)
+            mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks, batch)
             inputs.masks = mask
             inputs.extras = {"mask": mask, "masked_latents": masked}
         if self.has_depth_input:

@@ -45,7 +45,7 @@ class StableDiffusionXLFamily(DDPMObjective, DiffusersFamily):
     def prepare_inputs(self, model, latents, pixels, masks, conditioning, config, batch=None):
         inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
         if self.has_mask_input:
-            mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks)
+            mask, masked = inpainting.conditioning(lambda p: self.encode_images(model, p), latents, pixels, masks, batch)
             inputs.masks = mask
             inputs.extras = {"mask": mask, "masked_latents": masked}
         if batch is not None and batch.original_sizes:
