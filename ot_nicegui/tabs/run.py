@@ -23,6 +23,7 @@ from ot_nicegui.state.run_view import (
 )
 from ot_nicegui.state.training_session import Outcome, SampleRecord, TrainingSession, file_url
 from ot_nicegui.tabs.context import TabContext
+from ot_nicegui.widgets.job_queue_panel import job_queue_panel
 from ot_nicegui.widgets.live_chart import follow
 from ot_nicegui.widgets.live_elements import LivePlot
 from ot_nicegui.widgets.live_feed import FeedUpdate, LiveFeed
@@ -169,6 +170,7 @@ def render(ctx: TabContext) -> None:
         charts = RunCharts(feed)
         ui.label('Samples').classes('text-subtitle1')
         gallery = Gallery()
+        job_queue_panel(ctx)
     charts.add_tags(list(feed.run_stream.series))
     for record in session.samples:
         gallery.add(record)
