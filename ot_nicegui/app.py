@@ -18,6 +18,7 @@ from modules.config.enums import TrainingMethod
 from modules.config.train_config import TrainConfig
 from ot_nicegui.auth import logout_button
 from ot_nicegui.dialogs.changes import open_changes_dialog
+from ot_nicegui.pages.run_page import register as register_run_page
 from ot_nicegui.schemas.search import Entry, build_index
 from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.state.job_queue import install_queue
@@ -79,6 +80,8 @@ def setup(session: ConfigSession, *, login_required: bool = False) -> None:
     def index(tab: str = 'general', doc: str = 'index') -> None:
         MainPage(TabContext.of(session, doc), tab, login_required)
 
+    register_run_page()  # the run on a phone: /run
+
 
 class MainPage:
     """One browser tab's view of the shared session."""
@@ -118,6 +121,11 @@ class MainPage:
             self.theme_button = ui.button(on_click=self.toggle_theme) \
                 .props('flat round color=white').mark('theme-toggle')
             self._show_theme()
+            with ui.button(icon='more_vert').props('flat round color=white aria-label="More"') \
+                    .mark('top-overflow'):
+                with ui.menu():
+                    ui.menu_item('Run view for phones', on_click=lambda: ui.navigate.to('/run')) \
+                        .mark('menu-run-page')
             ui.html('<span id="ot-connection" class="ot-connection" data-state="connecting" role="status" '
                     'aria-label="Connection: connecting" title="Connection to the server"></span>', sanitize=False)
         self._show_changes()

@@ -14,6 +14,7 @@ from nicegui import ui
 
 from ot_nicegui.dialogs.sample_view import open_large
 from ot_nicegui.dialogs.training import show_error_details
+from ot_nicegui.pages.run_page import PATH as RUN_PAGE_PATH
 from ot_nicegui.state.run_view import (
     TRACE_STYLES,
     format_duration,
@@ -165,6 +166,10 @@ def render(ctx: TabContext) -> None:
     feed = ctx.feed
     session = feed.session
     with ui.column().classes('w-full gap-3').mark('run-page') as page:
+        with ui.row().classes('w-full items-center gap-2'):
+            ui.button('Phone view', icon='smartphone', on_click=lambda: ui.navigate.to(RUN_PAGE_PATH)) \
+                .props('outline no-caps').mark('open-run-page') \
+                .tooltip('The run alone on one compact page: status, progress, loss, samples, Stop and Sample now')
         summary = Summary(session)
         ui.label('Charts').classes('text-subtitle1')
         charts = RunCharts(feed)

@@ -1,0 +1,1 @@
+"""Pages of the app other than the main one."""
