@@ -221,11 +221,21 @@ def check_concepts(concepts: list[ConceptConfig], base_dir: str | None = None) -
         prefix = f'concepts[{i}]'
         if not concept.path.strip():
             problems.append(Problem(f'{prefix}.path', 'a folder is required'))
-        elif not os.path.isdir(_resolve(concept.path, base_dir)):
-            problems.append(Problem(f'{prefix}.path', f'"{concept.path}" is not a folder'))
+        elif not os.path.isdir(_resolve(concept.path, base_dir)) and not _cached_dataset(concept.path):
+            problems.append(Problem(f'{prefix}.path', f'"{concept.path}" is not a folder (nor a dataset in the '
+                                                      'local Hugging Face cache)'))
         if concept.text.prompt_source == 'concept' and not os.path.isfile(_resolve(concept.text.prompt_path, base_dir)):
             problems.append(Problem(f'{prefix}.text.prompt_path', f'"{concept.text.prompt_path}" does not exist'))
     return problems
+
+
+def _cached_dataset(path: str) -> bool:
+    """A concept path may name a Hugging Face dataset repository in the local cache (the data pipeline reads its snapshot)."""
+    if not _HUB_REPO_ID.match(path.strip()):
+        return False
+    from modules.data.hub_dataset import is_cached_dataset
+
+    return is_cached_dataset(path)
 
 
 def validate(config: TrainConfig, *, paths: bool = True, base_dir: str | None = None) -> list[Problem]:

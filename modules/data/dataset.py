@@ -11,6 +11,7 @@ import torch
 from torch import Tensor
 
 from . import cache
+from .hub_dataset import concept_folder
 from .rng import enum_name
 from .sample import SamplePipeline, single_frame
 from .sampler import Draw, epoch_draws, make_batches, samples_per_epoch
@@ -113,8 +114,9 @@ class TrainDataset:
         self._ensure_cached(epoch_draws(self._file_counts(), self._sample_counts(), 0))
 
     def _scan(self, concept) -> _Group:
+        root = concept_folder(str(concept.path), getattr(self.config, "huggingface_cache_dir", "") or None)
         found = scan_concept(concept, with_masks=self.with_masks, videos=self.video,
-                             with_conditioning=self.with_conditioning)
+                             with_conditioning=self.with_conditioning, root=root)
         frames = str(self.config.frames) if self.video else "1"
         pipeline = SamplePipeline(concept, str(self.config.resolution),
                                   bucketing=bool(self.config.aspect_ratio_bucketing),
