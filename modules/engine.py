@@ -45,7 +45,17 @@ def check(config, *, paths: bool = True, base_dir: str | None = None) -> list[Pr
     if isinstance(config.model_type, Enum) and isinstance(config.training_method, Enum):
         reported = {p.path for p in problems if p.severity == "error"}  # one message per setting
         problems += [p for p in family_problems(config) if p.path not in reported]
+    problems += optimizer_problems(config)
     return problems
+
+
+def optimizer_problems(config) -> list[Problem]:
+    """An optimizer that cannot be built here (no library provides it, or its package is missing)."""
+    from modules.optim.recipes import optimizer_problem
+
+    chosen = getattr(config.optimizer, "optimizer", None)
+    why = optimizer_problem(chosen) if isinstance(chosen, Enum) else None
+    return [Problem("optimizer.optimizer", why)] if why else []
 
 
 def create_trainer(config, callbacks=None, commands=None):

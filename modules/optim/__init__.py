@@ -1,5 +1,6 @@
 """Optimizers and learning-rate schedulers, built from a TrainConfig."""
 from modules.optim.availability import OptimizerUnavailableError
+from modules.optim.recipes import optimizer_problem
 from modules.optim.registry import create_optimizer, optimizer_is_available
 from modules.optim.runtime import (
     effective_learning_rates,
@@ -22,6 +23,7 @@ __all__ = [
     'loss_scale',
     'make_parameter_group',
     'optimizer_is_available',
+    'optimizer_problem',
     'optimizer_kind',
     'prepare_for_eval',
     'prepare_for_training',

@@ -14,11 +14,9 @@ class OptimizerUnavailableError(RuntimeError):
         self.optimizer = optimizer
         self.package = package
         self.reason = reason
-        super().__init__(
-            f'Optimizer {optimizer} is not available: {reason}. '
-            f'It comes from the package "{package}"; install it with `pip install {package}` '
-            f'(or `pip install ".[train]"` for all optimizer libraries).'
-        )
+        install = (f' It comes from the package "{package}"; install it with `pip install {package}` '
+                   f'(or `pip install ".[train]"` for all optimizer libraries).') if package else ''
+        super().__init__(f'Optimizer {optimizer} is not available: {reason}.{install}')
 
 
 def _bitsandbytes_works() -> str | None:

@@ -33,6 +33,11 @@ class Recipe:
     note: str = ''
     # Used instead of `constructor` when training runs in several processes.
     distributed_constructor: str = ''
+    # The library rounds bfloat16 weights to nearest: `stochastic_rounding` is applied by wrapping
+    # the step (`modules.optim.stochastic_rounding`) instead of passed to the constructor.
+    rounds_in_wrapper: bool = False
+    # Why no installable library can build this optimizer (it is refused); empty when one can.
+    unavailable: str = ''
 
     @cached_property
     def wiring(self) -> Wiring:
@@ -72,9 +77,9 @@ RECIPES: dict[Optimizer, Recipe] = {
     Optimizer.ADAGRAD: _bnb('Adagrad', _ADAGRAD),
     Optimizer.ADAGRAD_8BIT: _bnb(
         'Adagrad8bit', _ADAGRAD + '; min_8bit_size?4096; percentile_clipping?100; block_wise?True'),
-    Optimizer.ADAM: Recipe('torch.optim:Adam', 'torch', _ADAM_TORCH.format(wd=0)),
+    Optimizer.ADAM: Recipe('torch.optim:Adam', 'torch', _ADAM_TORCH.format(wd=0), rounds_in_wrapper=True),
     Optimizer.ADAM_8BIT: _bnb('Adam', _BNB_ADAM.format(wd=0)),
-    Optimizer.ADAMW: Recipe('torch.optim:AdamW', 'torch', _ADAM_TORCH.format(wd=0.01)),
+    Optimizer.ADAMW: Recipe('torch.optim:AdamW', 'torch', _ADAM_TORCH.format(wd=0.01), rounds_in_wrapper=True),
     Optimizer.ADAMW_8BIT: _bnb('AdamW8bit', _BNB_ADAM.format(wd=0.01)),
     Optimizer.ADAMW_ADV: Recipe(
         'adv_optm:AdamW_adv', ADV,
@@ -167,17 +172,19 @@ RECIPES: dict[Optimizer, Recipe] = {
     Optimizer.ADAFACTOR: Recipe(
         'transformers.optimization:Adafactor', 'transformers',
         'eps=(eps?1e-30, eps2?0.001); clip_threshold?1.0; decay_rate?-0.8; beta1?None; weight_decay?0.0; '
-        'scale_parameter?True; relative_step?True; warmup_init?False'),
+        'scale_parameter?True; relative_step?True; warmup_init?False', rounds_in_wrapper=True),
     # OneTrainer ships its own CAME; came-pytorch implements the same update rule but has no
-    # stochastic rounding or cautious masking.
+    # cautious masking (stochastic rounding comes from the step wrapper).
     Optimizer.CAME: Recipe(
         'came_pytorch:CAME', 'came-pytorch', _CAME + '; stochastic_rounding=stochastic_rounding; use_cautious=use_cautious',
-        ignored=('stochastic_rounding', 'use_cautious')),
+        ignored=('use_cautious',), rounds_in_wrapper=True),
+    # OneTrainer's 8-bit CAME is its own code; no installable library has one, and running plain
+    # CAME instead would silently use four times the optimizer-state memory the user chose against.
     Optimizer.CAME_8BIT: Recipe(
         'came_pytorch:CAME', 'came-pytorch',
         _CAME + '; stochastic_rounding=stochastic_rounding; min_8bit_size?16384; quant_block_size?2048',
-        ignored=('stochastic_rounding', 'min_8bit_size', 'quant_block_size'),
-        note='no library provides 8-bit CAME; the optimizer state is kept in full precision'),
+        unavailable='no installable library provides an 8-bit CAME (OneTrainer ships its own); '
+                    'choose CAME (full-precision state) or an 8-bit optimizer such as ADAMW_8BIT'),
     # KellerJordan's Muon: everything, the auxiliary Adam included, is set per parameter group.
     Optimizer.MUON: Recipe(
         'muon:SingleDeviceMuonWithAuxAdam', 'muon-optimizer', '', builder='muon',
@@ -212,3 +219,19 @@ RECIPES: dict[Optimizer, Recipe] = {
 
 def recipe_for(optimizer: Optimizer | str) -> Recipe:
     return RECIPES[Optimizer(optimizer)]
+
+
+def optimizer_problem(optimizer: Optimizer | str) -> str | None:
+    """Why the optimizer cannot be built, found without importing torch or its library (for the
+    check before a start): no library provides it, or its package is not installed. None when it
+    looks buildable (a library that is installed but broken is found when the optimizer is built)."""
+    import importlib.util
+
+    recipe = recipe_for(optimizer)
+    if recipe.unavailable:
+        return f'Optimizer {optimizer} is not available: {recipe.unavailable}.'
+    top = recipe.module.partition('.')[0]
+    if importlib.util.find_spec(top) is None:
+        return (f'Optimizer {optimizer} is not available: "{top}" is not installed. It comes from the package '
+                f'"{recipe.package}"; install it with `pip install {recipe.package}`.')
+    return None

@@ -12,13 +12,20 @@ from modules.optim.availability import OptimizerUnavailableError, load_attribute
 from modules.optim.muon_groups import split_muon_groups
 from modules.optim.recipes import Recipe, recipe_for
 from modules.optim.runtime import prepare_for_training, remember_kind
+from modules.optim.stochastic_rounding import round_stochastically
+
+
+def _load_constructor(kind, recipe: Recipe, constructor: str):
+    if recipe.unavailable:
+        raise OptimizerUnavailableError(str(kind), '', recipe.unavailable)
+    return load_attribute(str(kind), constructor, recipe.package)
 
 
 def optimizer_is_available(optimizer: Optimizer | str) -> tuple[bool, str]:
     """(True, "") when the optimizer's library is installed and works here, else (False, why)."""
     recipe = recipe_for(optimizer)
     try:
-        load_attribute(str(optimizer), recipe.constructor, recipe.package)
+        _load_constructor(optimizer, recipe, recipe.constructor)
     except OptimizerUnavailableError as e:
         return False, str(e)
     return True, ''
@@ -176,7 +183,7 @@ def create_optimizer(parameter_groups: list[dict], train_config) -> torch.optim.
     kind = Optimizer(optimizer_config.optimizer)
     recipe = recipe_for(kind)
     constructor = recipe.distributed_constructor if recipe.distributed_constructor and _world_size() > 1 else recipe.constructor
-    cls = load_attribute(str(kind), constructor, recipe.package)
+    cls = _load_constructor(kind, recipe, constructor)
 
     groups = _copy_groups(parameter_groups, train_config.learning_rate, keep_names=recipe.builder == 'muon')
     kwargs = {'lr': train_config.learning_rate, **recipe.wiring.kwargs(optimizer_config, train_config)}
@@ -185,6 +192,8 @@ def create_optimizer(parameter_groups: list[dict], train_config) -> torch.optim.
     rule = _RULES.get(kind)
     if rule is not None:
         rule(kind, groups, kwargs, optimizer_config, train_config)
+    if recipe.rounds_in_wrapper:
+        kwargs.pop('stochastic_rounding', None)
 
     try:
         if recipe.builder == 'muon':
@@ -199,6 +208,8 @@ def create_optimizer(parameter_groups: list[dict], train_config) -> torch.optim.
         # Libraries reject some settings (e.g. momentum 0 for LARS); say which optimizer it was.
         raise ValueError(f'{kind} cannot be built with these settings: {e}') from e
 
+    if recipe.rounds_in_wrapper and optimizer_config.stochastic_rounding:
+        round_stochastically(optimizer)
     remember_kind(optimizer, kind)
     prepare_for_training(optimizer)
     return optimizer
