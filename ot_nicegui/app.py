@@ -22,8 +22,10 @@ from ot_nicegui.pages.run_page import register as register_run_page
 from ot_nicegui.schemas.search import Entry, build_index
 from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.state.job_queue import install_queue
+from ot_nicegui.state.notifications import install_notifier
 from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.fields import field_input, watch
+from ot_nicegui.widgets.notifications_panel import show_browser_notifications
 from ot_nicegui.widgets.training_controls import install as install_training
 from ot_nicegui.widgets.training_controls import training_controls
 
@@ -75,6 +77,7 @@ def setup(session: ConfigSession, *, login_required: bool = False) -> None:
     app.on_shutdown(session.flush)
     install_training(session)
     install_queue(session.data_dir)
+    install_notifier(session.data_dir)
 
     @ui.page('/', title='OT NiceGUI')
     def index(tab: str = 'general', doc: str = 'index') -> None:
@@ -101,6 +104,7 @@ class MainPage:
         self._tabs(tab)
         self._bottom_bar(login_required)
         self._update_tab_visibility()
+        show_browser_notifications(self.status)
         session.subscribe(self._on_session_change)
         context.client.on_delete(lambda: session.unsubscribe(self._on_session_change))
         watch(self.config, ('training_method', 'model_type'), lambda _: self._update_tab_visibility(), self.tabs)

@@ -11,6 +11,7 @@ from ot_nicegui.state.job_queue import JobQueue, get_job_queue
 from ot_nicegui.state.job_store import Job, JobError, JobState
 from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.live_chart import follow
+from ot_nicegui.widgets.notifications_panel import notifications_panel
 
 STATE_COLOURS = {JobState.QUEUED: 'grey-7', JobState.RUNNING: 'primary', JobState.DONE: 'positive',
                  JobState.FAILED: 'negative', JobState.STOPPED: 'warning', JobState.INTERRUPTED: 'warning'}
@@ -42,6 +43,7 @@ class JobQueuePanel:
                     ui.button('Create token', on_click=self.create_token).props('outline no-caps') \
                         .mark('token-create')
                 self.tokens = ui.column().classes('w-full gap-1').mark('token-list')
+            notifications_panel()
         self.refresh()
         follow(queue.changed, self.root, self.refresh)
 
