@@ -13,6 +13,7 @@ import logging
 import math
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
 FPS = 24
@@ -29,6 +30,7 @@ class UnreadableVideo(ValueError):
 class VideoInfo:
     size: tuple[int, int]  # (height, width)
     sources: tuple[int, ...]  # for each frame of the 24 fps timeline: the index of the decoded frame shown
+    stamps: tuple[float, ...] = ()  # presentation time of each decoded frame in seconds (for seeking)
 
     @property
     def frames(self) -> int:
@@ -64,7 +66,8 @@ def probe(path) -> VideoInfo:
         raise UnreadableVideo(f"{path}: {_first_line(exc)}") from None
     if first is None or not stamps:
         raise UnreadableVideo(f"{path}: no decodable video frames")
-    return VideoInfo(size=(first.height, first.width), sources=timeline(sorted(stamps), rate))
+    stamps.sort()
+    return VideoInfo(size=(first.height, first.width), sources=timeline(stamps, rate), stamps=tuple(stamps))
 
 
 def timeline(stamps: list[float], rate: float) -> tuple[int, ...]:
@@ -83,14 +86,14 @@ def read_clip(path, info: VideoInfo, start: int, count: int) -> torch.Tensor:
 
     wanted = info.sources[start:start + count]
     needed, last = set(wanted), max(wanted)
-    decoded: dict[int, torch.Tensor] = {}
+    decoded: dict[int, np.ndarray] = {}  # (h, w, 3) uint8: converted to float once, for the whole clip
     try:
         with av.open(str(path)) as container:
             stream = _video_stream(container, path)
             stream.thread_type = "AUTO"
-            for index, frame in enumerate(container.decode(stream)):
+            for index, frame in _frames_from(container, stream, info, min(wanted)):
                 if index in needed:
-                    decoded[index] = _frame_tensor(frame, info.size)
+                    decoded[index] = _frame_array(frame, info.size)
                 if index >= last:
                     break
     except (av.error.FFmpegError, OSError) as exc:
@@ -103,7 +106,21 @@ def read_clip(path, info: VideoInfo, start: int, count: int) -> torch.Tensor:
     # a frame the decoder could not deliver is replaced by the nearest earlier one (else the first one)
     available = sorted(decoded)
     frames = [decoded[available[max(0, bisect.bisect_right(available, index) - 1)]] for index in wanted]
-    return torch.stack(frames)
+    return torch.from_numpy(np.stack(frames)).permute(0, 3, 1, 2).float().div_(255.0).contiguous()
+
+
+def _frames_from(container, stream, info: VideoInfo, first: int):
+    """(index, frame) in presentation order from about frame `first` on: a late window seeks to the
+    key frame before it instead of decoding the whole clip up to it; frames are then numbered by
+    their presentation time."""
+    if first == 0 or len(info.stamps) <= first or stream.time_base is None:
+        yield from enumerate(container.decode(stream))
+        return
+    container.seek(int(info.stamps[first] / stream.time_base), stream=stream, backward=True, any_frame=False)
+    for frame in container.decode(stream):
+        if frame.time is None:
+            raise UnreadableVideo(f"{container.name}: frames without presentation times")
+        yield min(bisect.bisect_left(info.stamps, frame.time - _EPSILON), len(info.stamps) - 1), frame
 
 
 def _video_stream(container, path):
@@ -112,13 +129,13 @@ def _video_stream(container, path):
     return container.streams.video[0]
 
 
-def _frame_tensor(frame, size: tuple[int, int]) -> torch.Tensor:
-    from . import image_ops
-
-    array = frame.to_ndarray(format="rgb24")
-    pixels = torch.from_numpy(array).permute(2, 0, 1).float().div_(255.0)
-    return image_ops.resize(pixels, size)  # a stream may change size mid-way: keep the probed one
+def _frame_array(frame, size: tuple[int, int]) -> np.ndarray:
+    if (frame.height, frame.width) != tuple(size):  # a stream may change size mid-way: keep the probed one
+        frame = frame.reformat(width=size[1], height=size[0])
+    return frame.to_ndarray(format="rgb24")
 
 
 def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+    """The reason alone: FFmpeg's errors also repeat the file name, which the caller already gives."""
+    reason = getattr(exc, "strerror", None) or str(exc)
+    return (str(reason).strip().splitlines() or [type(exc).__name__])[0]

@@ -103,9 +103,10 @@ class CountingTextEncoder:
 
 
 def write_video(path: Path, frames: int, size: tuple[int, int] = (48, 32), fps: int = 24, seed: int = 0,
-                static: bool = False) -> Path:
-    """An H.264 clip of (width, height) = size whose frame i is numbered by its red level, 10 + 20 i
-    (see `frame_numbers`), over a random texture so crops and flips show; `static` repeats frame 0."""
+                static: bool = False, key_frame_interval: int | None = None) -> Path:
+    """A lossless H.264 clip of (width, height) = size whose frame i (at most 30) is numbered by its red
+    level, 10 + 8 i (see `frame_numbers`), over a random texture so crops and flips show; `static`
+    repeats frame 0."""
     import av
 
     rng = np.random.default_rng(seed)
@@ -116,9 +117,11 @@ def write_video(path: Path, frames: int, size: tuple[int, int] = (48, 32), fps: 
         stream.width, stream.height = size
         stream.pix_fmt = "yuv444p"  # no chroma subsampling: the red level survives the codec
         stream.options = {"crf": "0"}
+        if key_frame_interval:
+            stream.codec_context.gop_size = key_frame_interval
         for i in range(frames):
             data = np.zeros((size[1], size[0], 3), dtype=np.uint8)
-            data[..., 0] = 10 + 20 * (0 if static else i)
+            data[..., 0] = 10 + 8 * (0 if static else i)
             data[..., 1] = texture
             data[..., 2] = texture[:, ::-1]
             for packet in stream.encode(av.VideoFrame.from_ndarray(data, format="rgb24")):
@@ -131,7 +134,7 @@ def write_video(path: Path, frames: int, size: tuple[int, int] = (48, 32), fps: 
 def frame_numbers(clip: torch.Tensor) -> list[int]:
     """The source frame numbers of a (3, F, H, W) clip in [-1, 1] written by `write_video`."""
     red = (clip[0].mean(dim=(-2, -1)) + 1) / 2 * 255
-    return [round((float(level) - 10) / 20) for level in red]
+    return [round((float(level) - 10) / 8) for level in red]
 
 
 class VideoEncoder:

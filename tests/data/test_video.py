@@ -8,7 +8,7 @@ import torch
 
 from modules.data import TrainDataset
 from modules.data.scan import list_images
-from modules.data.video import FPS, UnreadableVideo, parse_frames, probe, timeline
+from modules.data.video import FPS, UnreadableVideo, parse_frames, probe, read_clip, timeline
 
 from .conftest import (
     VideoEncoder,
@@ -193,3 +193,15 @@ def _write(path, data: bytes):
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_bytes(data)
     return path
+
+
+def test_a_late_window_seeks_to_the_same_frames(tmp_path):
+    path = write_video(tmp_path / "keyed.mp4", 30, key_frame_interval=4)
+    info = probe(path)
+    assert info.frames == 30
+    for start in (0, 3, 13, 21):
+        clip = read_clip(path, info, start, 9)
+        assert frame_numbers(clip.permute(1, 0, 2, 3) * 2 - 1) == list(range(start, start + 9))
+    slow = probe(write_video(tmp_path / "slow.mp4", 20, fps=12, key_frame_interval=3))
+    clip = read_clip(tmp_path / "slow.mp4", slow, 17, 6)
+    assert frame_numbers(clip.permute(1, 0, 2, 3) * 2 - 1) == [8, 9, 9, 10, 10, 11]
