@@ -18,6 +18,7 @@ from modules.config.enums import TrainingMethod
 from modules.config.train_config import TrainConfig
 from ot_nicegui.auth import logout_button
 from ot_nicegui.dialogs.changes import open_changes_dialog
+from ot_nicegui.dialogs.entry_points import open_dialog
 from ot_nicegui.pages.run_page import register as register_run_page
 from ot_nicegui.schemas.search import Entry, build_index
 from ot_nicegui.state.config_session import ConfigSession
@@ -200,10 +201,13 @@ class MainPage:
         return build_index(self.config, [t.key for t in visible_tabs(self.config)])
 
     def jump(self, entry: Entry) -> None:
-        """Show the entry's tab, scroll its field into view and focus it."""
-        self.tabs.value = entry.tab
+        """Show the entry's tab (and dialog), scroll its field into view and focus it."""
+        if entry.tab:  # the fields above the tabs need no tab
+            self.tabs.value = entry.tab
+        if entry.dialog:
+            open_dialog(entry.dialog, self.session)
         with self.tabs.client:
-            targets = [e for e in ElementFilter(marker=entry.path, local_scope=False)
+            targets = [e for e in ElementFilter(marker=entry.marker, local_scope=False)
                        if not e.is_deleted]
         if not targets:
             return

@@ -1,10 +1,19 @@
-"""Settings search: every field of the visible tabs with its label, path and tooltip."""
+"""Settings search: every setting of the visible tabs with its label, path and tooltip — the tabs'
+schema fields, the fields outside a schema (the model type and method above the tabs, the
+Sampling tab's fields) and the settings that live in a tab's dialogs (the chosen optimizer's
+parameters, the custom learning-rate scheduler), which open their dialog when picked."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from modules.config.train_config import TrainConfig
 from ot_nicegui.schemas.tabs import schema_for
+
+TOP_BAR = ('model_type', 'training_method')  # above the tabs: jumping there switches no tab
+SAMPLING_TAB = ('sample_after', 'sample_after_unit', 'sample_skip_first', 'sample_image_format',
+                'sample_video_format', 'sample_audio_format', 'non_ema_sampling', 'samples_to_tensorboard')
+# settings only a dialog of the Training tab edits: (path, dialog, marker of its widget)
+SCHEDULER_DIALOG = (('custom_learning_rate_scheduler', 'scheduler-class'), ('scheduler_params', 'scheduler-params'))
 
 
 @dataclass(frozen=True)
@@ -15,6 +24,12 @@ class Entry:
     label: str
     tooltip: str
     paths: tuple[str, ...]  # every path the entry edits
+    dialog: str = ''  # the dialog that holds the field ('' when the tab itself does)
+    focus: str = ''  # the marker of the element to focus, when it is not `path`
+
+    @property
+    def marker(self) -> str:
+        return self.focus or self.path
 
     def haystack(self) -> str:
         return ' '.join((self.label, self.section, *self.paths, self.tooltip)).lower()
@@ -33,6 +48,30 @@ def build_index(config: TrainConfig, tabs: list[str]) -> list[Entry]:
                     _owner, f = config.resolve(first)
                     label = fdef.label or f.display_label
                     entries.append(Entry(tab, sec.title, first, label, f.tooltip, fdef.paths))
+    entries += _outside_schemas(config, tabs)
+    return entries
+
+
+def _entry(config: TrainConfig, tab: str, section: str, path: str, dialog: str = '', focus: str = '',
+           label: str = '') -> Entry:
+    _owner, f = config.resolve(path)
+    return Entry(tab, section, path, label or f.display_label, f.tooltip, (path,), dialog, focus)
+
+
+def _outside_schemas(config: TrainConfig, tabs: list[str]) -> list[Entry]:
+    from ot_nicegui.dialogs.optimizer import AUX_SWITCH, parameter_names
+
+    entries = [_entry(config, '', 'Model type and method', path) for path in TOP_BAR]
+    if 'sampling' in tabs:
+        entries += [_entry(config, 'sampling', 'Sampling', path) for path in SAMPLING_TAB]
+    if 'additional_embeddings' in tabs:
+        entries.append(_entry(config, 'additional_embeddings', 'Additional embeddings', 'additional_embeddings'))
+    if 'training' in tabs:
+        entries += [_entry(config, 'training', 'Learning rate scheduler', path, 'scheduler', marker)
+                    for path, marker in SCHEDULER_DIALOG]
+        entries += [_entry(config, 'training', 'Optimizer settings', f'optimizer.{name}', 'optimizer',
+                           f'optimizer-{name}', 'Muon with auxiliary Adam' if name == AUX_SWITCH else '')
+                    for name in parameter_names(config.optimizer.optimizer)]
     return entries
 
 

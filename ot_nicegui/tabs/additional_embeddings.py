@@ -60,7 +60,7 @@ def render(ctx: TabContext) -> None:
 
     with ui.column().classes('w-full gap-3') as holder:
         with ui.row().classes('gap-2'):
-            ui.button('Add embedding', icon='add', on_click=add)
+            ui.button('Add embedding', icon='add', on_click=add).mark('additional_embeddings')  # where search lands
             ui.button('Train all', on_click=lambda: set_all(True)).props('outline')
             ui.button('Train none', on_click=lambda: set_all(False)).props('outline')
         items()

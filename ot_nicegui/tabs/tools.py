@@ -17,7 +17,16 @@ class Tool:
     open: Callable[[ConfigSession], object]
 
 
-TOOLS: list[Tool] = []
+def _open_profiling(session: ConfigSession) -> object:
+    from ot_nicegui.dialogs.profiling import open_profiling_dialog
+
+    return open_profiling_dialog(session)
+
+
+TOOLS: list[Tool] = [
+    Tool('Profiling', "This process's CPU and memory use, and the stack of every thread (for a run that hangs).",
+         _open_profiling),
+]
 
 
 def register_tool(title: str, description: str, opener: Callable[[ConfigSession], object]) -> None:

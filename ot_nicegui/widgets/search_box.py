@@ -33,7 +33,8 @@ def search_box(index: Callable[[], list[Entry]], tab_labels: Callable[[], dict[s
                 with ui.item(on_click=lambda e=entry: pick(e)).props('clickable').mark(f'search-hit-{entry.path}'):
                     with ui.item_section():
                         ui.item_label(entry.label)
-                        ui.item_label(f'{labels.get(entry.tab, entry.tab)} › {entry.section} · {entry.path}') \
+                        where = f'{labels[entry.tab]} › {entry.section}' if entry.tab in labels else entry.section
+                        ui.item_label(f'{where} · {entry.path}') \
                             .props('caption')
             if box.value and not hits:
                 ui.item('No setting matches').props('disable')
