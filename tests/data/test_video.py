@@ -205,3 +205,19 @@ def test_a_late_window_seeks_to_the_same_frames(tmp_path):
     slow = probe(write_video(tmp_path / "slow.mp4", 20, fps=12, key_frame_interval=3))
     clip = read_clip(tmp_path / "slow.mp4", slow, 17, 6)
     assert frame_numbers(clip.permute(1, 0, 2, 3) * 2 - 1) == [8, 9, 9, 10, 10, 11]
+
+
+def test_a_clip_too_short_for_the_model_is_skipped(tmp_path, make_config):
+    folder = tmp_path / "short"
+    write_video(folder / "three.mp4", 3)
+    write_video(folder / "five.mp4", 5)
+
+    def at_least_five(available: int, target: int) -> int:
+        return 5 if available >= 5 else 0
+
+    warnings: list[str] = []
+    ds = TrainDataset(video_config(make_config), [make_concept(folder)], frame_count=at_least_five,
+                      on_warning=warnings.append)
+    ds.prepare()
+    assert len(ds) == 1 and [b.frames for b in ds.epoch(0, 1)] == [5]
+    assert len(warnings) == 1 and "three.mp4" in warnings[0] and "3 frames are too few" in warnings[0]
