@@ -152,7 +152,7 @@ class TrainDataset:
             problems = list(pool.map(check, items))
         for problem in problems:
             if problem is not None:
-                self.on_warning(f"skipped unreadable training file {problem}")
+                self.on_warning(f"skipped the training file {problem}")
         readable = [item for item, problem in zip(items, problems, strict=True) if problem is None]
         if items and not readable:
             raise ValueError(f"concept {concept.name or concept.path!r}: no training images could be read "
