@@ -111,6 +111,10 @@ class DiffusersFamily(ModelFamily):
         result = pipe(**self.prompt_kwargs(model, sample_config), num_inference_steps=steps,
                       **self.size_kwargs(sample_config), guidance_scale=float(sample_config.cfg_scale),
                       generator=generator, callback_on_step_end=step_end, **self.sample_kwargs(model, sample_config))
+        return self.rendered(result)
+
+    def rendered(self, result):
+        """The sample of a pipeline call's output: its first image (a video family: the clip's frames)."""
         return result.images[0]
 
     # ---------------------------------------------------------------- saving

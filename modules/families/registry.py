@@ -30,6 +30,7 @@ PACKAGES: tuple[str, ...] = (
     "anima",
     "sana",
     "pixart",
+    "hunyuan_video",
 )
 
 

@@ -10,6 +10,10 @@ import torch
 
 BOS, EOS = "<|begin_of_text|>", "<|end_of_text|>"
 
+# compound (underscore-containing) module names of Llama, to undo kohya's `.` -> `_` flattening
+VOCABULARY = frozenset({"embed_tokens", "self_attn", "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj",
+                        "up_proj", "down_proj", "input_layernorm", "post_attention_layernorm", "lm_head"})
+
 
 def tokenize(tokenizer, texts: list[str], max_length: int) -> tuple[torch.Tensor, torch.Tensor]:
     """(input ids [B, L], attention mask [B, L]) padded to `max_length`, with the tokenizer's special

@@ -1,0 +1,1 @@
+"""HunyuanVideo. Facts in `facts.py`, behaviour in `family.py`."""

@@ -1,0 +1,141 @@
+"""HunyuanVideo: a flow-matching video transformer on [B, C, F, H, W] latents of a causal 3-D autoencoder
+(a still image is a one-frame clip), conditioned on Llama hidden states read through the model's prompt
+template, the pooled output of CLIP-L, and distilled guidance (×1000) as an input.
+
+The prompt template wraps every caption in a system prompt; the template's tokens before the caption
+are cropped from the Llama states. How many that is depends on the tokenizer, so it is counted with
+the model's own tokenizer (95 for the released one)."""
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from ..diffusers_family import DiffusersFamily
+from ..flow import FlowMatchingObjective
+from ..parts import clip, llama
+from .facts import FACTS
+
+TEXT_LENGTH = 256  # caption tokens after the template (the pipeline's `max_sequence_length`)
+CLIP_LENGTH = 77
+LLAMA_LAYER = -3  # the hidden state two layers before the last, as the released model reads it
+FRAMES_PER_LATENT = 4  # the autoencoder's temporal compression: clips hold 4k + 1 frames
+
+
+def prompt_template() -> str:
+    from diffusers.pipelines.hunyuan_video.pipeline_hunyuan_video import DEFAULT_PROMPT_TEMPLATE
+
+    return DEFAULT_PROMPT_TEMPLATE["template"]
+
+
+def template_crop(tokenizer, template: str) -> int:
+    """Tokens of the template before the caption (the begin-of-text token included)."""
+    prefix = template.split("{}", 1)[0]
+    return len(tokenizer(prefix, add_special_tokens=True).input_ids)
+
+
+def clip_frames(frames: int) -> int:
+    """The largest 4k + 1 frame count not above `frames` (at least one frame)."""
+    return (max(int(frames), 1) - 1) // FRAMES_PER_LATENT * FRAMES_PER_LATENT + 1
+
+
+def latent_frames(clip: torch.Tensor) -> torch.Tensor:
+    """[B, C, F, H, W] per pixel frame → per latent frame, as the causal autoencoder groups them: the
+    first frame alone, then each run of four averaged."""
+    first, rest = clip[:, :, :1], clip[:, :, 1:]
+    groups = rest.shape[2] // FRAMES_PER_LATENT
+    rest = rest[:, :, : groups * FRAMES_PER_LATENT].unflatten(2, (groups, FRAMES_PER_LATENT)).mean(dim=3)
+    return torch.cat([first, rest], dim=2)
+
+
+class HunyuanVideoFamily(FlowMatchingObjective, DiffusersFamily):
+    facts = FACTS
+
+    # ---------------------------------------------------------------- video
+    def frame_count(self, available: int, target: int) -> int:
+        return clip_frames(min(int(available), int(target)))
+
+    def encode_images(self, model, pixels: torch.Tensor) -> torch.Tensor:
+        """Pixels [B, 3, F, H, W] (or one frame [B, 3, H, W]) in [-1, 1] → scaled posterior means
+        [B, C, (F − 1)/4 + 1, H/8, W/8]."""
+        if pixels.ndim == 4:
+            pixels = pixels.unsqueeze(2)
+        vae = model["vae"]
+        with torch.no_grad():
+            mean = vae.encode(pixels.to(vae.device, vae.dtype)).latent_dist.mean
+        return mean * vae.config.scaling_factor
+
+    def decode_for_vae_training(self, model, latents: torch.Tensor) -> torch.Tensor:
+        vae = model["vae"]
+        return vae.decode(latents / vae.config.scaling_factor).sample
+
+    def prepare_inputs(self, model, latents, pixels, masks, conditioning, config, batch=None):
+        """Loss masks at pixel size: an image mask [B, 1, H, W] holds for every latent frame, a clip's
+        mask [B, 1, F, H, W] is resized in time too."""
+        inputs = super().prepare_inputs(model, latents, pixels, None, conditioning, config, batch)
+        if masks is not None:
+            if masks.ndim == 5:
+                masks = latent_frames(masks.float())
+            inputs.masks = F.interpolate(masks.float().flatten(1, -3), size=latents.shape[-2:], mode="nearest")
+            inputs.masks = inputs.masks.view(*masks.shape[:-2], *latents.shape[-2:])
+        return inputs
+
+    # ---------------------------------------------------------------- text
+    def _crop(self, model) -> int:
+        tokenizer = self.tokenizer_of(model, "text_encoder")
+        cached = model.extra.get("hunyuan_crop")
+        if cached is None or cached[0] is not tokenizer or cached[1] != len(tokenizer):
+            cached = model.extra["hunyuan_crop"] = (tokenizer, len(tokenizer), template_crop(tokenizer, prompt_template()))
+        return cached[2]
+
+    def encode_prompts(self, model, texts, config):
+        """As the pipeline encodes: the captions in the template through Llama, the hidden state of
+        `LLAMA_LAYER` without the template's tokens, with its attention mask; CLIP-L's pooled output."""
+        tokenizer = self.tokenizer_of(model, "text_encoder")
+        crop = self._crop(model)
+        template = prompt_template()
+        wrapped = [template.format(t) for t in self.expanded(model, texts, "text_encoder")]
+        ids, mask = llama.tokenize(tokenizer, wrapped, crop + TEXT_LENGTH)
+        states = llama.all_hidden_states(model["text_encoder"], ids, mask)[LLAMA_LAYER]
+        encoder_2 = model["text_encoder_2"]
+        ids_2 = clip.tokenize(self.tokenizer_of(model, "text_encoder_2"), self.expanded(model, texts, "text_encoder_2"),
+                              CLIP_LENGTH)
+        pooled = encoder_2(ids_2.to(encoder_2.device)).pooler_output
+        device = pooled.device
+        return {"llama": states[:, crop:].to(device), "llama_mask": mask[:, crop:].to(device), "pooled": pooled}
+
+    # ---------------------------------------------------------------- training
+    def run_denoiser(self, model, x, timesteps, inputs, config):
+        transformer = model["transformer"]
+        dtype = model.dtype_of("transformer")
+        cond = inputs.conditioning
+        guidance = None
+        if transformer.config.guidance_embeds:  # the pipeline feeds the guidance scale ×1000
+            guidance = torch.full((x.shape[0],), float(config.transformer.guidance_scale) * 1000.0,
+                                  device=x.device, dtype=dtype)
+        return transformer(hidden_states=x.to(dtype), timestep=timesteps.to(dtype),
+                           encoder_hidden_states=cond["llama"].to(dtype),
+                           encoder_attention_mask=cond["llama_mask"].to(x.device, dtype),
+                           pooled_projections=cond["pooled"].to(dtype), guidance=guidance, return_dict=False)[0]
+
+    # ---------------------------------------------------------------- sampling
+    def prompt_kwargs(self, model, sample_config) -> dict:
+        """The prompt encoded as in training (the sample's cfg scale is the distilled guidance)."""
+        dtype = model.dtype_of("transformer")
+        encoded = self.encode_prompts(model, [sample_config.prompt], None)
+        return {"prompt_embeds": encoded["llama"].to(dtype), "prompt_attention_mask": encoded["llama_mask"],
+                "pooled_prompt_embeds": encoded["pooled"].to(dtype)}
+
+    def sample_kwargs(self, model, sample_config) -> dict:
+        return {"num_frames": clip_frames(getattr(sample_config, "frames", 1) or 1), "output_type": "pil"}
+
+    def rendered(self, result):
+        """The frames of the clip, as PIL images."""
+        return list(result.frames[0])
+
+    def build_tiny(self, out_dir, seed: int = 0):
+        from .tiny import build_tiny_hunyuan_video
+
+        return build_tiny_hunyuan_video(out_dir, seed)
+
+
+FAMILY = HunyuanVideoFamily
