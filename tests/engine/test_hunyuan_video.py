@@ -424,6 +424,25 @@ def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_
     check_resume_repeats_the_losses(config)
 
 
+def test_the_llama_override_replaces_the_first_text_encoder(tiny_model, tmp_path):
+    """`text_encoder.model_name`: a plain transformers folder (here a causal LM, as Llama is published)
+    with its tokenizer replaces the base model's Llama; its language-model head is left out."""
+    from modules.families.hunyuan_video.tiny import LLAMA_HIDDEN, TOKENIZER_LENGTH
+    from modules.families.parts import llama
+
+    tokenizer = llama.tiny_tokenizer(max_length=TOKENIZER_LENGTH)
+    other = llama.tiny_encoder(tokenizer, hidden=LLAMA_HIDDEN, layers=3, seed=7)
+    other.save_pretrained(tmp_path / "llama")
+    tokenizer.save_pretrained(tmp_path / "llama")
+    family, overridden, cfg = _load(tiny_model, text_encoder__model_name=str(tmp_path / "llama"))
+    assert type(overridden["text_encoder"]).__name__ == "LlamaModel"
+    expected = other.model.state_dict()
+    assert all(torch.equal(v, expected[k]) for k, v in overridden["text_encoder"].state_dict().items())
+    _, base, _ = _load(tiny_model)
+    ours = family.encode_prompts(overridden, ["a red thing"], cfg)["llama"]
+    assert (ours - family.encode_prompts(base, ["a red thing"], cfg)["llama"]).abs().max() > 1e-4
+
+
 def test_lora_trains_on_an_int8_transformer(make_config):
     from modules.config.enums import DataType
 

@@ -7,12 +7,15 @@ are cropped from the Llama states. How many that is depends on the tokenizer, so
 the model's own tokenizer (95 for the released one)."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 
 from ..diffusers_family import DiffusersFamily
 from ..flow import FlowMatchingObjective
-from ..parts import clip, llama
+from ..parts import clip, diffusers_io, llama, quantization
+from ..parts.sources import local_model_path
 from .facts import FACTS
 
 TEXT_LENGTH = 256  # caption tokens after the template (the pipeline's `max_sequence_length`)
@@ -49,6 +52,36 @@ def latent_frames(clip: torch.Tensor) -> torch.Tensor:
 
 class HunyuanVideoFamily(FlowMatchingObjective, DiffusersFamily):
     facts = FACTS
+
+    # ---------------------------------------------------------------- loading
+    def load(self, source, config, *, config_dir=None):
+        from ..base import Model
+
+        path, components = diffusers_io.load_components(source, self.keymap, self.model_type, config,
+                                                        config_dir=config_dir)
+        override = getattr(getattr(config, "text_encoder", None), "model_name", "") if config is not None else ""
+        if override:
+            components.update(self._load_llama(override, config))
+        diffusers_io.freeze(components, (*self.facts.parts, *self.text_encoders), config)
+        model = Model(model_type=self.model_type, components=components, source=path)
+        self.setup_objective(model, config)
+        return model
+
+    @staticmethod
+    def _load_llama(name: str, config) -> dict:
+        """`text_encoder.model_name`: the Llama encoder and its tokenizer from a diffusers folder
+        (`text_encoder/`, `tokenizer/`) or a plain transformers folder / hub name (a causal LM's
+        language-model head is left out)."""
+        from transformers import AutoTokenizer, LlamaModel
+
+        path = local_model_path(name, config)
+        sub = "text_encoder" if (Path(path) / "text_encoder").is_dir() else None
+        kwargs = quantization.loading_kwargs(LlamaModel, path, sub, config, "text_encoder")
+        encoder = LlamaModel.from_pretrained(path, **({"subfolder": sub} if sub else {}), **kwargs)
+        quantization.complete(encoder, config, "text_encoder")
+        tok_sub = "tokenizer" if (Path(path) / "tokenizer").is_dir() else None
+        tokenizer = AutoTokenizer.from_pretrained(path, **({"subfolder": tok_sub} if tok_sub else {}))
+        return {"text_encoder": encoder, "tokenizer": tokenizer}
 
     # ---------------------------------------------------------------- video
     def frame_count(self, available: int, target: int) -> int:
