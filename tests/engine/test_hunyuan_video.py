@@ -375,6 +375,57 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_co
     assert all(torch.equal(back[k], trained[k]) for k in trained)
 
 
+def _released_width_transformer():
+    """The released transformer's widths (3072 wide, MLP ×4) with one block of each kind, on the meta
+    device, and random stand-in weights of its output sizes (inputs shrunk to two)."""
+    from diffusers import HunyuanVideoTransformer3DModel
+
+    with torch.device("meta"):
+        model = HunyuanVideoTransformer3DModel(num_layers=1, num_single_layers=1, num_refiner_layers=1)
+    generator = torch.Generator().manual_seed(0)
+    state = {k: torch.randn((p.shape[0], 2) if p.ndim >= 2 else tuple(p.shape), generator=generator)
+             for k, p in model.state_dict().items()}
+    return model, state
+
+
+def test_the_original_layout_is_the_one_diffusers_converters_read_at_the_released_widths():
+    """diffusers' single-file converter (written for the released widths only) turns our original
+    transformer file back into the diffusers weights; its importer of original-named LoRA files reads
+    our ORIGINAL and COMFY files to the same per-module deltas, except where the importer itself splits
+    wrongly: it cuts the token refiner's fused down weights in three and swaps the halves of the final
+    modulation's down weights (a rank split, not an output split)."""
+    from diffusers import HunyuanVideoPipeline
+    from diffusers.loaders.single_file_utils import convert_hunyuan_video_transformer_to_diffusers
+
+    from modules.config.enums import ModelFormat
+    from modules.families.hunyuan_video.keymap import HUNYUAN_VIDEO, transformer_to_original
+    from modules.formats import encode_lora
+
+    model, state = _released_width_transformer()
+    config = dict(model.config)
+    back = convert_hunyuan_video_transformer_to_diffusers(transformer_to_original(state, config))
+    assert back.keys() == state.keys() and all(torch.equal(back[k], state[k]) for k in state)
+
+    rank, generator = 2, torch.Generator().manual_seed(1)
+    adapters = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Linear):
+            adapters[f"{name}.lora_A.weight"] = torch.randn(rank, 2, generator=generator)
+            adapters[f"{name}.lora_B.weight"] = torch.randn(module.out_features, rank, generator=generator)
+    modules = sorted({k.rsplit(".lora_", 1)[0] for k in adapters})
+    misread = {f"context_embedder.token_refiner.refiner_blocks.0.attn.to_{x}" for x in "qkv"} | {"norm_out.linear"}
+    for fmt in (ModelFormat.ORIGINAL_LORA, ModelFormat.COMFY_LORA):
+        tensors = encode_lora({"transformer": adapters}, float(rank), HUNYUAN_VIDEO, fmt, denoiser_config=config)
+        imported = HunyuanVideoPipeline.lora_state_dict({k: v for k, v in tensors.items() if not k.endswith(".alpha")})
+        wrong = set()
+        for module in modules:
+            down, up = imported[f"transformer.{module}.lora_A.weight"], imported[f"transformer.{module}.lora_B.weight"]
+            want = adapters[f"{module}.lora_B.weight"] @ adapters[f"{module}.lora_A.weight"]
+            if up.shape[1] != down.shape[0] or not torch.allclose(up @ down, want, atol=1e-5):
+                wrong.add(module)
+        assert wrong == misread, fmt
+
+
 def test_fine_tune_of_a_text_encoder_saves_a_diffusers_folder_the_pipeline_renders_frames_from(make_config):
     cfg = _config(make_config, method="FINE_TUNE", epochs=1, learning_rate=1e-3, text_encoder__train=True,
                   text_encoder_2__train=False)
