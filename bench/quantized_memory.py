@@ -5,8 +5,10 @@ A random-weight Flux.1 transformer at 1/8 of the real width (all 19 double and 3
 process: load the transformer through the project's loading path with `transformer.weight_dtype`
 set to the variant (train dtype bfloat16), attach a rank-16 LoRA to every Linear layer, and run one gradient-checkpointed
 AdamW step on one 16×16 latent (64 image and 32 text tokens). Without Flux in diffusers the SD 1.5 UNet (1/8 width) is used.
+A quantized variant loads layer by layer from the file (the project's path); `<dtype>/from_pretrained`
+loads it through diffusers' `from_pretrained` with a `TorchAoConfig` instead, for comparison.
 
-    .venv/bin/python bench/quantized_memory.py [--variants BFLOAT_16 INT_8 FLOAT_8]
+    .venv/bin/python bench/quantized_memory.py [--variants BFLOAT_16 INT_8 FLOAT_8 INT_8/from_pretrained]
 
 Prints, per variant, the peak RSS (psutil, sampled every 2 ms; the kernel's own peak as a check),
 the same without pages of mapped files (the loaded safetensors file stays mapped), the RSS after
@@ -102,7 +104,7 @@ def _inputs(model, torch):
                 encoder_hidden_states=torch.randn(1, 16, 96, generator=g).to(dtype))
 
 
-def run_variant(path: str, cls_name: str, dtype_name: str) -> dict:
+def run_variant(path: str, cls_name: str, variant: str) -> dict:
     import diffusers
     import psutil
     import torch
@@ -110,8 +112,10 @@ def run_variant(path: str, cls_name: str, dtype_name: str) -> dict:
     from modules.adapters import peft_adapters
     from modules.config.enums import DataType, PeftType
     from modules.config.train_config import TrainConfig
-    from modules.families.parts import diffusers_io
+    from modules.families.parts import diffusers_io, quantization
     from modules.families.parts.quantization import quantized_linear_names
+
+    dtype_name, _, loader = variant.partition("/")
 
     torch.set_num_threads(2)
     cfg = TrainConfig.default_values()
@@ -124,7 +128,12 @@ def run_variant(path: str, cls_name: str, dtype_name: str) -> dict:
     info = psutil.Process().memory_info()
     baseline, baseline_anon = info.rss, info.rss - info.shared
     with PeakSampler() as sampler:
-        model = diffusers_io.load_component(cls, path, part, cfg)
+        if loader == "from_pretrained":
+            model = cls.from_pretrained(path, subfolder=part,
+                                        **quantization.loading_kwargs(cls, path, part, cfg, part))
+            quantization.complete(model, cfg, part)
+        else:
+            model = diffusers_io.load_component(cls, path, part, cfg)
         if quantization_expected(dtype_name):
             assert quantized_linear_names(model), "no layer was quantized"
         model.requires_grad_(False)
@@ -140,7 +149,7 @@ def run_variant(path: str, cls_name: str, dtype_name: str) -> dict:
         loss.backward()
         optimizer.step()
     kernel_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    return {"variant": dtype_name, "peak": sampler.peak, "kernel_peak": kernel_peak, "baseline": baseline,
+    return {"variant": variant, "peak": sampler.peak, "kernel_peak": kernel_peak, "baseline": baseline,
             "peak_anon": sampler.peak_anon, "baseline_anon": baseline_anon,
             "loaded": loaded, "load_peak": load_peak,
             "loss": float(loss), "quantized_layers": len(quantized_linear_names(model)), "linears": len(targets)}
@@ -154,7 +163,8 @@ def quantization_expected(dtype_name: str) -> bool:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variants", nargs="+", default=["BFLOAT_16", "INT_8", "FLOAT_8"])
+    parser.add_argument("--variants", nargs="+", default=["BFLOAT_16", "INT_8", "FLOAT_8", "INT_8/from_pretrained",
+                                                          "FLOAT_8/from_pretrained"])
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -175,7 +185,7 @@ def main() -> None:
     reference = results.get("BFLOAT_16")
     mib = 2**20
     for variant, r in results.items():
-        print(f"{variant:>10}: peak RSS {r['peak'] / mib:.0f} MiB (kernel's peak {r['kernel_peak'] / mib:.0f}), "
+        print(f"{variant:>23}: peak RSS {r['peak'] / mib:.0f} MiB (kernel's peak {r['kernel_peak'] / mib:.0f}), "
               f"without mapped files {r['peak_anon'] / mib:.0f} MiB; after imports {r['baseline'] / mib:.0f} MiB; "
               f"loaded {r['loaded'] / mib:.0f} MiB; {r['quantized_layers']}/{r['linears']} Linear layers "
               f"quantized; loss {r['loss']:.4f}")
@@ -183,7 +193,7 @@ def main() -> None:
             def ratio(key, base, r=r):
                 return (r[key] - r[base]) / (reference[key] - reference[base])
 
-            print(f"{'':>10}  ratio to bfloat16: peak RSS {r['peak'] / reference['peak']:.2f}, above imports "
+            print(f"{'':>23}  ratio to bfloat16: peak RSS {r['peak'] / reference['peak']:.2f}, above imports "
                   f"{ratio('peak', 'baseline'):.2f}, without mapped files above imports "
                   f"{ratio('peak_anon', 'baseline_anon'):.2f}")
 

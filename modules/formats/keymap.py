@@ -48,6 +48,9 @@ class SingleFileComponent:
     optional: bool = False  # a model without this component (a text encoder left out) is written without it
     # the single-file formats it writes (empty: every format that no other entry of the part names)
     formats: frozenset[str] = frozenset()
+    # (original state dict, component config) -> diffusers state dict: reads a file of this component
+    # in the original layout, at any model size (None: diffusers' own single-file converter reads it)
+    from_original: Callable[[Mapping[str, torch.Tensor], Mapping], StateDict] | None = None
 
 
 @lru_cache(maxsize=1024)

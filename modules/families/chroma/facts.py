@@ -23,6 +23,7 @@ FACTS = FamilyFacts(
         "EMBEDDING": ("SAFETENSORS",),
     },
     reads=frozenset({
-        "vae.model_name", "text_encoder_sequence_length", "text_encoder_layer_skip", "dynamic_timestep_shifting",
+        "vae.model_name", "transformer.model_name", "text_encoder_sequence_length", "text_encoder_layer_skip",
+        "dynamic_timestep_shifting",
     }),
 )

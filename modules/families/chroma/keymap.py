@@ -93,7 +93,8 @@ CHROMA = FamilyKeymap(
     kohya_native_denoiser=True,
     has_legacy_lora=True,
     # ORIGINAL_TRANSFORMER (and LEGACY_SAFETENSORS): the transformer alone, natively named, fused
-    single_file=(SingleFileComponent("transformer", "", transformer_to_original),),
+    single_file=(SingleFileComponent("transformer", "", transformer_to_original,
+                                     from_original=transformer_from_original),),
     pipelines={"CHROMA_1": "ChromaPipeline"},
     fusions=flux_fusions("transformer", FUSED_FORMATS),
     legacy_denoiser_prefix="lora_transformer",

@@ -29,7 +29,7 @@ FACTS = FamilyFacts(
         "EMBEDDING": ("SAFETENSORS",),
     },
     reads=frozenset({
-        "vae.model_name", "transformer.guidance_scale", "transformer.attention_mask",
+        "vae.model_name", "transformer.model_name", "transformer.guidance_scale", "transformer.attention_mask",
         "text_encoder_2_sequence_length", "dynamic_timestep_shifting",
         "text_encoder.include", "text_encoder_2.include",
         "text_encoder.train_embedding", "text_encoder_2.train_embedding",

@@ -13,6 +13,7 @@ from modules.families.parts.flux_layout import (
     T5_VOCABULARY,
     FluxLayout,
     flux_fusions,
+    from_original,
     native_map_factory,
     t5_text_encoder,
     to_original,
@@ -27,6 +28,10 @@ FUSED_FORMATS = frozenset({"KOHYA_LORA", "ORIGINAL_LORA", "COMFY_LORA"})
 
 def transformer_to_original(state_dict: Mapping[str, torch.Tensor], config: Mapping) -> dict[str, torch.Tensor]:
     return to_original(state_dict, FluxLayout.from_config(config))
+
+
+def transformer_from_original(state_dict: Mapping[str, torch.Tensor], config: Mapping) -> dict[str, torch.Tensor]:
+    return from_original(state_dict, FluxLayout.from_config(config))
 
 
 def _swapped_outputs(config: Mapping | None) -> frozenset[str]:
@@ -47,7 +52,8 @@ FLUX = FamilyKeymap(
     kohya_native_denoiser=True,
     has_legacy_lora=True,
     # ORIGINAL_TRANSFORMER (and LEGACY_SAFETENSORS): the transformer alone, natively named, fused
-    single_file=(SingleFileComponent("transformer", "", transformer_to_original),),
+    single_file=(SingleFileComponent("transformer", "", transformer_to_original,
+                                     from_original=transformer_from_original),),
     pipelines={"FLUX_DEV_1": "FluxPipeline", "FLUX_FILL_DEV_1": "FluxFillPipeline"},
     fusions=flux_fusions("transformer", FUSED_FORMATS),
     legacy_denoiser_prefix="lora_transformer",

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 
-from . import quantization
+from . import denoiser_file, quantization
 from .sources import local_model_path, offline
 
 
@@ -27,9 +27,9 @@ def weight_dtype(part_config, default=torch.float32) -> torch.dtype:
     return dtype or default
 
 
-def load_folder(path: str, config) -> dict:
+def load_folder(path: str, config, keymap=None) -> dict:
     """Every component `model_index.json` names, except text encoders (and Ideogram 4's unconditional
-    transformer) switched off with `include`."""
+    transformer) switched off with `include`; the denoiser from its own file where the config names one."""
     import diffusers
     import transformers
 
@@ -48,18 +48,45 @@ def load_folder(path: str, config) -> dict:
         cls = getattr(diffusers if library == "diffusers" else transformers, cls_name, None)
         if cls is None or not (Path(path) / name).is_dir():
             continue
-        components[name] = load_component(cls, path, name, config)
+        components[name] = load_component(cls, path, name, config, keymap)
     return components
 
 
-def load_component(cls, path: str, name: str, config):
+def load_component(cls, path: str, name: str, config, keymap=None):
     """One component of a diffusers folder, quantized while loading where its weight dtype says so."""
+    own = load_denoiser_file(cls, path, name, config, keymap)
+    if own is not None:
+        return own
     gguf_file = quantization.gguf_file(config, name) if quantization.quantized_dtype(config, name) else None
     if gguf_file is not None:
         return quantization.load_gguf(cls, local_model_path(gguf_file, config), path, name, config, name)
+    module = quantization.load_streamed(cls, path, name, config, name)
+    if module is not None:
+        return module
     module = cls.from_pretrained(path, subfolder=name, **quantization.loading_kwargs(cls, path, name, config, name))
     quantization.complete(module, config, name)
     return module
+
+
+def load_denoiser_file(cls, path: str, name: str, config, keymap):
+    """The denoiser from its own file (`<denoiser>.model_name`, config from the folder at `path`): a
+    `.gguf` file, or a `.safetensors` transformer file where the keymap converts the original layout
+    (`SingleFileComponent.from_original`). None for every other component, and for a backup folder,
+    whose weights are the ones being trained."""
+    if keymap is None or name != keymap.denoiser or config is None or is_backup_dir(path):
+        return None
+    file = str(getattr(getattr(config, name, None), "model_name", "") or "").strip()
+    kind = denoiser_file.file_kind(file)
+    from_original = next((c.from_original for c in keymap.single_file if c.part == name and not c.prefix), None)
+    dtype = quantization.quantized_dtype(config, name)
+    if kind == "gguf" and dtype is not None and dtype.is_gguf():
+        return quantization.load_gguf(cls, local_model_path(file, config), path, name, config, name, from_original)
+    if kind == "safetensors" and from_original is not None:
+        torch_dtype = quantization.compute_dtype(config) if dtype else weight_dtype(getattr(config, name, None))
+        module = denoiser_file.load(cls, local_model_path(file, config), path, name, torch_dtype,
+                                    from_original=from_original)
+        return quantization.quantize_loaded(module, config, name)
+    return None
 
 
 def load_single_file(path: str, keymap, model_type, config_dir: str | None, config, **pipeline_kwargs) -> dict:
@@ -103,7 +130,7 @@ def load_components(source: str, keymap, model_type, config, *, config_dir: str 
     if os.path.isfile(source):
         components = load_single_file(source, keymap, model_type, config_dir, config, **(single_file_kwargs or {}))
     else:
-        components = load_folder(source, config)
+        components = load_folder(source, config, keymap)
     vae_name = getattr(getattr(config, "vae", None), "model_name", "") if config is not None else ""
     if vae_name:
         components["vae"] = load_vae_override(vae_name, config)

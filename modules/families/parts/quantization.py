@@ -11,8 +11,12 @@ transformers integrate, applied while a component loads, and the answer whether 
 | GGUF | gguf: a `.gguf` file, dequantized layer by layer | CPU, CUDA |
 | GGUF_A8_FLOAT, GGUF_A8_INT | none: no integrated back-end runs GGUF weights with 8-bit activations | |
 
-GGUF loads a part from its own `.gguf` file (`<part>.model_name`), so only where the family reads
-that setting; the base model folder gives the part's config.
+GGUF loads the transformer from its own `.gguf` file (`transformer.model_name`) through diffusers'
+single-file loader with its GGUF quantizer, so for the families whose transformer class has such a
+loader (`GGUF_DENOISERS`); the base model folder gives the transformer's config. Files in the
+family's original layout are converted by the keymap at any model size (`parts/denoiser_file.py`).
+The torchao types load a diffusers component layer by layer from its file (`parts/streamed_load.py`),
+quantizing each Linear layer as it is read, so the full-precision weights are never all in memory.
 The `*_COMPRESSED` types use the back-end of their uncompressed type (torchao keeps the weights in
 their 8-bit form in memory). Only `Linear` layers are quantized; `quantization.layer_filter` (with
 `layer_filter_regex`) narrows them the way the training layer filter does. A quantized part is
@@ -59,6 +63,22 @@ SCHEMES["INT_W8A8_COMPRESSED"] = SCHEMES["INT_W8A8"]
 SCHEMES["FLOAT_W8A8_COMPRESSED"] = SCHEMES["FLOAT_W8A8"]
 
 _BACKEND_NAMES = {"torchao": "torchao", "bitsandbytes": "bitsandbytes", "gguf": "gguf"}
+
+# family package -> its transformer class, for the families whose transformer diffusers loads from a
+# single file (`from_single_file`, and with it GGUF); kept here, torch-free, for the check before a start
+GGUF_DENOISERS: dict[str, str] = {
+    "flux": "FluxTransformer2DModel",
+    "chroma": "ChromaTransformer2DModel",
+    "sd3": "SD3Transformer2DModel",
+    "ernie": "ErnieImageTransformer2DModel",
+    "krea2": "Krea2Transformer2DModel",
+    "qwen": "QwenImageTransformer2DModel",
+    "zimage": "ZImageTransformer2DModel",
+    "hidream": "HiDreamImageTransformer2DModel",
+    "flux2": "Flux2Transformer2DModel",
+    "sana": "SanaTransformer2DModel",
+    "hunyuan_video": "HunyuanVideoTransformer3DModel",
+}
 
 
 def is_quantized(dtype) -> bool:
@@ -170,10 +190,14 @@ def quantization_problems(config, facts, device: DeviceInfo | None = None) -> li
     """An error for every part whose quantized weight dtype cannot load or train here, naming the
     part, the dtype and what would work. `device` defaults to the config's train device."""
     parts = quantized_parts(config, facts)
-    if not parts:
-        return []
-    device = device or device_info(getattr(config, "train_device", "cpu"))
     problems = []
+    denoiser = facts.denoiser
+    if gguf_file(config, denoiser) is not None and denoiser not in parts:  # a float dtype (quantized: below)
+        problems.append(Problem(f"{denoiser}.weight_dtype", f"{denoiser}.model_name is a GGUF file: set "
+                                                            f"{denoiser}.weight_dtype to GGUF"))
+    if not parts:
+        return problems
+    device = device or device_info(getattr(config, "train_device", "cpu"))
     for part, dtype in parts.items():
         path = f"{part}.weight_dtype"
         name = dtype.value
@@ -193,12 +217,23 @@ def quantization_problems(config, facts, device: DeviceInfo | None = None) -> li
     return problems
 
 
+def gguf_loads(facts, part: str) -> bool:
+    """The family loads `part` from a `.gguf` file of its own."""
+    return part == facts.denoiser == "transformer" and facts.package in GGUF_DENOISERS
+
+
 def _source_problem(config, facts, part: str, dtype: DataType) -> str | None:
     own_file = gguf_file(config, part)
     if dtype.is_gguf():
-        if f"{part}.model_name" not in facts.reads:
-            return (f"{dtype.value} loads a part from its own .gguf file, and {facts.name} does not load {part} "
-                    f"from a file of its own; use {_runs_on_cpu()} to quantize while loading")
+        if not gguf_loads(facts, part):
+            loads = "its transformer has no single-file loader in diffusers" if part == "transformer" \
+                else f"it loads {part} from no file of its own"
+            from modules.families.registry import all_facts
+
+            families = ", ".join(f.name for f in all_facts() if f.package in GGUF_DENOISERS)
+            return (f"{dtype.value} loads a transformer from its own .gguf file, and {facts.name} cannot: {loads} "
+                    f"(GGUF works for {families}); use {_runs_on_cpu()} to quantize while loading, "
+                    "or a float type")
         if own_file is None:
             return (f"{dtype.value} loads the weights of a .gguf file; set {part}.model_name to one, "
                     f"or use {_runs_on_cpu()} to quantize while loading")
@@ -307,6 +342,29 @@ def loading_kwargs(cls, path: str, subfolder: str | None, config, part: str) -> 
     return {"quantization_config": qc, key: torch_dtype}
 
 
+def load_streamed(cls, path: str, subfolder: str | None, config, part: str):
+    """A diffusers component quantized layer by layer while its file is read (`streamed_load`), so
+    the full-precision weights are never all in memory; None where that does not apply (no torchao
+    type, a transformers class, no safetensors weights), and the caller loads with `loading_kwargs`."""
+    dtype = quantized_dtype(config, part)
+    if dtype is None or SCHEMES[dtype.value].backend != _TORCHAO or not cls.__module__.startswith("diffusers"):
+        return None
+    from diffusers import TorchAoConfig
+    from diffusers.quantizers import DiffusersAutoQuantizer
+    from torchao.quantization import quantize_
+
+    from .streamed_load import load_quantizing
+
+    scheme_config = _torchao_config(dtype)
+    module = load_quantizing(cls, path, subfolder, compute_dtype(config),
+                             lambda layer: quantize_(layer, scheme_config), layer_keep(config))
+    if module is not None:  # marked as diffusers marks a component it quantized (PEFT reads it)
+        quantizer = DiffusersAutoQuantizer.from_config(TorchAoConfig(scheme_config))
+        quantizer.postprocess_model(module)
+        module.hf_quantizer = quantizer
+    return module
+
+
 def complete(module, config, part: str) -> None:
     """After loading: quantize the Linear layers the filter selects that loading left out (back-ends
     match skipped names by substring, so a layer whose name ends another's can be skipped with it)."""
@@ -360,14 +418,14 @@ def quantize_loaded(module, config, part: str):
     return module
 
 
-def load_gguf(cls, gguf_file: str, config_path: str, subfolder: str | None, config, part: str):
+def load_gguf(cls, gguf_file: str, config_path: str, subfolder: str, config, part: str, from_original=None):
     """A component from a `.gguf` file: its weights stay GGUF-quantized, dequantized per layer in the
-    train dtype. The component's config comes from the base model's folder."""
-    from diffusers import GGUFQuantizationConfig
+    train dtype. The component's config comes from the base model's folder; `from_original` converts
+    a file in the family's original layout."""
+    from . import denoiser_file
 
     torch_dtype = compute_dtype(config)
-    return cls.from_single_file(gguf_file, quantization_config=GGUFQuantizationConfig(compute_dtype=torch_dtype),
-                                config=config_path, subfolder=subfolder, torch_dtype=torch_dtype)
+    return denoiser_file.load(cls, gguf_file, config_path, subfolder, torch_dtype, from_original=from_original)
 
 
 def is_quantized_linear(layer) -> bool:
