@@ -30,6 +30,8 @@ PACKAGES: tuple[str, ...] = (
     "anima",
     "sana",
     "pixart",
+    "wuerstchen",
+    "stable_cascade",
     "hunyuan_video",
 )
 

@@ -158,6 +158,8 @@ class FamilyKeymap:
     legacy_denoiser_prefix: str | None = None
     # LEGACY_LORA keeps the in-memory names: `<part>.<dotted module path>` with lora_down/lora_up/alpha
     legacy_lora_canonical: bool = False
+    # LEGACY_LORA names the denoiser natively, not with diffusers names (Stable Cascade's `lora_prior_unet_`)
+    legacy_native_denoiser: bool = False
     # denoiser config (None: the real model's) -> diffusers module paths whose native counterpart holds
     # the two halves of its output in the other order (adaLN shift/scale); native adapter files swap them
     swapped_outputs: Callable[[Mapping | None], frozenset[str]] | None = None

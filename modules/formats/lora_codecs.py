@@ -139,6 +139,8 @@ class FlatCodec(LoraCodec):
             raise UnsupportedLoraFormatError(f"{keymap.name} has no legacy LoRA format")
 
     def writes_native_denoiser(self, keymap):
+        if self.format == ModelFormat.LEGACY_LORA and keymap.legacy_native_denoiser:
+            return True
         return keymap.kohya_native_denoiser if self._native_denoiser is None else self._native_denoiser
 
     def _denoiser_prefix(self, keymap) -> str:

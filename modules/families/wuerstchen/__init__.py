@@ -1,0 +1,1 @@
+"""Würstchen v2. Facts in `facts.py`, behaviour in `family.py` (on `parts/stage_c.py`)."""
