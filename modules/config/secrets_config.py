@@ -33,6 +33,6 @@ CloudSecretsConfig.FIELDS = fields(
 )
 
 SecretsConfig.FIELDS = fields(
-    F('huggingface_token', '', str, widget='secret', tooltip='Hugging Face token.'),
+    F('huggingface_token', '', str, widget='secret', tooltip='Access token for private or gated models on the Hugging Face hub.'),
     F('cloud', None, CloudSecretsConfig),
 )

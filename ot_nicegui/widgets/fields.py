@@ -14,6 +14,7 @@ from the default; model types without a trainable family are marked in their sel
 from __future__ import annotations
 
 import math
+import re
 import weakref
 from collections.abc import Callable, Iterable
 from enum import Enum
@@ -23,7 +24,7 @@ from nicegui import context, ui
 
 from modules import settings_usage
 from modules.config.base import BaseConfig, ConfigField, coerce_scalar
-from modules.config.enums import ModelType
+from modules.config.enums import ModelType, Optimizer
 from modules.config.secrets_config import mask_secret
 from modules.config.train_config import TrainConfig, TrainOptimizerConfig
 from modules.families.registry import facts_for
@@ -48,6 +49,8 @@ def value_to_text(value: Any) -> str:
     if isinstance(value, float):
         if math.isinf(value):
             return 'inf' if value > 0 else '-inf'
+        if value.is_integer() and abs(value) < 1e15:
+            return str(int(value))  # a whole number reads as one: "1", not "1.0"
         return repr(value)
     return str(value)
 
@@ -80,8 +83,14 @@ def check_range(f: ConfigField, value: Any) -> None:
         raise ValueError(f'Must be at most {value_to_text(f.max)}')
 
 
+def _used_by(match: re.Match) -> str:
+    """The optimizers of a tooltip's "Used by:" list by the names the optimizer menu shows."""
+    names = [name.strip() for name in match.group(1).split(',')]
+    return 'Used by: ' + ', '.join(Optimizer[n].label if n in Optimizer.__members__ else n for n in names) + '.'
+
+
 def tooltip_text(f: ConfigField) -> str:
-    parts = [f.tooltip] if f.tooltip else []
+    parts = [re.sub(r'Used by: ([A-Za-z0-9_, ]+)\.$', _used_by, f.tooltip)] if f.tooltip else []
     if f.min is not None or f.max is not None:
         low = value_to_text(f.min) if f.min is not None else '…'
         high = value_to_text(f.max) if f.max is not None else '…'
@@ -364,6 +373,8 @@ def _text_input(owner: BaseConfig, f: ConfigField, text: str, assign: Callable[[
         element = ui.input(text, value=initial, on_change=on_change, validation=lambda _: None)
         if f.type in (int, float):
             element.props('inputmode=decimal')
+        if f.unit:
+            element.props(f'suffix="{f.unit}"')
     element.without_auto_validation()
 
     def show(value: Any) -> None:

@@ -81,7 +81,7 @@ def test_login_websocket_and_live_update_through_the_proxy(proxied, pw_browser):
     page.get_by_label('Password').fill(PASSWORD)
     page.get_by_role('button', name='Log in').click()
     page.wait_for_url(f'{base}/trainer/?tab=general', timeout=30_000)
-    workspace = page.get_by_role('textbox', name='Workspace dir', exact=True)
+    workspace = page.get_by_role('textbox', name='Workspace folder', exact=True)
     workspace.wait_for(timeout=30_000)
 
     # the websocket is upgraded through nginx (TLS) under the prefix, not long-polling
@@ -92,7 +92,7 @@ def test_login_websocket_and_live_update_through_the_proxy(proxied, pw_browser):
     # a change made in a second tab reaches the first one as a pushed update
     other = context.new_page()
     other.goto(f'{base}/trainer/?tab=general')  # the session cookie is shared: no login again
-    other_workspace = other.get_by_role('textbox', name='Workspace dir', exact=True)
+    other_workspace = other.get_by_role('textbox', name='Workspace folder', exact=True)
     other_workspace.fill('workspace/proxied-run')
     other_workspace.press('Tab')
     page.wait_for_function(
