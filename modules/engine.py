@@ -46,7 +46,30 @@ def check(config, *, paths: bool = True, base_dir: str | None = None) -> list[Pr
         reported = {p.path for p in problems if p.severity == "error"}  # one message per setting
         problems += [p for p in family_problems(config) if p.path not in reported]
     problems += optimizer_problems(config)
+    problems += multi_process_problems(config)
     return problems
+
+
+def multi_process_problems(config) -> list[Problem]:
+    """Devices a multi-process run cannot have."""
+    if not getattr(config, "multi_gpu", False):
+        return []
+    import torch
+
+    from modules.train.distributed import device_indexes
+
+    try:
+        indexes = device_indexes(config)
+    except ValueError as exc:
+        return [Problem("device_indexes", str(exc))]
+    if str(config.train_device or "cpu").startswith("cuda"):
+        missing = [i for i in indexes if i >= torch.cuda.device_count()]
+        if missing:
+            return [Problem("device_indexes", f"no GPU {', '.join(map(str, missing))} on this machine "
+                                              f"({torch.cuda.device_count()} found)")]
+    if len(indexes) < 2:
+        return [Problem("multi_gpu", "one device: the run trains in a single process", "warning")]
+    return []
 
 
 def optimizer_problems(config) -> list[Problem]:
@@ -63,8 +86,25 @@ def create_trainer(config, callbacks=None, commands=None):
     from modules.families import family_for
     from modules.train.trainer import GenericTrainer
 
-    if getattr(config, "multi_gpu", False) or getattr(getattr(config, "cloud", None), "enabled", False):
+    family = family_for(config.model_type)
+    if getattr(getattr(config, "cloud", None), "enabled", False):
         import logging
 
-        logging.getLogger(__name__).warning("multi-GPU and cloud training are not available; training in this process")
-    return GenericTrainer(config, family_for(config.model_type), callbacks, commands)
+        logging.getLogger(__name__).warning("cloud training is not available; training in this process")
+    processes = multi_process_count(config)
+    if processes > 1:
+        from modules.train.multi_process import MultiProcessTrainer
+
+        return MultiProcessTrainer(config, family, callbacks, commands, processes=processes)
+    return GenericTrainer(config, family, callbacks, commands)
+
+
+def multi_process_count(config) -> int:
+    """How many processes `config` trains on when this process starts them: one per entry of
+    `device_indexes` (or visible GPU) with `multi_gpu` on, unless this process already is one rank
+    of a run that torchrun (or another launcher) started."""
+    from modules.train.distributed import current_world, device_indexes, launched_world
+
+    if not getattr(config, "multi_gpu", False) or current_world().active or launched_world() is not None:
+        return 1
+    return max(1, len(device_indexes(config)))

@@ -54,6 +54,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--config-value", action="append", default=[], metavar="KEY=VALUE")
     parser.add_argument("--torch-threads", type=int, metavar="N",
                         help="CPU threads for torch's operators (default: torch's own choice)")
+    # set by a multi-process run for the processes it starts (torchrun sets RANK/WORLD_SIZE instead)
+    parser.add_argument("--rank", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--world-size", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--init-method", default="env://", help=argparse.SUPPRESS)
     parser.add_argument("--callback-path", help="accepted for compatibility (remote training)")
     parser.add_argument("--command-path", help="accepted for compatibility (remote training)")
     return parser
@@ -82,9 +86,24 @@ def main(argv: list[str] | None = None) -> int:
 
     callbacks = TrainCallbacks(on_update_status=lambda s: print(s, flush=True), on_update_train_progress=progress)
     commands = TrainCommands()
+    from modules.train.distributed import World, join, launched_world, leave, rank_device
+
+    # one process of several (started by torchrun or by a multi-process run): join the others first
+    world = World(args.rank, args.world_size) if args.world_size else launched_world()
+    if world is not None:
+        join(world, rank_device(config, world), args.init_method)
+        if not world.is_main:
+            callbacks = TrainCallbacks()  # rank 0 reports for all
+    try:
+        return _train(create_trainer(config, callbacks, commands), commands)
+    finally:
+        if world is not None:
+            leave()
+
+
+def _train(trainer, commands) -> int:
     from modules.train.backups import BackupError
 
-    trainer = create_trainer(config, callbacks, commands)
     try:
         trainer.start()
     except BackupError as exc:  # a damaged backup: the folder and the reason, no traceback

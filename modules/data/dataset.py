@@ -202,6 +202,14 @@ class TrainDataset:
             self._plan_key = (epoch, batch_size)
         return self._plan
 
+    @staticmethod
+    def _shard(batches: list[list[Draw]], shard: tuple[int, int]) -> list[list[Draw]]:
+        """Batches rank, rank + n, rank + 2n ... of the whole ones: every process gets as many."""
+        rank, processes = shard
+        if processes <= 1:
+            return batches
+        return batches[:len(batches) - len(batches) % processes][rank::processes]
+
     def _bucket(self, draw: Draw) -> tuple[int, ...]:
         """(h, w) of the draw's sample, plus its frame count for video models."""
         variation = self._image_variation(draw)
@@ -212,12 +220,15 @@ class TrainDataset:
         group = self.groups[draw.group]
         return group.pipeline.bucket(group.items[draw.item], variation)
 
-    def batches_per_epoch(self, batch_size: int, epoch: int = 0) -> int:
-        return len(self._batches(epoch, batch_size))
+    def batches_per_epoch(self, batch_size: int, epoch: int = 0, shard: tuple[int, int] = (0, 1)) -> int:
+        return len(self._shard(self._batches(epoch, batch_size), shard))
 
-    def epoch(self, epoch: int, batch_size: int, start_batch: int = 0) -> Iterator[Batch]:
-        """The batches of an epoch; the same for the same (epoch, batch_size) in every run."""
-        batches = self._batches(epoch, batch_size)[max(0, start_batch):]
+    def epoch(self, epoch: int, batch_size: int, start_batch: int = 0,
+              shard: tuple[int, int] = (0, 1)) -> Iterator[Batch]:
+        """The batches of an epoch; the same for the same (epoch, batch_size) in every run.
+        `shard` (rank, processes): this process's batches of a multi-process run, and `start_batch`
+        counts them."""
+        batches = self._shard(self._batches(epoch, batch_size), shard)[max(0, start_batch):]
         self._ensure_cached([draw for batch in batches for draw in batch])  # refill a cache cleared meanwhile
         with ThreadPoolExecutor(self.threads) as pool:
             pending: deque = deque()

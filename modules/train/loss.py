@@ -9,6 +9,8 @@ import torch.nn.functional as F
 from modules.config.enums import LossScaler, LossWeight
 from modules.objectives import Prediction
 
+from .distributed import current_world
+
 
 def _per_sample(x: torch.Tensor) -> torch.Tensor:
     return x.mean(dim=tuple(range(1, x.ndim)))
@@ -75,7 +77,8 @@ def compute_loss(prediction: Prediction, config, *, mask: torch.Tensor | None = 
         losses = _per_sample(elements)
     if prediction.extra_loss is not None:
         losses = losses + prediction.extra_loss.to(losses.device, losses.dtype)
-    scale = LossScaler(config.loss_scaler).get_scale(config.batch_size, config.gradient_accumulation_steps)
+    scale = LossScaler(config.loss_scaler).get_scale(config.batch_size, config.gradient_accumulation_steps,
+                                                     current_world().size)
     losses = losses * scale * timestep_weight(prediction, config).to(losses.device)
     if concept_weights is not None:
         losses = losses * concept_weights.to(losses.device, losses.dtype)

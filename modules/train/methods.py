@@ -14,6 +14,8 @@ from modules.adapters.layer_filter import parse_layer_filter
 from modules.config.enums import ModelFormat, PeftType, TrainingMethod
 from modules.optim import make_parameter_group
 
+from .distributed import current_world
+
 INTERNAL_LORA = Path("lora") / "lora.safetensors"
 INTERNAL_EMBEDDINGS = Path("embeddings")
 
@@ -182,7 +184,8 @@ class MethodSetup:
                 module.gradient_checkpointing_enable()
 
     def parameter_groups(self) -> list[dict]:
-        return [make_parameter_group(g.display_name, g.params, self.config, g.learning_rate) | {"unique_name": g.name}
+        return [make_parameter_group(g.display_name, g.params, self.config, g.learning_rate,
+                                     world_size=current_world().size) | {"unique_name": g.name}
                 for g in self.groups]
 
     def trainable_parameters(self) -> list[torch.nn.Parameter]:

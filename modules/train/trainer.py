@@ -23,6 +23,7 @@ from modules.objectives import Prediction, TimestepSampler
 from .backups import BackupError, building_folder, check_backup, find_last_backup, looks_like_backup
 from .callbacks import TrainCallbacks
 from .commands import TrainCommands
+from .distributed import GradientReducer, current_world, rank_device
 from .ema import EMA
 from .events import ScalarEvent
 from .loss import compute_loss
@@ -47,6 +48,11 @@ class GenericTrainer:
                  commands: TrainCommands | None = None):
         # a private, normalised copy: values set as plain strings become enum members again
         self.config = type(config).default_values().from_dict(config.to_dict(), migrate=False)
+        # one of several processes: rank 0 alone writes logs, samples, backups and outputs
+        self.world = current_world()
+        self._shard = (self.world.rank, self.world.size)
+        if not self.world.is_main:
+            self.config.clear_cache_before_training = False  # rank 0 clears it before the others look
         self.callbacks = callbacks or TrainCallbacks()
         self.commands = commands or TrainCommands()
         self.workspace = Workspace(self.config)
@@ -67,8 +73,8 @@ class GenericTrainer:
 
         self.workspace.tensorboard_dir.parent.mkdir(parents=True, exist_ok=True)
         # flushed every few seconds so TensorBoard (and anyone reading the files) sees a live run
-        self.writer = SummaryWriter(str(self.workspace.tensorboard_dir), flush_secs=5)
-        if self.config.tensorboard and not self.config.tensorboard_always_on:
+        self.writer = SummaryWriter(str(self.workspace.tensorboard_dir), flush_secs=5) if self.world.is_main else None
+        if self.world.is_main and self.config.tensorboard and not self.config.tensorboard_always_on:
             self._start_tensorboard()
 
     # ================================================================== errors
@@ -89,7 +95,8 @@ class GenericTrainer:
 
     def _start(self) -> None:
         cfg = self.config
-        self._write_config_snapshot()
+        if self.world.is_main:
+            self._write_config_snapshot()
         if cfg.train_dtype.value == "TFLOAT_32":
             torch.backends.cuda.matmul.allow_tf32 = True
             torch.backends.cudnn.allow_tf32 = True
@@ -100,7 +107,9 @@ class GenericTrainer:
         sources = self._backup_sources()
         for source in dict.fromkeys(sources.values()):
             check_backup(source)
-        self.device = torch.device(cfg.train_device if cfg.train_device else "cpu")
+        self.device = torch.device(rank_device(cfg, self.world))
+        if self.device.type == "cuda" and self.world.active:
+            torch.cuda.set_device(self.device)
         base = cfg.base_model_name
         with _reading_backup(sources.get("base")):
             self.model = self.family.load(base, cfg)
@@ -195,6 +204,7 @@ class GenericTrainer:
         if not groups:
             raise ValueError("nothing to train: every part is switched off")
         self.optimizer = create_optimizer(groups, cfg)
+        self.reducer = GradientReducer(self.method.trainable_parameters(), self.world, cfg.gradient_reduce_precision)
         if EMAMode(cfg.ema) != EMAMode.OFF:
             device = self.device if EMAMode(cfg.ema) == EMAMode.GPU else "cpu"
             self.ema = EMA(self.method.trainable_parameters(), cfg.ema_decay, cfg.ema_update_step_interval, device)
@@ -224,11 +234,13 @@ class GenericTrainer:
         shared = dict(encode_images=encode_images, encode_prompts=encode_prompts, latent_scale=family.pixel_quantum,
                       with_masks=with_masks, frame_count=family.frame_count, on_warning=self._warn)
         self.dataset = TrainDataset(cfg, concepts, **shared)
-        self.dataset.prepare()
+        with self.world.main_first():  # rank 0 fills the caches, the others read them
+            self.dataset.prepare()
         self.validation_dataset = None
         if cfg.validation and any(str(c.type) == "VALIDATION" for c in concepts):
             self.validation_dataset = TrainDataset(cfg, concepts, concept_type="VALIDATION", **shared)
-            self.validation_dataset.prepare()
+            with self.world.main_first():
+                self.validation_dataset.prepare()
 
     # ================================================================== train
     def train(self) -> None:
@@ -241,7 +253,8 @@ class GenericTrainer:
         if cfg.only_cache:
             self._status("Caching")
             for epoch in range(self.progress.epoch, cfg.epochs):
-                self.dataset.batches_per_epoch(cfg.batch_size, epoch)
+                with self.world.main_first():
+                    self.dataset.batches_per_epoch(cfg.batch_size, epoch)
             return
         accumulation = max(1, int(cfg.gradient_accumulation_steps))
         sampler = TimestepSampler(cfg, self.family.num_train_timesteps(self.model))
@@ -250,17 +263,19 @@ class GenericTrainer:
         queued_samples: list[tuple[list, bool]] = []
         last_gc = time.monotonic()
         for epoch in range(self.progress.epoch, cfg.epochs):
-            if self.commands.get_stop_command():
+            if self._stop_asked():
                 return
             self._status("Starting epoch/caching")
-            steps_in_epoch = self.dataset.batches_per_epoch(cfg.batch_size, epoch)
+            with self.world.main_first():
+                steps_in_epoch = self.dataset.batches_per_epoch(cfg.batch_size, epoch, self._shard)
             prepare_for_training(self.optimizer)
             if self.lr_scheduler is None:
                 total = int(steps_in_epoch * cfg.epochs / accumulation)
                 self.lr_scheduler = create_lr_scheduler(self.optimizer, cfg, total, self.progress.global_step,
                                                         steps_per_epoch=steps_in_epoch)
-            for batch in self.dataset.epoch(epoch, cfg.batch_size, start_batch=self.progress.epoch_step):
-                stop = self.commands.get_stop_command()
+            for batch in self.dataset.epoch(epoch, cfg.batch_size, start_batch=self.progress.epoch_step,
+                                            shard=self._shard):
+                stop = self._stop_asked()
                 sample_due = not stop and self.clock.elapsed(cfg.sample_skip_first, cfg.sample_after_unit,
                                                              self.progress) \
                     and self.clock.repeating("sample", cfg.sample_after, cfg.sample_after_unit, self.progress, True)
@@ -293,21 +308,25 @@ class GenericTrainer:
                     self._optimizer_step(accumulated)
                     accumulated = 0.0
                     pending_grads = False
-                if self.validation_dataset is not None and self.clock.repeating(
+                if self.validation_dataset is not None and self.world.is_main and self.clock.repeating(
                         "validate", cfg.validate_after, cfg.validate_after_unit, self.progress, True):
                     self._validate(sampler)
                 self.progress.next_step(cfg.batch_size)
                 self.callbacks.on_update_train_progress(self.progress, steps_in_epoch, cfg.epochs)
-                if self.commands.get_stop_command():
+                if self._stop_asked():
                     return
             self.progress.next_epoch()
             self.callbacks.on_update_train_progress(self.progress, steps_in_epoch, cfg.epochs)
-            if self.commands.get_stop_command():
+            if self._stop_asked():
                 return
+
+    def _stop_asked(self) -> bool:
+        """A stop command, agreed by every process (they all leave at the same step)."""
+        return self.world.any(self.commands.get_stop_command())
 
     def _generator(self, deterministic: bool = False) -> torch.Generator:
         # one generator per micro-step: noise, timesteps and caption dropout repeat exactly after a resume
-        seed = 0 if deterministic else self.progress.global_step
+        seed = 0 if deterministic else self.world.seed(self.progress.global_step)
         return torch.Generator().manual_seed(seed)
 
     def _autocast(self):
@@ -361,7 +380,7 @@ class GenericTrainer:
 
     def _train_step(self, batch, sampler) -> torch.Tensor:
         cfg = self.config
-        torch.manual_seed(self.progress.global_step)  # adapter dropout draws from the global generator
+        torch.manual_seed(self.world.seed(self.progress.global_step))  # adapter dropout draws from the global generator
         self.method.set_training(True)
         with self._autocast():
             if TrainingMethod(cfg.training_method) == TrainingMethod.FINE_TUNE_VAE:
@@ -400,8 +419,10 @@ class GenericTrainer:
     def _optimizer_step(self, accumulated_loss: float) -> None:
         cfg = self.config
         step = self.progress.global_step
+        accumulated_loss = self.world.mean(accumulated_loss)  # every process sees (and checks) the same loss
         if not math.isfinite(accumulated_loss):  # checked before the update: the weights stay the last good ones
             raise FloatingPointError(f"loss is {accumulated_loss} at step {step}")
+        self.reducer.reduce()
         params = [p for p in self.method.trainable_parameters() if p.grad is not None]
         if cfg.clip_grad_norm is not None and params:
             torch.nn.utils.clip_grad_norm_(params, float(cfg.clip_grad_norm))
@@ -465,7 +486,7 @@ class GenericTrainer:
         return scope()
 
     def _sample(self, samples: list, custom: bool) -> None:
-        if not samples:
+        if not samples or not self.world.is_main:
             return
         self._status("Sampling ...")
         on_sample = self.callbacks.on_sample_custom if custom else self.callbacks.on_sample_default
@@ -487,6 +508,8 @@ class GenericTrainer:
     def backup(self) -> Path | None:
         """Written into `<name>.partial` and renamed into place once complete: a crash never leaves a
         half-written folder under a backup's name (and the leftover is removed here next time)."""
+        if not self.world.is_main:
+            return None
         self._status("Creating backup")
         for left in self.workspace.remove_unfinished_backups():
             log.info("removed the unfinished backup %s", left)
@@ -502,7 +525,9 @@ class GenericTrainer:
     def _output_dtype(self):
         return self.config.output_dtype.torch_dtype()
 
-    def save(self) -> Path:
+    def save(self) -> Path | None:
+        if not self.world.is_main:
+            return None
         self._status("Saving")
         fmt = ModelFormat(self.config.output_model_format)
         path = self.workspace.save_path(self.progress, fmt.file_extension())
@@ -527,7 +552,7 @@ class GenericTrainer:
     def end(self) -> None:
         cfg = self.config
         try:
-            if self.one_step_trained:
+            if self.one_step_trained and self.world.is_main:
                 if cfg.backup_before_save:
                     self.backup()
                 self._status("Saving the final model")
@@ -541,11 +566,14 @@ class GenericTrainer:
                 with self._eval_mode():
                     self.method.save_final(destination, fmt, self._output_dtype(), self._metadata())
         finally:
-            self.writer.close()
+            if self.writer is not None:
+                self.writer.close()
             self._stop_tensorboard()
 
     # ================================================================== helpers
     def _scalar(self, tag: str, value: float, step: int) -> None:
+        if self.writer is None:
+            return
         self.writer.add_scalar(tag, value, step)
         self.callbacks.on_scalar(ScalarEvent(tag=tag, step=int(step), value=float(value)))
 
