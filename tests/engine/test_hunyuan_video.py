@@ -79,7 +79,7 @@ def test_conditioning_is_the_pipelines_with_the_template_cropped_by_the_tokenize
     from modules.families.base import Inputs
     from modules.families.hunyuan_video.family import TEXT_LENGTH, prompt_template, template_crop
 
-    family, model, cfg = _load(tiny_model, transformer__guidance_scale=3.5)
+    family, model, cfg = _load(tiny_model, transformer__guidance_scale=3.5, transformer__attention_mask=True)
     tokenizer = model["tokenizer"]
     template = prompt_template()
     crop = template_crop(tokenizer, template)
@@ -111,6 +111,15 @@ def test_conditioning_is_the_pipelines_with_the_template_cropped_by_the_tokenize
                                           guidance=torch.full((2,), 3.5)).sample
     torch.testing.assert_close(out, reference)
     assert (out - other_guidance).abs().max() > 1e-4
+    # without `transformer.attention_mask` the transformer attends to the padding too
+    cfg.transformer.attention_mask = False
+    with torch.no_grad():
+        unmasked = family.run_denoiser(model, x, timesteps, Inputs(latents=x, conditioning=cond), cfg)
+        reference = pipe.transformer(hidden_states=x, timestep=timesteps, encoder_hidden_states=embeds,
+                                     encoder_attention_mask=torch.ones_like(mask), pooled_projections=pooled,
+                                     guidance=torch.full((2,), 3500.0)).sample
+    torch.testing.assert_close(unmasked, reference)
+    assert (unmasked - out).abs().max() > 1e-4
 
 
 def test_clips_hold_4k_plus_1_frames_and_the_autoencoder_compresses_time_fourfold(tiny_model):
@@ -189,7 +198,7 @@ def test_samples_are_lists_of_frames_as_the_pipeline_renders_them(tiny_model):
                  prompt_template={"template": prompt_template(), "crop_start": crop},
                  generator=torch.Generator().manual_seed(42)).frames[0]
     sample = _sample_config(frames=5, steps=3)
-    sample.seed, sample.cfg_scale = 42, 6.0
+    sample.seed, sample.cfg_scale, sample.transformer_attention_mask = 42, 6.0, True
     ours = family.sample(model, sample)
     import numpy as np
 

@@ -136,26 +136,35 @@ class HunyuanVideoFamily(FlowMatchingObjective, DiffusersFamily):
         device = pooled.device
         return {"llama": states[:, crop:].to(device), "llama_mask": mask[:, crop:].to(device), "pooled": pooled}
 
+    @staticmethod
+    def text_mask(mask: torch.Tensor, use_mask: bool) -> torch.Tensor:
+        """What the transformer attends to of the caption: its tokens (`transformer.attention_mask`, as
+        the pipeline does), or every position, padding included."""
+        return mask if use_mask else torch.ones_like(mask)
+
     # ---------------------------------------------------------------- training
     def run_denoiser(self, model, x, timesteps, inputs, config):
         transformer = model["transformer"]
         dtype = model.dtype_of("transformer")
         cond = inputs.conditioning
+        mask = self.text_mask(cond["llama_mask"], bool(config.transformer.attention_mask))
         guidance = None
         if transformer.config.guidance_embeds:  # the pipeline feeds the guidance scale ×1000
             guidance = torch.full((x.shape[0],), float(config.transformer.guidance_scale) * 1000.0,
                                   device=x.device, dtype=dtype)
         return transformer(hidden_states=x.to(dtype), timestep=timesteps.to(dtype),
                            encoder_hidden_states=cond["llama"].to(dtype),
-                           encoder_attention_mask=cond["llama_mask"].to(x.device, dtype),
+                           encoder_attention_mask=mask.to(x.device, dtype),
                            pooled_projections=cond["pooled"].to(dtype), guidance=guidance, return_dict=False)[0]
 
     # ---------------------------------------------------------------- sampling
     def prompt_kwargs(self, model, sample_config) -> dict:
-        """The prompt encoded as in training (the sample's cfg scale is the distilled guidance)."""
+        """The prompt encoded as in training, its mask as training uses it (the sample's cfg scale is the
+        distilled guidance)."""
         dtype = model.dtype_of("transformer")
         encoded = self.encode_prompts(model, [sample_config.prompt], None)
-        return {"prompt_embeds": encoded["llama"].to(dtype), "prompt_attention_mask": encoded["llama_mask"],
+        mask = self.text_mask(encoded["llama_mask"], bool(getattr(sample_config, "transformer_attention_mask", True)))
+        return {"prompt_embeds": encoded["llama"].to(dtype), "prompt_attention_mask": mask,
                 "pooled_prompt_embeds": encoded["pooled"].to(dtype)}
 
     def sample_kwargs(self, model, sample_config) -> dict:
