@@ -435,6 +435,51 @@ def test_the_original_layout_is_the_one_diffusers_converters_read_at_the_release
         assert wrong == misread, fmt
 
 
+@pytest.mark.parametrize("kind", ["safetensors", "gguf"])
+def test_an_original_transformer_file_is_the_base_transformer(make_config, tiny_model, tmp_path, kind):
+    """`transformer.model_name`: the transformer from its own file in the original layout (an
+    ORIGINAL_TRANSFORMER file, or a GGUF one quantized from it) instead of the base model's; a LoRA
+    trains on it."""
+    from modules.config.enums import DataType, ModelFormat
+    from modules.families import family_for
+    from modules.formats import save_original_single_file
+
+    family = family_for(HUNYUAN)
+    model = family.load(tiny_model(HUNYUAN), make_config(HUNYUAN))
+    transformer = model["transformer"]
+    with torch.no_grad():  # a weight the folder does not have: the loaded one shows which was read
+        transformer.proj_out.weight.add_(0.5)
+    reference = {k: v.clone() for k, v in transformer.state_dict().items()}
+    original_file = tmp_path / "transformer.safetensors"
+    save_original_single_file(original_file, {"transformer": transformer}, family.keymap, torch.float32,
+                              fmt=ModelFormat.ORIGINAL_TRANSFORMER)
+    fields = {"transformer__model_name": str(original_file)}
+    if kind == "gguf":
+        pytest.importorskip("gguf")
+        from engine.test_base_weights import write_gguf
+
+        fields = {"transformer__model_name": str(write_gguf(tmp_path / "transformer-Q8_0.gguf",
+                                                            load_file(original_file))),
+                  "transformer__weight_dtype": DataType.GGUF}
+    cfg = _config(make_config, epochs=3, learning_rate=3e-3, text_encoder__train=False, text_encoder_2__train=False,
+                  **fields)
+    loaded = family.load(cfg.base_model_name, cfg)["transformer"]
+    assert set(loaded.state_dict()) == set(reference)
+    if kind == "safetensors":
+        assert all(torch.equal(v, reference[k]) for k, v in loaded.state_dict().items())
+    else:
+        from diffusers.quantizers.gguf.utils import dequantize_gguf_tensor
+
+        linears = [m for m in loaded.modules() if isinstance(m, torch.nn.Linear)]
+        assert linears and all(type(m).__name__ == "GGUFLinear" for m in linears)
+        for key, value in loaded.state_dict().items():
+            plain = dequantize_gguf_tensor(value).float() if hasattr(value, "quant_type") else value.float()
+            assert (plain - reference[key]).abs().max() <= reference[key].abs().max() / 100 + 1e-6, key
+    trainer, before, after = train_measured(cfg)
+    assert all(torch.isfinite(torch.tensor(v)) for _, v in trainer.loss_history)
+    assert after < before
+
+
 def test_fine_tune_of_a_text_encoder_saves_a_diffusers_folder_the_pipeline_renders_frames_from(make_config):
     cfg = _config(make_config, method="FINE_TUNE", epochs=1, learning_rate=1e-3, text_encoder__train=True,
                   text_encoder_2__train=False)

@@ -27,7 +27,7 @@ FACTS = FamilyFacts(
         "EMBEDDING": ("SAFETENSORS",),
     },
     reads=frozenset({
-        "vae.model_name", "text_encoder.model_name", "transformer.guidance_scale", "transformer.attention_mask",
+        "vae.model_name", "transformer.model_name", "text_encoder.model_name", "transformer.guidance_scale", "transformer.attention_mask",
         "frames", "sample_video_format",
         "text_encoder.train_embedding", "text_encoder_2.train_embedding",
     }),

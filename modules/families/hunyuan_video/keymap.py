@@ -190,7 +190,8 @@ HUNYUAN_VIDEO = FamilyKeymap(
     kohya_native_denoiser=True,
     has_legacy_lora=True,
     # ORIGINAL_TRANSFORMER (and LEGACY_SAFETENSORS): the transformer alone, natively named, fused
-    single_file=(SingleFileComponent("transformer", "", transformer_to_original),),
+    single_file=(SingleFileComponent("transformer", "", transformer_to_original,
+                                     from_original=transformer_from_original),),
     pipelines={"HUNYUAN_VIDEO": "HunyuanVideoPipeline"},
     fusions=hunyuan_fusions(FUSED_FORMATS),
     legacy_denoiser_prefix="lora_transformer",
