@@ -176,6 +176,14 @@ def test_fine_tune_saves_a_loadable_folder_and_the_original_prior_file(make_conf
                  generator=torch.Generator().manual_seed(0)).images[0]
     assert image.size == (40, 40)
 
+    from modules.engine import check
+
+    warned = [p for p in check(cfg) if p.path == "text_encoder.train"]
+    assert warned == []  # DIFFUSERS keeps the text encoder
+    cfg.output_model_format = ModelFormat.LEGACY_SAFETENSORS
+    warned = [p for p in check(cfg) if p.path == "text_encoder.train"]
+    assert [p.severity for p in warned] == ["warning"] and "prior only" in warned[0].message
+
     legacy = tmp_path / "prior.safetensors"
     with trainer._eval_mode():
         trainer.method.save_final(str(legacy), ModelFormat.LEGACY_SAFETENSORS, None, {})
@@ -230,3 +238,15 @@ def test_cli_writes_a_tiny_folder_whose_components_load_and_render(tmp_path):
     image = pipe("a cat", height=32, width=32, num_inference_steps=2, prior_num_inference_steps=2,
                  generator=torch.Generator().manual_seed(0)).images[0]
     assert image.size == (40, 40)
+
+
+def test_lora_trains_on_an_int8_prior(make_config):
+    from modules.config.enums import DataType
+    from modules.engine import check
+
+    cfg = make_config(SC, "LORA", epochs=4, learning_rate=1e-2, prior__weight_dtype=DataType.INT_8)
+    assert [p for p in check(cfg) if p.severity == "error"] == []
+    trainer, before, after = train_measured(cfg)
+    weight = trainer.model["prior"].get_submodule("down_blocks.0.2.attention.to_q").base_layer.weight
+    assert type(weight).__name__ == "Int8Tensor"
+    assert after < before

@@ -219,8 +219,8 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
             encode_lora(parts, 4.0, keymap, fmt)
 
 
-@pytest.mark.parametrize("fields", [{"peft_type": "LOHA"}, {"peft_type": "LOKR"}, {"lora_decompose": True}],
-                         ids=["loha", "lokr", "dora"])
+@pytest.mark.parametrize("fields", [{"peft_type": "LOHA"}, {"peft_type": "LOKR"}, {"lora_decompose": True},
+                                    {"peft_type": "OFT_2", "oft_block_size": 8}], ids=["loha", "lokr", "dora", "oft"])
 def test_other_adapter_types_train_the_prior_and_save(make_config, fields):
     from modules.config.enums import PeftType
     from modules.formats import read_lora
@@ -233,6 +233,8 @@ def test_other_adapter_types_train_the_prior_and_save(make_config, fields):
     assert len(trainer.loss_history) == 4 and all(torch.isfinite(torch.tensor(v)) for _, v in trainer.loss_history)
     keys = load_file(cfg.output_model_destination)
     assert any(k.startswith("lora_unet_blocks_2_attention_to_q.") for k in keys)
+    # peft's OFT cannot reshape the channels-last input of the residual blocks' linears: they stay plain
+    assert any("channelwise" in k for k in keys) == ("OFT_2" not in str(fields.get("peft_type")))
     lora = read_lora(cfg.output_model_destination, trainer.family.keymap)
     assert "prior" in lora.parts and lora.parts["prior"]
 
@@ -337,3 +339,15 @@ def test_a_prior_folder_with_separate_decoder_and_encoder_loads(tiny_model, tmp_
     split = family.load(str(tmp_path / "prior"), cfg)
     assert list(split.components) == ["prior", "text_encoder", "tokenizer", "scheduler", "effnet_encoder"]
     assert list(family.sample(split, sample).getdata()) == list(family.sample(model, sample).getdata())
+
+
+def test_lora_trains_on_an_int8_prior(make_config):
+    from modules.config.enums import DataType
+    from modules.engine import check
+
+    cfg = make_config(W, "LORA", epochs=4, learning_rate=1e-2, prior__weight_dtype=DataType.INT_8)
+    assert [p for p in check(cfg) if p.severity == "error"] == []
+    trainer, before, after = train_measured(cfg)
+    weight = trainer.model["prior"].get_submodule("blocks.2.attention.to_q").base_layer.weight
+    assert type(weight).__name__ == "Int8Tensor"
+    assert after < before

@@ -301,10 +301,16 @@ class StageCFamily(DiffusersFamily):
     # ---------------------------------------------------------------- adapters
     def lora_target_modules(self, model: Model, part: str) -> list[str]:
         """Every Linear/Conv2d except grouped (depthwise) convolutions, which peft's adapters cannot
-        wrap at a rank that is not a multiple of the groups."""
+        wrap at a rank that is not a multiple of the groups; for OFT also without the residual blocks'
+        `channelwise` linears, whose channels-last 4-D input peft's OFT layer cannot reshape."""
+        from modules.config.enums import PeftType
+
         module = model[part]
+        config = model.extra.get("load_config")
+        oft = config is not None and PeftType(config.peft_type) == PeftType.OFT_2
         return [name for name in super().lora_target_modules(model, part)
-                if getattr(module.get_submodule(name), "groups", 1) == 1]
+                if getattr(module.get_submodule(name), "groups", 1) == 1
+                and not (oft and ".channelwise." in f".{name}.")]
 
     def single_file_components(self, model: Model) -> dict[str, torch.nn.Module]:
         return {"prior": model["prior"], "text_encoder": model["text_encoder"]}

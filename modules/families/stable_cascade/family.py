@@ -21,6 +21,15 @@ class StableCascadeFamily(StageCFamily):
     def timestep_ratio(self, ratio):
         return (ratio + 0.001).clamp(0.001, 1.0)
 
+    def warnings(self, config) -> list[tuple[str, str]]:
+        from modules.config.enums import ModelFormat, TrainingMethod
+
+        if (TrainingMethod(config.training_method) == TrainingMethod.FINE_TUNE and config.text_encoder.train
+                and ModelFormat(config.output_model_format) == ModelFormat.LEGACY_SAFETENSORS):
+            return [("text_encoder.train", "the LEGACY_SAFETENSORS file holds the prior only: the trained text "
+                                           "encoder is not saved in it (DIFFUSERS keeps it)")]
+        return []
+
     def prior_pipeline_extras(self) -> dict:
         return {"feature_extractor": None, "image_encoder": None}
 
