@@ -219,7 +219,7 @@ class MainPage:
         with ui.footer().classes('items-center gap-3 px-3 py-1 ot-bottom'):
             self.status = ui.label('').props('role=status aria-live=polite').classes('text-sm grow') \
                 .mark('status')
-            training_controls(self.session, self.ctx.feed)
+            training_controls(self.session, self.ctx.feed, index=self._search_index, jump=self.jump)
             if login_required:
                 logout_button()
 

@@ -12,6 +12,7 @@ from modules.config.concept_config import ConceptConfig
 from ot_nicegui.dialogs.augment_preview import render_preview
 from ot_nicegui.dialogs.common import dialog_frame, word_choice
 from ot_nicegui.dialogs.concept_stats import ConceptStats, bucket_figure, compute_stats, smallest_buckets
+from ot_nicegui.messages import plain_error
 from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.fields import field_input, watch
 
@@ -257,7 +258,7 @@ class _Statistics:
             stats = await run.io_bound(compute_stats, self.concept.copy(), str(self.session.config.resolution))
         except (OSError, ValueError) as exc:
             if not self.column.is_deleted:
-                self.status.set_text(f'Cannot scan: {exc}')
+                self.status.set_text(f'Cannot scan: {plain_error(exc)}')
                 self.button.enable()
             return
         if self.column.is_deleted:

@@ -9,6 +9,7 @@ from nicegui import background_tasks, run, ui
 
 from ot_nicegui.dialogs.common import dialog_frame
 from ot_nicegui.dialogs.timestep_preview import TRAIN_TIMESTEPS, histogram_figure, timestep_histogram
+from ot_nicegui.messages import plain_error
 from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.fields import field_input, watch
 
@@ -62,7 +63,7 @@ class _LivePreview:
                 except (ValueError, RuntimeError) as exc:  # e.g. a range that holds no timestep
                     counts = None
                     if not self.plot.is_deleted:
-                        ui.notify(f'Cannot preview these settings: {exc}', type='warning')
+                        ui.notify(f'Cannot preview these settings: {plain_error(exc)}', type='warning')
                 if self.plot.is_deleted:
                     return
                 if counts is not None:

@@ -1,11 +1,13 @@
 """The training dialogs: why a run cannot start, why it failed, and a sample with custom settings."""
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from nicegui import context, ui
 
 from modules.config.sample_config import SampleConfig
+from ot_nicegui.dialogs.problem_targets import Target
 from ot_nicegui.state.training_session import RunSummary, TrainingSession
 from ot_nicegui.widgets.fields import field_input
 
@@ -13,19 +15,34 @@ CUSTOM_SAMPLE_FIELDS = ('prompt', 'negative_prompt', 'width', 'height', 'seed', 
                         'diffusion_steps', 'cfg_scale', 'noise_scheduler')
 
 
-def show_problems(problems: list, title: str = 'Training cannot start') -> ui.dialog:
-    """A dialog listing every problem of the config, errors first."""
+def show_problems(problems: list, title: str = 'Training cannot start', *,
+                  locate: Callable[[str], Target] | None = None,
+                  go: Callable[[Target], None] | None = None) -> ui.dialog:
+    """A dialog listing every problem of the config, errors first. `locate` names each problem's
+    setting as the user knows it; with `go`, a button takes the user to it."""
     with context.client.layout:
         dialog = ui.dialog().mark('start-problems')
     ordered = sorted(problems, key=lambda p: p.severity != 'error')
+
+    def go_to(target: Target) -> None:
+        if go is not None:
+            go(target)
+        dialog.close()
+
     with dialog, ui.card().style('width: 720px; max-width: 96vw'):
         ui.label(title).classes('text-h6')
-        with ui.column().classes('gap-1'):
-            for problem in ordered:
+        with ui.column().classes('gap-1 w-full'):
+            for index, problem in enumerate(ordered):
                 error = problem.severity == 'error'
-                with ui.row().classes('items-start no-wrap gap-2'):
-                    ui.icon('error' if error else 'warning', color='negative' if error else 'warning')
-                    ui.label(f'{problem.path}: {problem.message}').mark('start-problem')
+                target = locate(problem.path) if locate is not None else Target(problem.path, None)
+                with ui.row().classes('w-full items-center no-wrap gap-2'):
+                    ui.icon('error' if error else 'warning', color='negative' if error else 'warning') \
+                        .props(f'aria-label="{"Error" if error else "Warning"}"')
+                    ui.label(f'{target.title}: {problem.message}').classes('grow').mark('start-problem')
+                    if go is not None and target.entry is not None:
+                        ui.button('Go to', icon='arrow_forward', on_click=lambda t=target: go_to(t)) \
+                            .props(f'flat dense no-caps aria-label="Go to {target.title}"') \
+                            .mark(f'start-problem-go-{index}')
         with ui.row().classes('w-full justify-end'):
             ui.button('Close', on_click=dialog.close).mark('start-problems-close')
     dialog.on_value_change(lambda e: None if e.value else dialog.delete())

@@ -430,8 +430,10 @@ class TrainingSession:
 
 
 def _describe(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return f'{type(exc).__name__}: {text}' if text else type(exc).__name__
+    # what the toast, the status line and the Run tab say; the traceback keeps the exception's type
+    from ot_nicegui.messages import plain_error
+
+    return plain_error(exc)
 
 
 _SESSION: TrainingSession | None = None

@@ -18,6 +18,8 @@ from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.live_chart import follow
 from ot_nicegui.widgets.live_elements import LivePlot
 
+NO_GPU = 'No NVIDIA GPU found: training runs on the CPU, which is much slower.'
+
 
 class PerformanceView:
     def __init__(self, ctx: TabContext):
@@ -60,8 +62,9 @@ class PerformanceView:
         with self.gpu_holder:
             if not gpus:
                 reason = self.monitor.no_gpu_reason
-                text = 'No GPU found' + (f' ({reason})' if reason else '') + '. Training runs on the CPU.'
-                ui.label(text).classes('text-sm opacity-80').mark('perf-no-gpu')
+                label = ui.label(NO_GPU).classes('text-sm opacity-80').mark('perf-no-gpu')
+                if reason:  # the driver's own words, for whoever sets the machine up
+                    label.tooltip(f'NVIDIA driver library: {reason}')
                 self.gpu_chart.set_visibility(False)
                 return
             self.gpu_chart.set_visibility(True)

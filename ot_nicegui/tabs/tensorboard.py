@@ -14,6 +14,7 @@ from pathlib import Path
 from nicegui import run, ui
 
 from ot_nicegui.tabs.context import TabContext
+from ot_nicegui.messages import plain_error
 from ot_nicegui.tb_reader import list_runs, run_traces, scalar_cache, tensorboard_server, workspace_logdir
 from ot_nicegui.widgets.live_elements import LivePlot
 from ot_nicegui.widgets.live_feed import ChartStream
@@ -80,7 +81,7 @@ class TensorBoardView:
         try:
             server.start(self.logdir.value, port)
         except OSError as exc:
-            ui.notify(f'TensorBoard could not start: {exc}', type='negative')
+            ui.notify(f'TensorBoard could not start: {plain_error(exc)}', type='negative')
             return
         self._show_server(server)
         ui.notify(f'TensorBoard starting at {server.url}', type='info')

@@ -40,7 +40,7 @@ class ListFileView:
         try:
             self.store.create(name)
         except ConfigError as exc:
-            ui.notify(str(exc), type='negative')
+            ui.notify(exc.reason, type='negative')
 
     def _on_store_changed(self) -> None:
         self._update_files()

@@ -10,6 +10,7 @@ from nicegui import ui
 
 from modules.config.base import ConfigError, LoadWarning
 from ot_nicegui.dialogs.presets import ask_name, confirm, open_import_dialog
+from ot_nicegui.messages import plain_error
 from ot_nicegui.state.config_session import ConfigSession
 
 MAX_IMPORT_BYTES = 16 * 1024 * 1024
@@ -93,7 +94,7 @@ class PresetBar:
         try:
             warnings = self.session.load_preset(name)
         except ConfigError as exc:
-            ui.notify(f'Could not load preset: {exc}', type='negative')
+            ui.notify(f'Could not load preset: {exc.reason}', type='negative')
             return
         _report(self.announce, f'Loaded preset "{name}"', warnings)
 
@@ -118,7 +119,7 @@ class PresetBar:
         try:
             self.session.save_preset(name)
         except (ConfigError, OSError) as exc:
-            ui.notify(f'Could not save: {exc}', type='negative')
+            ui.notify(f'Could not save: {plain_error(exc.reason if isinstance(exc, ConfigError) else exc)}', type='negative')
             return
         self.announce(f'Saved preset "{name}"')
         ui.notify(f'Saved preset "{name}"', type='positive')
@@ -133,7 +134,7 @@ class PresetBar:
         try:
             self.session.rename_preset(old, new)
         except ConfigError as exc:
-            ui.notify(f'Could not rename: {exc}', type='negative')
+            ui.notify(f'Could not rename: {exc.reason}', type='negative')
             return
         self.announce(f'Renamed preset "{old}" to "{new}"')
 
@@ -146,7 +147,7 @@ class PresetBar:
         try:
             self.session.delete_preset(name)
         except ConfigError as exc:
-            ui.notify(f'Could not delete: {exc}', type='negative')
+            ui.notify(f'Could not delete: {exc.reason}', type='negative')
             return
         self.announce(f'Deleted preset "{name}"')
 
@@ -169,7 +170,7 @@ class PresetBar:
         try:
             data = self.session.export_pack()
         except ConfigError as exc:
-            ui.notify(f'Could not export: {exc}', type='negative')
+            ui.notify(f'Could not export: {exc.reason}', type='negative')
             return
         name = (self.session.preset_name or 'config').lstrip('#') or 'config'
         ui.download.content(json.dumps(data, indent=4, ensure_ascii=False), f'{_safe_stem(name)}.json',

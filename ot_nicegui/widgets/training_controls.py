@@ -6,9 +6,16 @@ idle (start), starting (stop), running (stop and every command), stopping (nothi
 """
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from nicegui import ui
 
+from ot_nicegui.dialogs.concept import open_concept_dialog
+from ot_nicegui.dialogs.problem_targets import Target, target_of
 from ot_nicegui.dialogs.training import open_custom_sample, show_error_details, show_problems
+from ot_nicegui.messages import plain_error
+from ot_nicegui.schemas.search import Entry
+from ot_nicegui.state.concept_list import concept_store
 from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.state.run_view import outcome_message
 from ot_nicegui.state.training_session import Outcome, Phase, StartRefused
@@ -30,21 +37,40 @@ def _icon_button(icon: str, label: str, marker: str, on_click) -> ui.button:
         .tooltip(label).mark(marker)
 
 
-def training_controls(config_session: ConfigSession, feed: LiveFeed) -> None:
-    """Build the controls of the run of `feed` for `config_session` (the live config and its data folder)."""
+def training_controls(config_session: ConfigSession, feed: LiveFeed, *,
+                      index: Callable[[], list[Entry]] | None = None,
+                      jump: Callable[[Entry], None] | None = None) -> None:
+    """Build the controls of the run of `feed` for `config_session` (the live config and its data folder).
+
+    With the page's settings `index` (the settings search's), a problem at Start names its setting
+    by its label, and with `jump` (the page's way to a field) takes the user there."""
     session = feed.session
+
+    def locate() -> Callable[[str], Target]:
+        entries = index() if index is not None else []
+        concepts = list(concept_store(config_session).items)
+        return lambda path: target_of(path, config_session.config, concepts, entries)
+
+    def go(target: Target) -> None:
+        if target.concept is not None:  # the field is in the concept's dialog
+            concepts = concept_store(config_session).items
+            if target.concept < len(concepts):
+                open_concept_dialog(config_session, concepts[target.concept])
+        if jump is not None and target.entry is not None:
+            jump(target.entry)
 
     def start() -> None:
         try:
             problems = session.start(config_session.config, config_session.data_dir)
         except StartRefused as exc:
             if exc.problems:
-                show_problems(exc.problems)
+                show_problems(exc.problems, locate=locate(), go=go if jump is not None else None)
             else:
-                ui.notify(f'Training cannot start: {exc}', type='warning')
+                ui.notify(f'Training cannot start: {plain_error(str(exc))}', type='warning')
             return
+        where = locate()
         for problem in problems:
-            ui.notify(f'{problem.path}: {problem.message}', type='warning')
+            ui.notify(f'{where(problem.path).title}: {problem.message}', type='warning')
 
     def command(action, done: str) -> None:
         if action():

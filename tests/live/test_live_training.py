@@ -141,8 +141,8 @@ async def test_configuration_errors_block_the_start_and_are_all_listed(
     config.concept_file_name = 'training_concepts/missing.json'
     user.find(marker='train-start').click()
     await user.should_see(marker='start-problems')
-    await user.should_see('base_model_name')
-    await user.should_see('concepts: no enabled concept')
+    await user.should_see('Base model: ')
+    await user.should_see('Concepts: no enabled concept')
     session = get_training_session()
     assert session.phase == Phase.IDLE and session.run_id == 0
     user.find(marker='start-problems-close').click()

@@ -47,9 +47,15 @@ def local_model_path(source: str, config=None) -> str:
         return snapshot_download(source, cache_dir=cache_dir, token=token, local_files_only=offline(config),
                                  allow_patterns=DIFFUSERS_FOLDER_PATTERNS)
     except LocalEntryNotFoundError:
-        raise FileNotFoundError(
-            f'"{source}" is neither a local folder or file nor in the Hugging Face cache, and offline mode is on; '
-            'download it first or point the model setting at a local copy') from None
+        # only "offline mode is on" when it is: a hub that cannot be reached is a different problem
+        if getattr(config, 'offline_mode', False):
+            why = 'offline mode is on; download it first'
+        elif offline(config):
+            why = 'the Hugging Face hub is switched off on this machine (HF_HUB_OFFLINE); download it first'
+        else:
+            why = 'the Hugging Face hub could not be reached; check the network connection'
+        raise FileNotFoundError(f'"{source}" is neither a local folder or file nor in the Hugging Face cache, and '
+                                f'{why}, or point the model setting at a local copy') from None
     except (HfHubHTTPError, OSError, ValueError) as exc:
         raise FileNotFoundError(f'could not load "{source}": it is not a local path and the Hugging Face hub '
                                 f'could not provide it ({type(exc).__name__}: {exc})') from exc
