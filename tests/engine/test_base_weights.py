@@ -169,6 +169,33 @@ def test_lora_trains_on_a_gguf_flux_transformer_in_the_original_layout(make_conf
     assert after < before
 
 
+@pytest.mark.parametrize("model_type", [CHROMA, "STABLE_DIFFUSION_3", "QWEN"])
+def test_a_gguf_transformer_loads_in_the_original_layout_or_in_diffusers_names(make_config, tiny_model, tmp_path,
+                                                                               model_type):
+    """Chroma's file is in its original layout (the keymap converts it); SD 3's and Qwen-Image's files
+    keep diffusers' names, which load as they are."""
+    from modules.config.enums import DataType
+    from modules.families import family_for
+
+    family = family_for(model_type)
+    _, _, source = _transformer(tiny_model, model_type)
+    converter = next((c for c in family.keymap.single_file if c.part == "transformer" and c.from_original), None)
+    state = source.state_dict()
+    written = converter.convert(state, source.config) if converter else state
+    assert (set(written) != set(state)) == (model_type == CHROMA)
+    gguf_file = write_gguf(tmp_path / "transformer-Q8_0.gguf", written)
+    cfg = make_config(model_type, transformer__weight_dtype=DataType.GGUF, transformer__model_name=str(gguf_file))
+    assert _errors(cfg) == {}
+    transformer = family.load(cfg.base_model_name, cfg)["transformer"]
+    linears = [m for m in transformer.modules() if isinstance(m, torch.nn.Linear)]
+    assert linears and all(type(m).__name__ == "GGUFLinear" for m in linears)
+    loaded = transformer.state_dict()
+    assert set(loaded) == set(state)
+    for key, value in loaded.items():
+        expected = state[key].float()
+        assert (_dequantized(value) - expected).abs().max() <= expected.abs().max() / 100 + 1e-6, key
+
+
 def test_gguf_is_refused_where_the_transformer_has_no_single_file_loader(make_config):
     from modules.config.enums import DataType, ModelType, TrainingMethod
     from modules.config.train_config import TrainConfig
