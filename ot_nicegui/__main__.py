@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.native:
         native.setup()
     ui.run(host=args.host, port=args.port, native=args.native, title='OT NiceGUI', reload=False, show=False,
-           storage_secret=secret, reconnect_timeout=30.0)
+           storage_secret=secret, reconnect_timeout=30.0, language='en-US')
 
 
 if __name__ in {'__main__', '__mp_main__'}:

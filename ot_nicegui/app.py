@@ -75,6 +75,9 @@ def visible_tabs(config: TrainConfig) -> list[TabSpec]:
 def setup(session: ConfigSession, *, login_required: bool = False) -> None:
     """Register the page and the lifecycle hooks; `login_required` adds a log-out button."""
     app.add_static_files('/ot-static', STATIC)
+    # Quasar's bar at the top of the window shows that a request is under way: a visual cue only
+    # (the status line announces what happens), so assistive technology skips it
+    app.config.quasar_config.setdefault('loadingBar', {})['aria-hidden'] = 'true'
     app.on_shutdown(session.flush)
     install_training(session)
     install_queue(session.data_dir)
@@ -177,6 +180,8 @@ class MainPage:
         spec = next(t for t in self.tabs_spec if t.key == key)
         with panel:
             with ui.element('div').classes('w-full').mark(f'panel-{key}'):
+                # names the tab's content for screen readers; section headings are level 3
+                ui.label(spec.label).classes('ot-sr-only').props('role=heading aria-level=2')
                 self._render_tab(spec)
 
     def _render_tab(self, spec: TabSpec) -> None:

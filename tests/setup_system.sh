@@ -6,11 +6,26 @@ command -v chromium >/dev/null 2>&1 || need+=(chromium chromium-driver fonts-lib
 command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb xauth)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
+command -v npm >/dev/null 2>&1 || need+=(npm)
 # GTK + WebKit for the desktop-window test (the test links Debian's `gi` into its own path)
 [ -d /usr/lib/python3/dist-packages/gi ] && [ -e /usr/lib/x86_64-linux-gnu/girepository-1.0/WebKit2-4.1.typelib -o -e /usr/lib/aarch64-linux-gnu/girepository-1.0/WebKit2-4.1.typelib ] \
   || need+=(python3-gi python3-gi-cairo gir1.2-gtk-3.0 gir1.2-webkit2-4.1)
 if [ ${#need[@]} -gt 0 ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq >/dev/null 2>&1 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null 2>&1 \
     || echo "warning: could not install ${need[*]}; tests that need them will skip"
+fi
+
+# axe-core (npm registry only) for the accessibility test, into tests/.npm (ignored by git)
+AXE_CORE_VERSION=4.14.1
+npm_dir="$(cd "$(dirname "$0")" && pwd)/.npm"
+axe_package="$npm_dir/node_modules/axe-core/package.json"
+if ! grep -q "\"version\": \"$AXE_CORE_VERSION\"" "$axe_package" 2>/dev/null; then
+  if command -v npm >/dev/null 2>&1; then
+    npm install --prefix "$npm_dir" --no-save --no-package-lock --no-audit --no-fund \
+      --registry=https://registry.npmjs.org/ "axe-core@$AXE_CORE_VERSION" >/dev/null 2>&1 \
+      || echo "warning: could not install axe-core $AXE_CORE_VERSION; the accessibility test will skip"
+  else
+    echo "warning: npm is missing; the accessibility test will skip"
+  fi
 fi
 exit 0

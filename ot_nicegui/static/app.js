@@ -16,6 +16,74 @@
     showConnection(window.socket.connected ? 'online' : 'connecting');
   }, 250);
 
+  // ---- charts follow the theme ----------------------------------------------------------------
+  // Every Plotly chart is drawn with one template built from the colour tokens of app.css: plotly's
+  // `react` and `newPlot` get it once plotly.js is loaded (the first chart, drawn before that, is
+  // restyled), and a theme switch restyles every chart.
+  function chartTemplate() {
+    const css = getComputedStyle(document.body);
+    const token = function (name) { return css.getPropertyValue(name).trim(); };
+    const text = token('--ot-chart-text');
+    const grid = token('--ot-chart-grid');
+    const axis = { color: text, gridcolor: grid, linecolor: grid, zerolinecolor: token('--ot-chart-zeroline'),
+      tickfont: { color: text }, title: { font: { color: text } } };
+    return {
+      layout: {
+        paper_bgcolor: token('--ot-chart-paper'),
+        plot_bgcolor: token('--ot-chart-plot'),
+        font: { color: text },
+        colorway: token('--ot-chart-colorway').split(',').map(function (c) { return c.trim(); }),
+        xaxis: axis,
+        yaxis: axis,
+        legend: { font: { color: text } },
+        hoverlabel: { bgcolor: token('--ot-surface-raised'), bordercolor: grid, font: { color: token('--ot-text') } },
+        modebar: { bgcolor: 'rgba(0,0,0,0)', color: token('--ot-text-muted'), activecolor: text },
+      },
+    };
+  }
+  function withTemplate(layout) {
+    return Object.assign({}, layout || {}, { template: chartTemplate() });
+  }
+  let plotly = null;
+  function themePlotly(module) {
+    if (plotly) return;
+    plotly = module.Plotly;
+    ['react', 'newPlot'].forEach(function (name) {
+      const draw = plotly[name];
+      // (gd, data, layout, config) or (gd, {data, layout, config}, config)
+      plotly[name] = function (gd, data, layout, config) {
+        if (data && !Array.isArray(data)) return draw.call(this, gd, Object.assign({}, data, { layout: withTemplate(data.layout) }), layout);
+        return draw.call(this, gd, data, withTemplate(layout), config);
+      };
+    });
+  }
+  function restyleChart(gd) {
+    if (!plotly || !gd._fullLayout) return;
+    const template = chartTemplate();
+    if (gd._fullLayout.paper_bgcolor === template.layout.paper_bgcolor) return; // drawn with it already
+    plotly.relayout(gd, { template: template });
+  }
+  function restyleCharts() {
+    document.querySelectorAll('.js-plotly-plot').forEach(restyleChart);
+  }
+  // a chart is drawn: plotly adds its container to the element
+  new MutationObserver(function (records) {
+    for (const record of records) {
+      const target = record.target;
+      if (!target.classList || !target.classList.contains('js-plotly-plot')) continue;
+      if (plotly) restyleChart(target);
+      else import('nicegui-plotly').then(function (module) { themePlotly(module); restyleCharts(); });
+    }
+  }).observe(document.documentElement, { childList: true, subtree: true });
+  // the theme changes: Quasar switches the body's class
+  let dark = null;
+  new MutationObserver(function () {
+    const now = document.body.classList.contains('body--dark');
+    if (now === dark) return;
+    dark = now;
+    restyleCharts();
+  }).observe(document.body, { attributes: true, attributeFilter: ['class'] });
+
   // arrow keys, Home and End select the next, previous, first or last visible tab (handled in the
   // capture phase, before the tab bar's own key handling)
   document.addEventListener('keydown', function (event) {

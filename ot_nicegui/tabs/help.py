@@ -18,7 +18,7 @@ def render(ctx: TabContext) -> None:
             ui.label('This page does not exist.').props('role=alert')
             return
         with ui.row().classes('w-full items-start gap-6 ot-help'):
-            with ui.column().classes('ot-help-nav gap-1'):
+            with ui.column().classes('ot-help-nav gap-1').props('role=navigation aria-label="Help pages"'):
                 ui.label('Pages').classes('text-sm font-medium uppercase opacity-70')
                 for name, title in pages.items():
                     link = ui.link(title, page_href(name)).classes('text-sm').mark(f'help-page-{name}')

@@ -30,6 +30,9 @@ from ot_nicegui.widgets.live_elements import LivePlot
 from ot_nicegui.widgets.live_feed import FeedUpdate, LiveFeed
 
 
+WAITING = 'ot-chart-waiting'  # a chart without points yet: not shown (app.css)
+
+
 class RunCharts:
     """One chart per tag group, created when the group's first point arrives; the loss chart
     (every run logs a loss) is there from the start, so that the browser loads plotly.js when the
@@ -43,9 +46,9 @@ class RunCharts:
         self.charts: dict[str, LivePlot] = {}
         with ui.element('div').classes('w-full grid gap-2 ot-run-charts') \
                 .style('grid-template-columns: repeat(auto-fit, minmax(min(100%, 420px), 1fr))') as self.holder:
-            self.empty = ui.label('No chart data yet: charts fill in as the run logs its first steps.') \
+            self.empty = ui.label('Start training to see the loss here: it appears with the first steps.') \
                 .classes('text-sm opacity-70').mark('run-charts-empty')
-        self._chart(self.FIRST)
+        self._chart(self.FIRST).classes(add=WAITING)  # no empty axes: the message says what comes
 
     def _chart(self, group: str) -> LivePlot:
         chart = self.charts.get(group)
@@ -69,6 +72,7 @@ class RunCharts:
             for tag in members:
                 chart.add_trace(tag, TRACE_STYLES.get(tag))
             changed.append(chart)
+            chart.classes(remove=WAITING)
         self.empty.set_visibility(False)
         for chart in changed:
             chart.update()
@@ -78,6 +82,7 @@ class RunCharts:
         for group, chart in list(self.charts.items()):
             if group == self.FIRST:
                 chart.show(self.feed.run_stream)
+                chart.classes(add=WAITING)
                 chart.update()
             else:
                 chart.delete()
