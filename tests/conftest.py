@@ -22,3 +22,17 @@ settings.load_profile('explore' if os.environ.get('OT_FUZZ_EXPLORE') else 'repro
 def reference_dir() -> Path:
     """The OneTrainer reference facts; a test that asks for them fails when they are missing."""
     return require_shared(shared_reference_dir())
+
+
+@pytest.fixture
+def model_type_without_family(monkeypatch):
+    """A model type that no family trains (PixArt α, its package left out of the registry for the test):
+    every model type has a family, and refusal paths still need one that has none."""
+    from modules.config.enums import ModelType
+    from modules.families import registry
+
+    monkeypatch.setattr(registry, 'PACKAGES', tuple(p for p in registry.PACKAGES if p != 'pixart'))
+    registry._facts_by_model_type.cache_clear()
+    yield ModelType.PIXART_ALPHA
+    monkeypatch.undo()
+    registry._facts_by_model_type.cache_clear()

@@ -260,16 +260,10 @@ def test_check_at_start_includes_the_warnings() -> None:
     assert ('text_encoder_2.learning_rate', 'not used by SD 1.5', 'warning') in found
 
 
-def test_setting_status_answers_per_model_type(monkeypatch, request) -> None:
-    from modules.families import registry
-
+def test_setting_status_answers_per_model_type(model_type_without_family) -> None:
     sd, sdxl = ModelType.STABLE_DIFFUSION_15, ModelType.STABLE_DIFFUSION_XL_10_BASE
     flux = ModelType.FLUX_DEV_1
-    # a model type without a family: PixArt α, its package left out of the registry for this test
-    monkeypatch.setattr(registry, "PACKAGES", tuple(p for p in registry.PACKAGES if p != "pixart"))
-    registry._facts_by_model_type.cache_clear()
-    request.addfinalizer(registry._facts_by_model_type.cache_clear)
-    without_family = ModelType.PIXART_ALPHA
+    without_family = model_type_without_family
     assert facts_for(without_family) is None
     assert su.setting_status('text_encoder_2.train', sd) == 'not used by SD 1.5'
     assert su.setting_status('text_encoder_2.train', sdxl) is None

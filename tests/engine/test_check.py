@@ -17,11 +17,8 @@ def _problems(**fields):
     return {p.path: p for p in check(cfg, paths=False)}
 
 
-def test_a_model_type_without_a_family_is_refused():
-    from modules.families import facts_for
-
-    without_family = next(t for t in ModelType if facts_for(t) is None)
-    problem = _problems(model_type=without_family)["model_type"]
+def test_a_model_type_without_a_family_is_refused(model_type_without_family):
+    problem = _problems(model_type=model_type_without_family)["model_type"]
     assert problem.severity == "error" and "cannot be trained yet" in problem.message
 
 

@@ -96,7 +96,8 @@ def test_speed_and_time_left_come_from_the_trainer_side_timestamps() -> None:
     assert p.epoch_fraction == 0 and p.step_fraction == 0.5
 
 
-def test_a_model_type_that_cannot_train_is_refused_before_any_thread_starts(config, fake) -> None:
+def test_a_model_type_that_cannot_train_is_refused_before_any_thread_starts(config, fake,
+                                                                            model_type_without_family) -> None:
     from modules.families import supported_model_types
 
     untrainable = next(m for m in ModelType if m not in supported_model_types())

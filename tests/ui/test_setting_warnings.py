@@ -69,7 +69,7 @@ async def test_warning_follows_the_model_type(user: User) -> None:
     await user.should_not_see(marker='setting-warning')
 
 
-async def test_model_type_selector_marks_types_that_cannot_train(user: User) -> None:
+async def test_model_type_selector_marks_types_that_cannot_train(user: User, model_type_without_family) -> None:
     await user.open('/')
     with user:
         select = next(iter(user.find(marker='model_type').elements))
