@@ -300,8 +300,8 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
 
 
 def test_clips_and_stills_train_together_and_samples_are_written_as_videos(make_config, tmp_path, monkeypatch):
-    """Clips of 9 and 7 frames train as 9 and 5 (4k + 1), a still as one frame; the sample during
-    training is a 5-frame MP4."""
+    """Clips of 9 and 7 frames train as 9 and 5 (4k + 1), a still as one frame, each with its loss
+    mask per frame (masked training); the sample during training is a 5-frame MP4."""
     from data.conftest import write_image, write_video
 
     from modules.config.enums import TimeUnit, VideoFormat
@@ -312,8 +312,9 @@ def test_clips_and_stills_train_together_and_samples_are_written_as_videos(make_
     write_video(folder / "a.mp4", 9, size=(32, 32), seed=1)
     write_video(folder / "b.mp4", 7, size=(32, 32), seed=2)
     write_image(folder / "still.png", (32, 32))
-    encoded = []
+    encoded, mask_frames = [], []
     original = HunyuanVideoFamily.encode_images
+    original_inputs = HunyuanVideoFamily.prepare_inputs
 
     def recording(self, model, pixels):
         latents = original(self, model, pixels)
@@ -323,12 +324,20 @@ def test_clips_and_stills_train_together_and_samples_are_written_as_videos(make_
     samples = []
     cfg = _config(make_config, epochs=2, batch_size=1, learning_rate=3e-3, text_encoder__train=False,
                   text_encoder_2__train=False, frames="9", sample_after=2, sample_after_unit=TimeUnit.EPOCH,
-                  sample_video_format=VideoFormat.MP4)
+                  sample_video_format=VideoFormat.MP4, masked_training=True)
     cfg.concepts[0].path = str(folder)
     cfg.samples[0].frames = 5
+    def recording_masks(self, model, latents, pixels, masks, *args, **kwargs):
+        inputs = original_inputs(self, model, latents, pixels, masks, *args, **kwargs)
+        mask_frames.append((tuple(masks.shape[2:-2]), tuple(inputs.masks.shape[2:-2])))
+        return inputs
+
     monkeypatch.setattr(HunyuanVideoFamily, "encode_images", recording)
+    monkeypatch.setattr(HunyuanVideoFamily, "prepare_inputs", recording_masks)
     trainer = run_training(cfg, TrainCallbacks(on_sample_default=samples.append))
     assert sorted(set(encoded)) == [(1, 1), (5, 2), (9, 3)]
+    # loss masks come per frame and reach the loss per latent frame
+    assert sorted(set(mask_frames)) == [((1,), (1,)), ((5,), (2,)), ((9,), (3,))]
     assert len(trainer.loss_history) == 6 and all(torch.isfinite(torch.tensor(v)) for _, v in trainer.loss_history)
     assert samples and samples[-1].file_type == "VIDEO" and samples[-1].path.endswith(".mp4")
     assert len(samples[-1].data) == 5 and samples[-1].data[0].size == (32, 32)
@@ -382,6 +391,15 @@ def test_fine_tune_loss_falls_and_the_original_transformer_file_is_exact(make_co
     back = transformer_from_original(native, transformer.config)
     assert back.keys() == trained.keys()
     assert all(torch.equal(back[k], trained[k]) for k in trained)
+    # LEGACY_SAFETENSORS is the same file for HunyuanVideo
+    from modules.config.enums import ModelFormat
+    from modules.formats import save_original_single_file
+
+    legacy_path = cfg.output_model_destination.replace("hunyuan.", "legacy.")
+    save_original_single_file(legacy_path, {"transformer": transformer}, trainer.family.keymap, torch.float32,
+                              fmt=ModelFormat.LEGACY_SAFETENSORS)
+    legacy = load_file(legacy_path)
+    assert legacy.keys() == native.keys() and all(torch.equal(legacy[k], native[k]) for k in native)
 
 
 def _released_width_transformer():
