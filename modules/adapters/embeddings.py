@@ -222,9 +222,12 @@ def expand_placeholders(text: str, embeddings: list[TrainedEmbedding], part: str
 
 @torch.no_grad()
 def sync_tables(encoders: dict[str, torch.nn.Module], embeddings: list[TrainedEmbedding]) -> None:
-    """Copy the trained vectors into the encoders' plain embedding tables."""
+    """Copy the trained vectors into the encoders' plain embedding tables (frozen ones are there
+    since they were added; their encoders may be parked meanwhile)."""
     for emb in embeddings:
         for part, param in emb.vectors.items():
+            if not param.requires_grad:
+                continue
             overlay = encoders[part].get_input_embeddings()
             for token_ids, vectors in overlay.vectors:
                 if vectors is param:

@@ -224,6 +224,8 @@ class MethodSetup:
         if self.config.preserve_embedding_norm and self.model.embeddings:
             for emb in (e for e in self.model.embeddings if not e.is_output):  # input-table norms only
                 for part, vec in emb.vectors.items():
+                    if not vec.requires_grad:  # frozen: never moved, so its norm stays as loaded
+                        continue
                     table = self.model[part].get_input_embeddings()
                     rows = table.original_rows if hasattr(table, "original_rows") else table.weight.shape[0]
                     median = table.weight[:rows].norm(dim=-1).median()

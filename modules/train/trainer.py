@@ -66,6 +66,8 @@ class GenericTrainer:
         self.ema: EMA | None = None
         self._autocast_to: torch.dtype | None = None
         self.dataset = None
+        self.text_encoder_parking = None  # set when text encodings are cached (text_encoder_parking.py)
+        self.text_encoder_bytes_freed = 0
         self._tb_process = None
         self._smooth_loss: float | None = None
         self._loss_updates = 0
@@ -228,6 +230,7 @@ class GenericTrainer:
         encode_prompts = None
         if not text_trains:
             def encode_prompts(texts):
+                self._restore_text_encoders()  # a later epoch's text variation may need them again
                 return family.encode_prompts(model, texts, cfg)
         with_masks = bool(cfg.masked_training) or family.has_mask_input
         # clips of video models get the frame counts the family takes; skipped files reach the UI as warnings
@@ -241,10 +244,19 @@ class GenericTrainer:
             self.validation_dataset = TrainDataset(cfg, concepts, concept_type="VALIDATION", **shared)
             with self.world.main_first():
                 self.validation_dataset.prepare()
+        if self.dataset.cache_text:  # the text encoders only fill the cache: parked before each step
+            from .text_encoder_parking import TextEncoderParking
+
+            encoders = {p: model[p] for p in family.text_encoders if p in model.components}
+            self.text_encoder_parking = TextEncoderParking(encoders, self.device, cfg.temp_device,
+                                                           Path(cfg.cache_dir) / "parked")
 
     # ================================================================== train
     def train(self) -> None:
-        self._reporting_errors(self._train)
+        try:
+            self._reporting_errors(self._train)
+        finally:
+            self._restore_text_encoders()
 
     def _train(self) -> None:
         cfg = self.config
@@ -299,6 +311,7 @@ class GenericTrainer:
                         self.backup()
                     if self.commands.get_and_reset_save_command():
                         self.save()
+                self._park_text_encoders()
                 self._status("Training ...")
                 loss = self._train_step(batch, sampler) / accumulation
                 loss.backward()
@@ -476,6 +489,7 @@ class GenericTrainer:
         @contextmanager
         def scope():
             prepare_for_eval(self.optimizer)
+            self._restore_text_encoders()  # sampling encodes prompts, saving writes the whole model
             self.method.set_training(False)
             self.method.after_optimizer_step()
             try:
@@ -566,6 +580,8 @@ class GenericTrainer:
                 with self._eval_mode():
                     self.method.save_final(destination, fmt, self._output_dtype(), self._metadata())
         finally:
+            if self.text_encoder_parking is not None:
+                self.text_encoder_parking.close()
             if self.writer is not None:
                 self.writer.close()
             self._stop_tensorboard()
@@ -579,6 +595,26 @@ class GenericTrainer:
 
     def _status(self, text: str) -> None:
         self.callbacks.on_update_status(text)
+
+    def _park_text_encoders(self) -> None:
+        parking = self.text_encoder_parking
+        if parking is None:
+            return
+        freed = parking.park()
+        if freed and not self.text_encoder_bytes_freed:  # said once, not after every sample
+            from .text_encoder_parking import describe_bytes
+
+            self.text_encoder_bytes_freed = freed
+            where = "the GPU" if parking.train_device.type == "cuda" else str(parking.train_device)
+            how = f"moved to {parking.temp_device}" if parking.moves else "written to the cache folder"
+            text = f"Text encoders moved off {where} after caching ({how}): {describe_bytes(freed)} freed"
+            log.info(text)
+            print(text)
+            self._status(text)
+
+    def _restore_text_encoders(self) -> None:
+        if self.text_encoder_parking is not None:
+            self.text_encoder_parking.restore()
 
     def _warn(self, text: str) -> None:
         """Logged, kept in `warnings` and shown to the UI as a status line."""
