@@ -250,3 +250,21 @@ def test_lora_trains_on_an_int8_prior(make_config):
     weight = trainer.model["prior"].get_submodule("down_blocks.0.2.attention.to_q").base_layer.weight
     assert type(weight).__name__ == "Int8Tensor"
     assert after < before
+
+
+def test_a_sample_renders_with_the_presets_weight_dtypes(tiny_model):
+    """The preset keeps prior and text encoder in bfloat16 and the decoder stage in float16: the decoder
+    reads the shared text encoder's embeddings in its own dtype."""
+    from types import SimpleNamespace
+
+    from modules.config.enums import DataType
+
+    family, _, cfg = _load(tiny_model)
+    cfg.prior.weight_dtype = cfg.text_encoder.weight_dtype = DataType.BFLOAT_16
+    cfg.decoder.weight_dtype = cfg.decoder_vqgan.weight_dtype = cfg.effnet_encoder.weight_dtype = DataType.FLOAT_16
+    model = family.load(tiny_model(SC), cfg)
+    sample = SimpleNamespace(prompt="a red thing", negative_prompt="", seed=1, random_seed=False, diffusion_steps=2,
+                             cfg_scale=2.0, width=32, height=32)
+    image = family.sample(model, sample)
+    assert model.dtype_of("decoder") == torch.float16 and model.dtype_of("text_encoder") == torch.bfloat16
+    assert image.size == (40, 40)

@@ -126,6 +126,11 @@ class StageCFamily(DiffusersFamily):
     def prior_pipeline_extras(self) -> dict:
         return {}
 
+    def decoder_prompt_kwargs(self, pipe, prompt: str) -> dict:
+        """The decoder pipeline's prompt arguments (a family whose decoder reads the prior's text
+        encoder hands it embeddings in the decoder's dtype)."""
+        return {"prompt": prompt}
+
     # ---------------------------------------------------------------- loading
     def load(self, source: str, config, *, config_dir: str | None = None) -> Model:
         quantization.refuse_unavailable(config, self.model_type)
@@ -275,8 +280,8 @@ class StageCFamily(DiffusersFamily):
         decoder_steps = max(1, min(steps, self.decoder_default_steps))
         decoder = model["decoder"]
         embeddings = embeddings.to(next(decoder.parameters()).dtype)
-        return decoder_pipe(image_embeddings=embeddings, prompt=decoder_prompt, num_inference_steps=decoder_steps,
-                            guidance_scale=0.0, generator=generator).images[0]
+        return decoder_pipe(image_embeddings=embeddings, **self.decoder_prompt_kwargs(decoder_pipe, decoder_prompt),
+                            num_inference_steps=decoder_steps, guidance_scale=0.0, generator=generator).images[0]
 
     # ---------------------------------------------------------------- saving
     def save_diffusers(self, model: Model, path: str | Path, dtype: torch.dtype | None = None) -> None:

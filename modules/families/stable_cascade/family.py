@@ -33,6 +33,13 @@ class StableCascadeFamily(StageCFamily):
     def prior_pipeline_extras(self) -> dict:
         return {"feature_extractor": None, "image_encoder": None}
 
+    def decoder_prompt_kwargs(self, pipe, prompt: str) -> dict:
+        """The shared text encoder's embeddings, in the decoder's dtype (they may differ: the presets
+        keep the text encoder in bfloat16 and the decoder in float16)."""
+        dtype = next(pipe.decoder.parameters()).dtype
+        embeds, pooled, _, _ = pipe.encode_prompt(pipe.text_encoder.device, 1, 1, False, prompt=prompt)
+        return {"prompt_embeds": embeds.to(dtype), "prompt_embeds_pooled": pooled.to(dtype)}
+
     def encode_prompts(self, model, texts, config):
         """Last hidden state and pooled projection of the padded captions, read with their attention
         mask (as the prior pipeline reads them)."""
