@@ -63,6 +63,7 @@ class TextEncoderParking:
         self.spill_root = Path(spill_root)
         self.bytes = tensor_bytes(self.modules)
         self.parked: dict[str, str] = {}  # part -> "moved" | "spilled"
+        self.staying: set[str] = set()  # parts that cannot be parked (not tried again)
         self._files: dict[str, Path] = {}
         self._spill_dir: Path | None = None
 
@@ -70,15 +71,17 @@ class TextEncoderParking:
         """Park every encoder not parked yet; the bytes this freed on the train device."""
         freed = 0
         for part, module in self.modules.items():
-            if part in self.parked:
+            if part in self.parked or part in self.staying:
                 continue
             size = tensor_bytes({part: module})
             try:
                 how = self._move(module) if self.moves else self._spill(part, module)
             except (RuntimeError, NotImplementedError, OSError) as exc:  # e.g. a quantized layout that cannot move
                 log.info("text encoder %s stays on %s: %s", part, self.train_device, exc)
-                continue
-            if how:
+                how = None
+            if how is None:
+                self.staying.add(part)
+            else:
                 self.parked[part] = how
                 freed += size
         if freed and self.train_device.type == "cuda":

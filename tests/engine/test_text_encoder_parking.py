@@ -145,3 +145,22 @@ def test_a_frozen_embedding_trains_on_with_its_encoder_parked(make_config, tmp_p
     table = trainer.model["text_encoder"].get_input_embeddings().weight
     assert torch.equal(emb.vectors["text_encoder"].detach(), vectors) and torch.equal(table[ids], vectors)
     trainer.end()
+
+
+def test_a_quantized_text_encoder_stays_and_the_others_are_released(make_config):
+    """Quantized weights (tensor subclasses) do not go through the file on a CPU run."""
+    from modules.config.enums import DataType
+    from modules.engine import create_trainer
+    from modules.families.parts.quantization import quantized_linear_names
+
+    cfg = make_config("STABLE_DIFFUSION_XL_10_BASE", "LORA", epochs=1, text_encoder__train=False,
+                      text_encoder_2__train=False, text_encoder__weight_dtype=DataType.INT_8)
+    trainer = create_trainer(cfg)
+    trainer.start()
+    assert quantized_linear_names(trainer.model["text_encoder"])
+    second = _tensor_bytes([trainer.model["text_encoder_2"]])
+    trainer.train()
+    parking = trainer.text_encoder_parking
+    assert parking.staying == {"text_encoder"} and trainer.text_encoder_bytes_freed == second
+    assert len(trainer.loss_history) == 2
+    trainer.end()
