@@ -17,18 +17,16 @@ from ot_nicegui.dialogs.training import show_error_details
 from ot_nicegui.pages.run_page import PATH as RUN_PAGE_PATH
 from ot_nicegui.state.run_view import (
     TRACE_STYLES,
-    format_duration,
     group_tags,
     group_title,
     sample_caption,
 )
-from ot_nicegui.state.training_session import Outcome, SampleRecord, TrainingSession, file_url
+from ot_nicegui.state.training_session import Outcome, SampleRecord, file_url
 from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.widgets.job_queue_panel import job_queue_panel
 from ot_nicegui.widgets.live_chart import follow
-from ot_nicegui.widgets.live_elements import LivePlot
+from ot_nicegui.widgets.live_elements import LiveClock, LivePlot
 from ot_nicegui.widgets.live_feed import FeedUpdate, LiveFeed
-
 
 WAITING = 'ot-chart-waiting'  # a chart without points yet: not shown (app.css)
 
@@ -131,8 +129,9 @@ class Gallery:
 class Summary:
     """Key facts of the current (or last) run."""
 
-    def __init__(self, session: TrainingSession):
-        self.session = session
+    def __init__(self, feed: LiveFeed):
+        self.feed = feed
+        self.session = feed.session
         with ui.card().classes('w-full').mark('run-summary'):
             self.content = ui.refreshable(self._render)
             self.content()
@@ -150,14 +149,18 @@ class Summary:
             ('Optimizer', f'{summary.optimizer}, learning rate {summary.learning_rate}'),
             ('Epochs / batch size', f'{summary.epochs} / {summary.batch_size}'),
             ('Started', time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(summary.started_at))),
-            ('Duration', format_duration(summary.duration)),
+            ('Duration', None),  # counts on in the page while the run goes
             ('Workspace', summary.workspace_dir),
             ('Output', summary.output),
         ]
         with ui.grid(columns='auto 1fr').classes('gap-x-4 gap-y-0 text-sm'):
             for name, value in rows:
                 ui.label(name).classes('opacity-70')
-                ui.label(str(value)).classes('break-all').mark(f'run-summary-{name.split()[0].lower()}')
+                marker = f'run-summary-{name.split()[0].lower()}'
+                if value is None:
+                    LiveClock(self.feed).mark(marker)
+                else:
+                    ui.label(str(value)).classes('break-all').mark(marker)
         if summary.outcome == Outcome.FAILED:
             with ui.row().classes('items-center gap-2'):
                 ui.label(summary.error).classes('text-negative text-sm').mark('run-error')
@@ -175,7 +178,7 @@ def render(ctx: TabContext) -> None:
             ui.button('Phone view', icon='smartphone', on_click=lambda: ui.navigate.to(RUN_PAGE_PATH)) \
                 .props('outline no-caps').mark('open-run-page') \
                 .tooltip('The run alone on one compact page: status, progress, loss, samples, Stop and Sample now')
-        summary = Summary(session)
+        summary = Summary(feed)
         ui.label('Charts').classes('text-subtitle1')
         charts = RunCharts(feed)
         ui.label('Samples').classes('text-subtitle1')

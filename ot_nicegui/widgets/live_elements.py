@@ -1,5 +1,5 @@
-"""Page elements that the live feed keeps current (see `live_feed`): the run's progress and every
-live chart (the run's, the system readings', TensorBoard's). Their server-side state is always
+"""Page elements that the live feed keeps current (see `live_feed`): the run's progress, its
+duration and every live chart (the run's, the system readings', TensorBoard's). Their server-side state is always
 current (so a full update, a test or a new page sees it), but while they change they are not
 sent element by element: pages get the feed's messages and the components (`live/*.js`) apply
 them.
@@ -11,6 +11,8 @@ from typing import Any
 
 from nicegui import ui
 
+from ot_nicegui.state.run_view import format_duration
+from ot_nicegui.widgets import series_view
 from ot_nicegui.widgets.live_feed import ChartStream, LiveChannel, LiveFeed
 
 LIVE_MODULE = {'ot-live': 'live'}  # the feed's browser side, imported by the components
@@ -44,6 +46,35 @@ class LiveProgress(ui.element, component='live/live_progress.js', esm=LIVE_MODUL
         return [state.get(key) for key in TEXTS]
 
 
+class LiveClock(ui.element, component='live/live_clock.js'):
+    """How long the run has lasted, counting on in the page while it goes (no message needed).
+
+    The element is sent with the seconds so far whenever it is sent whole (built, a phase change,
+    a reconnect); the page counts on from there while the run goes."""
+
+    def __init__(self, feed: LiveFeed) -> None:
+        self.feed = feed
+        super().__init__()
+        self.update()
+        feed.channel.register(self)
+
+    def _duration(self) -> tuple[float | None, bool]:
+        summary = self.feed.session.summary
+        if summary is None:
+            return None, False
+        return summary.duration, summary.ended_at is None
+
+    def update(self) -> None:
+        seconds, running = self._duration()
+        with self._props.suspend_updates():
+            self._props['seconds'] = seconds
+            self._props['running'] = running
+        super().update()
+
+    def _displayed_contents(self, only_visible: bool = True) -> list[Any]:
+        return [format_duration(self._duration()[0])]
+
+
 def base_layout(title: str, x_title: str, y_title: str, log_y: bool = False) -> dict:
     return {
         'title': {'text': title, 'font': {'size': 14}, 'x': 0.01, 'xanchor': 'left'},
@@ -61,20 +92,28 @@ class LivePlot(ui.plotly, component='live/live_plot.js', esm=LIVE_MODULE):
     chart in the app that grows.
 
     A trace holds the stream's own lists (`add_trace`), so the server-side figure is current at
-    no cost. The page is sent the whole figure when the chart is built, when a trace is added
-    (call `update` after) and when it (re)connects; new points reach it with the stream's
-    messages. Traces are told apart by their series key, which is sent beside the figure
-    (`keys`), never as a name in the page: keys are scalar tags, with slashes and all."""
+    no cost. The page is sent the figure when the chart is built, when a trace is added (call
+    `update` after), when it (re)connects, when it asks (it missed points) and when it zooms; new
+    points reach it with the stream's messages. What it is sent of a series longer than
+    `POINT_BUDGET` is a min/max-preserving downsample, or at full resolution inside the x-range
+    it zoomed to (`series_view`); the points that come later are appended as they are. Traces are
+    told apart by their series key, which is sent beside the figure (`keys`), never as a name in
+    the page: keys are scalar tags, with slashes and all."""
+
+    POINT_BUDGET = 2000  # points of one series a page is sent at most with the figure
 
     def __init__(self, channel: LiveChannel, stream: ChartStream, title: str, *, x_title: str = 'step',
                  y_title: str = '', log_y: bool = False, gl: bool = False) -> None:
         self.stream = stream
         self.trace_type = 'scattergl' if gl else 'scatter'
         self._keys: list[str] = []
+        self.x_range: tuple[float, float] | None = None  # the x-range this page zoomed to
         super().__init__({'data': [], 'layout': base_layout(title, x_title, y_title, log_y),
                           'config': {'displaylogo': False, 'responsive': True}})
         stream.watch(self)
         channel.register(self)
+        self.on('zoom', lambda e: self.zoom(e.args))
+        self.on('resend', self.update)
 
     @property
     def keys(self) -> list[str]:
@@ -97,17 +136,45 @@ class LivePlot(ui.plotly, component='live/live_plot.js', esm=LIVE_MODULE):
         stream.watch(self)
         self.figure['data'].clear()
         self._keys.clear()
+        self.x_range = None
+
+    def zoom(self, args: Mapping | None) -> None:
+        """The page zoomed to x0..x1 (`args` without them: back to the whole chart). A chart with
+        a downsampled series is sent again, at full resolution in that range."""
+        try:
+            x_range = (float(args['x0']), float(args['x1'])) if args and 'x0' in args else None
+        except (TypeError, ValueError):  # an axis of dates or categories: nothing is downsampled there
+            x_range = None
+        if x_range == self.x_range:
+            return
+        self.x_range = x_range
+        if any(len(trace['x']) > self.POINT_BUDGET for trace in self.figure['data']):
+            self.update()
+
+    def sent_figure(self) -> tuple[dict[str, Any], list[int]]:
+        """The figure as the page is sent it, and the index of the next point of each trace's
+        series (the first one its feed messages add)."""
+        stream = self.stream
+        figure = self.figure
+        data, ends = [], []
+        for key, trace in zip(self._keys, figure['data'], strict=True):
+            xs, ys = series_view.view(trace['x'], trace['y'], self.POINT_BUDGET, self.x_range)  # copies
+            data.append({**trace, 'x': xs, 'y': ys})
+            ends.append(stream.start(key) + len(trace['x']))
+        return {**figure, 'data': data}, ends
+
+    def update(self) -> None:
+        # send the element (its figure is put together as it is sent, in `_to_dict`)
+        ui.element.update(self)
 
     def _to_dict(self) -> dict[str, Any]:
         # what goes with the figure is computed as it is sent, so that it matches the points
-        stream = self.stream
+        figure, ends = self.sent_figure()
         with self._props.suspend_updates():
-            self._props['stream'] = stream.name
+            # as it is: an observed copy of every point would cost more than sending them
+            dict.__setitem__(self._props, 'options', figure)
+            self._props['stream'] = self.stream.name
             self._props['keys'] = list(self._keys)
-            self._props['starts'] = [stream.start(key) for key in self._keys]
-            self._props['max_points'] = stream.max_points
-            if stream.max_points is not None:  # lists trimmed in place: send a copy of what they hold now
-                figure = self.figure
-                self._props['options'] = {**figure, 'data': [{**trace, 'x': list(trace['x']), 'y': list(trace['y'])}
-                                                              for trace in figure['data']]}
+            self._props['ends'] = ends
+            self._props['max_points'] = self.stream.max_points
         return super()._to_dict()

@@ -115,3 +115,54 @@ def test_performance_and_tensorboard_charts_grow_in_the_browser(tmp_path: Path, 
         log = app.output()
     assert not errors, errors
     assert 'Traceback' not in log, log[-3000:]
+
+
+def test_a_long_series_comes_downsampled_and_a_zoom_shows_every_point(tmp_path: Path, pw_browser) -> None:
+    from ot_nicegui.widgets.live_elements import LivePlot
+
+    count, budget = 100_000, LivePlot.POINT_BUDGET
+    port = free_port()
+    log = tmp_path / 'app.log'
+    with log.open('w') as out:
+        process = subprocess.Popen([sys.executable, str(HERE / 'history_app.py'), str(port), str(count), '0.5'],
+                                   cwd=tmp_path, env=child_env(), stdout=out, stderr=subprocess.STDOUT)
+    errors: list[str] = []
+    ys_js = ('() => { const p = document.querySelector(".js-plotly-plot");'
+             ' return p && p.data ? [...p.data[0].y] : null; }')
+    try:
+        url = f'http://127.0.0.1:{port}'
+        wait_for_http(url, process, log)
+        page = open_page(pw_browser, url, errors)
+        # the downsample: within the budget, both ends and the spike kept; live points go on after it
+        wait_for_points(page, 'history', f'xs.length > 8 && xs[xs.length - 1] >= {count + 1}')
+        xs, = traces(page, 'history')
+        assert len(xs) <= budget + 20 and xs[0] == 0
+        assert all(a < b for a, b in zip(xs, xs[1:], strict=False)), 'a point twice or out of order'
+        assert max(page.evaluate(ys_js)) == 1e6
+
+        # a zoom is answered with every point of its range
+        page.evaluate('() => { const p = document.querySelector(".js-plotly-plot");'
+                      ' p.emit("plotly_relayout", {"xaxis.range[0]": 50000, "xaxis.range[1]": 50999.5}); }')
+        wait_for_points(page, 'history', 'xs.filter(x => x >= 50000 && x <= 50999.5).length === 1000')
+        xs, = traces(page, 'history')
+        assert [x for x in xs if 50_000 <= x <= 50_999.5] == list(range(50_000, 51_000))
+        # and autoscale goes back to the whole chart, downsampled
+        page.evaluate('() => document.querySelector(".js-plotly-plot").emit("plotly_relayout", {"xaxis.autorange": true})')
+        wait_for_points(page, 'history', 'xs.filter(x => x >= 50000 && x <= 50999.5).length < 100')
+        xs, = traces(page, 'history')
+        assert len(xs) <= budget + 20
+
+        # a chart that missed messages (they were lost) asks for the chart again and goes on
+        page.evaluate('() => { window.lostHandlers = window.socket.listeners("ot_live");'
+                      ' window.socket.off("ot_live"); }')
+        page.wait_for_timeout(2000)
+        xs, = traces(page, 'history')
+        page.evaluate('() => window.lostHandlers.forEach(h => window.socket.on("ot_live", h))')
+        wait_for_points(page, 'history', f'xs[xs.length - 1] >= {xs[-1] + 8}')
+        xs, = traces(page, 'history')
+        assert all(a < b for a, b in zip(xs, xs[1:], strict=False)), 'a point twice or out of order'
+        page.context.close()
+    finally:
+        stop(process)
+    assert not errors, errors
+    assert 'Traceback' not in log.read_text(), log.read_text()[-3000:]

@@ -101,7 +101,8 @@ async def test_the_system_window_trims_old_readings_and_a_new_page_gets_the_wind
     await bob.open('/?tab=performance')
     sent = element(bob, 'perf-system-chart')._to_dict()['props']
     assert sent['stream'] == SYSTEM_STREAM and sent['keys'] == list(SYSTEM_SERIES)
-    assert sent['starts'] == [start + 3, start + 3] and sent['max_points'] == window
+    # the index of the next reading: where the feed's messages go on from
+    assert sent['ends'] == [start + window + 3] * 2 and sent['max_points'] == window
     assert sent['options']['data'][0]['x'] == xs and sent['options']['data'][0]['x'] is not xs  # a copy of the window
 
 
