@@ -328,8 +328,10 @@ def test_a_prior_folder_with_separate_decoder_and_encoder_loads(tiny_model, tmp_
                               ).save_pretrained(tmp_path / "decoder")
     sample = SimpleNamespace(prompt="a red thing", negative_prompt="", seed=1, random_seed=False, diffusion_steps=2,
                              cfg_scale=2.0, width=128, height=128)
+    with pytest.raises(FileNotFoundError, match="effnet_encoder.model_name"):  # the prior folder holds none
+        family.load(str(tmp_path / "prior"), cfg)
     cfg.effnet_encoder.model_name = str(tmp_path / "missing")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="image encoder"):
         family.load(str(tmp_path / "prior"), cfg)
     cfg.effnet_encoder.model_name = f"{tiny_model(W)}/effnet_encoder"
     prior_only = family.load(str(tmp_path / "prior"), cfg)

@@ -39,7 +39,7 @@ from modules.objectives import Prediction, sample_noise
 from ..base import Inputs, Model
 from ..diffusers_family import DiffusersFamily
 from . import diffusers_io, effnet, quantization
-from .sources import local_model_path
+from .sources import is_local, local_model_path, offline
 
 T = 10000  # discrete training timesteps before they become the continuous ratio (spec §9.2)
 COSINE_S = 0.008
@@ -178,7 +178,7 @@ class StageCFamily(DiffusersFamily):
     def _effnet_source(self, base: str, config) -> str:
         name = _part_name(config, "effnet_encoder")
         if name:
-            return local_model_path(name, config)
+            return name if is_local(name) else _hub_effnet(name, config)
         if (Path(base) / EFFNET_FOLDER).is_dir():
             return str(Path(base) / EFFNET_FOLDER)
         raise FileNotFoundError(f"{base} holds no {EFFNET_FOLDER} folder: set the effnet encoder model "
@@ -319,6 +319,23 @@ class StageCFamily(DiffusersFamily):
 
     def single_file_components(self, model: Model) -> dict[str, torch.nn.Module]:
         return {"prior": model["prior"], "text_encoder": model["text_encoder"]}
+
+
+def _hub_effnet(name: str, config) -> str:
+    """A hub repository holding an image-encoder folder at its root (Würstchen's
+    `warp-ai/EfficientNetEncoder`): only its config and weights are fetched."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    secrets = getattr(config, "secrets", None)
+    try:
+        return snapshot_download(name, cache_dir=getattr(config, "huggingface_cache_dir", "") or None,
+                                 token=getattr(secrets, "huggingface_token", "") or None,
+                                 local_files_only=offline(config),
+                                 allow_patterns=["config.json", "*.safetensors"])
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        raise FileNotFoundError(f'the image encoder "{name}" is neither a local folder or file nor available from '
+                                f"the Hugging Face hub or its cache ({type(exc).__name__})") from exc
 
 
 def _part_name(config, part: str) -> str:
