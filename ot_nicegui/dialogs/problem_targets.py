@@ -12,6 +12,9 @@ from modules.config.train_config import TrainConfig, TrainEmbeddingConfig
 from ot_nicegui.schemas.search import Entry
 
 _ITEM = re.compile(r'^(?P<list>\w+)\[(?P<index>\d+)\](?:\.(?P<rest>.+))?$')
+# settings chosen with a list-file picker rather than a field: (tab, marker of the picker)
+_LIST_FILES = {'concept_file_name': ('concepts', 'concept-file'),
+               'sample_definition_file_name': ('sampling', 'sample-file')}
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,10 @@ def target_of(path: str, config: TrainConfig, concepts: list[ConceptConfig], ent
     """The title and place of the setting at `path`; `entries` is the settings search's index."""
     if path == 'concepts':
         return Target('Concepts', _place('concepts', path, 'Concepts'))
+    if path in _LIST_FILES:
+        tab, focus = _LIST_FILES[path]
+        title = _label(TrainConfig, path)
+        return Target(title, _place(tab, path, title, focus))
     item = _ITEM.match(path)
     if item is not None:
         kind, index, rest = item['list'], int(item['index']), item['rest'] or ''

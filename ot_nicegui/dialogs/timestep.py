@@ -20,13 +20,14 @@ PREVIEWED = ('timestep_distribution', 'min_noising_strength', 'max_noising_stren
 def open_timestep_dialog(session: ConfigSession) -> ui.dialog:
     config = session.config
     with dialog_frame('Timestep distribution', 'timestep-dialog', width='1000px') as dialog:
-        with ui.row().classes('w-full no-wrap items-start gap-6'):
-            with ui.column().classes('gap-1').style('min-width: 260px'):
+        # side by side where there is room; on a phone the histogram goes below the settings
+        with ui.row().classes('w-full items-start gap-6'):
+            with ui.column().classes('gap-1').style('flex: 1 1 260px'):
                 for name in PREVIEWED:
                     field_input(config, name).classes('w-full').mark(f'timestep-{name}')
                 field_input(config, 'dynamic_timestep_shifting').mark('timestep-dynamic_timestep_shifting') \
                     .tooltip('Depends on the image size while training; the preview does not show it.')
-            with ui.column().classes('grow gap-1'):
+            with ui.column().classes('gap-1').style('flex: 3 1 320px; min-width: 0'):
                 plot = ui.plotly(histogram_figure(np.zeros(TRAIN_TIMESTEPS, dtype=np.int64))) \
                     .classes('w-full').mark('timestep-preview')
                 ui.label('1,000,000 timesteps drawn as training draws them (1000 training timesteps).') \
