@@ -268,3 +268,17 @@ def test_a_sample_renders_with_the_presets_weight_dtypes(tiny_model):
     image = family.sample(model, sample)
     assert model.dtype_of("decoder") == torch.float16 and model.dtype_of("text_encoder") == torch.bfloat16
     assert image.size == (40, 40)
+
+
+def test_prior_model_name_replaces_the_prior_alone(tiny_model, tmp_path):
+    from modules.families.stable_cascade.tiny import tiny_prior
+
+    other = tiny_prior(seed=9)
+    other.save_pretrained(tmp_path / "other_prior")
+    family, model, cfg = _load(tiny_model)
+    cfg.prior.model_name = str(tmp_path / "other_prior")
+    replaced = family.load(tiny_model(SC), cfg)
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in replaced["prior"].state_dict().items())
+    te = model["text_encoder"].state_dict()
+    assert all(torch.equal(v, te[k]) for k, v in replaced["text_encoder"].state_dict().items())  # the rest stays
+    assert any(not torch.equal(v, model["prior"].state_dict()[k]) for k, v in replaced["prior"].state_dict().items())
