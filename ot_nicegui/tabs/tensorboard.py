@@ -4,8 +4,9 @@ Pick a run and the tags to show, smooth the curves as TensorBoard does, and comp
 second run. The real TensorBoard can be started for the same folder (on this machine's loopback).
 
 Each chart shows a chart stream of its own (`live_feed.ChartStream`): with "follow" on, the
-points that are new in the files are appended to it and reach the page as the run's do; a
-different choice (runs, smoothing) gives the chart a new stream with the whole curves.
+points that are new in the files are read (only the bytes the files gained, `tb_reader`),
+appended to it, smoothed on from where the curve was, and reach the page as the run's do; a
+different choice (runs, tags, smoothing) gives the chart a new stream with the whole curves.
 """
 from __future__ import annotations
 
@@ -13,9 +14,18 @@ from pathlib import Path
 
 from nicegui import run, ui
 
-from ot_nicegui.tabs.context import TabContext
 from ot_nicegui.messages import plain_error
-from ot_nicegui.tb_reader import list_runs, run_traces, scalar_cache, tensorboard_server, workspace_logdir
+from ot_nicegui.tabs.context import TabContext
+from ot_nicegui.tb_reader import (
+    Known,
+    Points,
+    Smoother,
+    list_runs,
+    run_traces,
+    scalar_cache,
+    tensorboard_server,
+    workspace_logdir,
+)
 from ot_nicegui.widgets.live_elements import LivePlot
 from ot_nicegui.widgets.live_feed import ChartStream
 
@@ -30,9 +40,10 @@ class TensorBoardView:
     def __init__(self, ctx: TabContext):
         config_session = self.config_session = ctx.session
         self.channel = ctx.feed.channel
-        self.data: dict[str, dict[str, tuple[list, list]]] = {}  # run -> tag -> points
+        self.data: dict[str, Points] = {}  # run -> tag -> points
+        self.known: dict[str, Known] = {}  # run -> what of it `data` holds
+        self.smoothers: dict[tuple[str, str], Smoother] = {}  # (tag, run) -> where its smoothed curve is
         self.charts: dict[str, LivePlot] = {}
-        self.styles: dict[str, dict[str, dict]] = {}  # tag -> the chart's curves and their styles
         with ui.column().classes('w-full gap-2').mark('tensorboard-page'):
             with ui.row().classes('w-full items-end gap-2'):
                 self.logdir = ui.input('Log folder', value=str(workspace_logdir(config_session.data_dir, config_session.config.workspace_dir))) \
@@ -101,19 +112,37 @@ class TensorBoardView:
         await self.load()
 
     async def load(self) -> None:
+        """Read what the chosen runs' files gained; append it to the charts, or draw them anew
+        when a run's series changed otherwise (or another run was chosen)."""
         root = Path(self.logdir.value)
-        chosen = [r for r in (self.run.value, self.compare.value) if r]
-        data = {}
-        for name in dict.fromkeys(chosen):
-            data[name] = await run.io_bound(scalar_cache().read, root / name)
-        self.data = data
-        tags = sorted({tag for series in data.values() for tag in series})
-        keep = [t for t in (self.tags.value or []) if t in tags]
-        self.tags.set_options(tags, value=keep or tags)
+        chosen = list(dict.fromkeys(r for r in (self.run.value, self.compare.value) if r))
+        new: dict[str, Points] = {}
+        whole = set(chosen) != set(self.data)
+        for name in chosen:
+            points, known, everything = await run.io_bound(scalar_cache().since, root / name, self.known.get(name))
+            self.known[name] = known
+            if everything or name not in self.data:
+                self.data[name] = points
+                whole = True
+            else:
+                for tag, (xs, ys) in points.items():
+                    steps, values = self.data[name].setdefault(tag, ([], []))
+                    steps.extend(xs)
+                    values.extend(ys)
+                new[name] = points
+        for name in set(self.data) - set(chosen):
+            del self.data[name]
+            self.known.pop(name, None)
+        tags = sorted({tag for series in self.data.values() for tag in series})
+        if tags != list(self.tags.options):
+            keep = [t for t in (self.tags.value or []) if t in tags]
+            self.tags.set_options(tags, value=keep or tags)  # draws (on_change)
+            whole = True
         if chosen:
-            count = sum(len(p[0]) for series in data.values() for p in series.values())
+            count = sum(len(p[0]) for series in self.data.values() for p in series.values())
             self.message.set_text(f'{count} points in {len(tags)} tags')
-        self.draw()
+        if whole or not self._append(new):
+            self.draw()
 
     def draw(self) -> None:
         weight = float(self.smoothing.value or 0)
@@ -122,13 +151,14 @@ class TensorBoardView:
         for tag in list(self.charts):
             if tag not in wanted:
                 self.charts.pop(tag).delete()
-                del self.styles[tag]
-        runs = [r for r in dict.fromkeys((self.run.value, self.compare.value)) if r and r in self.data]
+        runs = self._runs()
+        self.smoothers.clear()
         for tag in wanted:
             traces: Traces = {}
             for i, name in enumerate(runs):
                 if tag in self.data[name]:
-                    traces.update(run_traces(name, self.data[name][tag], weight, RUN_COLORS[i]))
+                    smoother = self.smoothers[(tag, name)] = Smoother(weight)
+                    traces.update(run_traces(name, self.data[name][tag], weight, RUN_COLORS[i], smoother))
             chart = self.charts.get(tag)
             if chart is None:
                 with self.holder:
@@ -136,8 +166,11 @@ class TensorBoardView:
                                                         log_y=tag.startswith('lr/')) \
                         .classes('w-full').style('height: 280px').mark(f'tb-chart-{tag}')
                 self._show(tag, chart, traces, new_stream=False)
-            elif not self._extend(tag, chart, traces):
+            else:
                 self._show(tag, chart, traces)
+
+    def _runs(self) -> list[str]:
+        return [r for r in dict.fromkeys((self.run.value, self.compare.value)) if r and r in self.data]
 
     def _stream(self, traces: Traces) -> ChartStream:
         return ChartStream.unique('tensorboard', {name: (list(xs), list(ys)) for name, (_, (xs, ys)) in traces.items()},
@@ -149,22 +182,26 @@ class TensorBoardView:
             chart.show(self._stream(traces))
         for name, (style, _) in traces.items():
             chart.add_trace(name, style)
-        self.styles[tag] = {name: style for name, (style, _) in traces.items()}
         chart.update()
 
-    def _extend(self, tag: str, chart: LivePlot, traces: Traces) -> bool:
-        """Append the points that are new, when the chart shows the same curves up to them."""
-        if self.styles.get(tag) != {name: style for name, (style, _) in traces.items()}:
-            return False
-        new = {}
-        for name, (_, (xs, ys)) in traces.items():
-            shown_x, shown_y = chart.stream.series[name]
-            count = len(shown_x)
-            if len(xs) < count or xs[:count] != shown_x or ys[:count] != shown_y:
-                return False
-            if len(xs) > count:
-                new[name] = (xs[count:], ys[count:])
-        chart.stream.append(new)
+    def _append(self, new: dict[str, Points]) -> bool:
+        """Append the runs' new points to the charts that show their curves (the smoothed ones
+        go on from where they were); False when a chart lacks a curve for them (draw anew)."""
+        appends: dict[str, dict[str, tuple[list, list]]] = {}
+        for tag, chart in self.charts.items():
+            for i, name in enumerate(self._runs()):
+                points = new.get(name, {}).get(tag)
+                if points is None:
+                    continue
+                smoother = self.smoothers.get((tag, name))
+                if smoother is None:
+                    return False  # the run's first points of this tag: a new curve
+                curves = run_traces(name, points, smoother.weight, RUN_COLORS[i], smoother)
+                if any(curve not in chart.keys for curve in curves):
+                    return False
+                appends.setdefault(tag, {}).update({curve: xy for curve, (_, xy) in curves.items()})
+        for tag, points in appends.items():
+            self.charts[tag].stream.append(points)
         return True
 
 

@@ -20,6 +20,7 @@ from ot_nicegui.state.system_monitor import (
     chart_points,
     get_monitor,
 )
+from ot_nicegui.tb_reader import smooth
 from ot_nicegui.widgets.live_feed import SYSTEM_STREAM, ChartStream, get_live_feed
 
 
@@ -133,6 +134,8 @@ async def test_a_tensorboard_chart_that_follows_its_files_grows_from_its_stream(
     smooth_first, smooth_x, smooth_y = message['points'][stream.name]['r']
     assert raw_first == smooth_first == 10 and raw_x == smooth_x == list(range(10, 25))
     assert smooth_y == chart.figure['data'][1]['y'][10:]
+    raw_y = chart.figure['data'][0]['y']  # the curve smoothed on is the one smoothed whole
+    assert chart.figure['data'][1]['y'] == pytest.approx(smooth(raw_y, element(user, 'tb-smoothing').value))
     assert not mentions(sent, chart)
 
     with user:  # other curves: the chart is sent whole, with a stream of its own
