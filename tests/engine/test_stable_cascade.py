@@ -282,3 +282,21 @@ def test_prior_model_name_replaces_the_prior_alone(tiny_model, tmp_path):
     te = model["text_encoder"].state_dict()
     assert all(torch.equal(v, te[k]) for k, v in replaced["text_encoder"].state_dict().items())  # the rest stays
     assert any(not torch.equal(v, model["prior"].state_dict()[k]) for k, v in replaced["prior"].state_dict().items())
+
+
+def test_prior_model_name_reads_a_prior_file_in_the_original_layout(tiny_model, tmp_path):
+    """The LEGACY_SAFETENSORS layout (the released stage C files') is read back as the prior; a file of
+    another architecture is refused by name."""
+    from modules.families.stable_cascade.keymap import prior_to_original
+    from modules.families.stable_cascade.tiny import tiny_prior
+
+    other = tiny_prior(seed=9)
+    save_file(prior_to_original(other.state_dict(), dict(other.config)), str(tmp_path / "stage_c.safetensors"))
+    family, _, cfg = _load(tiny_model)
+    cfg.prior.model_name = str(tmp_path / "stage_c.safetensors")
+    replaced = family.load(tiny_model(SC), cfg)
+    assert all(torch.equal(v, other.state_dict()[k]) for k, v in replaced["prior"].state_dict().items())
+    save_file({"clf.1.weight": torch.zeros(3, 3, 1, 1)}, str(tmp_path / "foreign.safetensors"))
+    cfg.prior.model_name = str(tmp_path / "foreign.safetensors")
+    with pytest.raises(ValueError, match="architecture"):
+        family.load(tiny_model(SC), cfg)

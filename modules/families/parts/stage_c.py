@@ -146,7 +146,7 @@ class StageCFamily(DiffusersFamily):
         components = {part: self._component(base, index, sub, part, config) for part, sub in layout.items()}
         prior_name = _part_name(config, "prior")
         if prior_name:
-            components["prior"] = self._prior_override(prior_name, type(components["prior"]), config)
+            components["prior"] = self._prior_override(prior_name, components["prior"], config)
         components["effnet_encoder"] = effnet.load(self._effnet_source(base, config))
         decoder_name = _part_name(config, "decoder")
         decoder_source = local_model_path(decoder_name, config) if decoder_name else (
@@ -168,8 +168,28 @@ class StageCFamily(DiffusersFamily):
             quantization.complete(module, config, part)
         return module
 
-    def _prior_override(self, name: str, cls, config):
-        path = Path(local_model_path(name, config))
+    def prior_state_from_file(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """The diffusers state dict of a prior weights file (a family converts its original layout)."""
+        return state
+
+    def _prior_override(self, name: str, base_prior, config):
+        """`prior.model_name`: a folder with the prior (alone, or as a pipeline's `prior` / `prior_prior`),
+        or one weights file of the base prior's architecture, loaded strictly."""
+        cls = type(base_prior)
+        path = Path(name) if is_local(name) else Path(local_model_path(name, config))
+        if path.is_file():
+            from safetensors.torch import load_file
+
+            prior = cls.from_config(base_prior.config)
+            try:
+                missing, unexpected = prior.load_state_dict(self.prior_state_from_file(load_file(str(path))),
+                                                            strict=False)
+            except RuntimeError as exc:  # tensors of other shapes
+                raise ValueError(f"{path} does not hold a prior of the base model's architecture: {exc}") from None
+            if missing or unexpected:
+                raise ValueError(f"{path} does not hold a prior of the base model's architecture: missing "
+                                 f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
+            return prior.to(base_prior.dtype)
         for sub in ("prior_prior", "prior"):
             if (path / sub / "config.json").is_file():
                 return cls.from_pretrained(str(path), subfolder=sub)

@@ -30,6 +30,13 @@ class StableCascadeFamily(StageCFamily):
                                            "encoder is not saved in it (DIFFUSERS keeps it)")]
         return []
 
+    def prior_state_from_file(self, state):
+        """A prior file in the original layout (packed `attention.attn.in_proj_*`, as LEGACY_SAFETENSORS
+        writes it and the released stage C files are) or in diffusers names."""
+        from .keymap import prior_from_original
+
+        return prior_from_original(state) if any(".attention.attn." in k for k in state) else state
+
     def prior_pipeline_extras(self) -> dict:
         return {"feature_extractor": None, "image_encoder": None}
 
