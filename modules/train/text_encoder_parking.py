@@ -6,9 +6,10 @@ variation. Parking frees their memory on the train device meanwhile:
 
 - when the temp device differs from the train device (a GPU run), they move to the temp device
   (`temp_device`, CPU by default) and back when needed;
-- when both are the same device (a CPU run), moving frees nothing, so their weights are written once
-  to a file (they are frozen) and the modules' tensors give up their storage; they are read back
-  from the file when needed.
+- on a CPU run (both devices the CPU) moving frees nothing, so their weights are written once to a
+  file (they are frozen) and the modules' tensors give up their storage; they are read back from
+  the file when needed;
+- a GPU run whose temp device is the train device keeps them where they are, as asked.
 
 Sampling keeps working because whoever needs the encoders calls `restore()` first (the trainer does
 so around sampling, saving and encoding); parking again is the trainer's choice of moment. Weights
@@ -75,7 +76,10 @@ class TextEncoderParking:
                 continue
             size = tensor_bytes({part: module})
             try:
-                how = self._move(module) if self.moves else self._spill(part, module)
+                if self.moves:
+                    how = self._move(module)
+                else:
+                    how = self._spill(part, module) if self.train_device.type == "cpu" else None
             except (RuntimeError, NotImplementedError, OSError) as exc:  # e.g. a quantized layout that cannot move
                 log.info("text encoder %s stays on %s: %s", part, self.train_device, exc)
                 how = None

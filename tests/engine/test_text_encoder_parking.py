@@ -164,3 +164,16 @@ def test_a_quantized_text_encoder_stays_and_the_others_are_released(make_config)
     assert parking.staying == {"text_encoder"} and trainer.text_encoder_bytes_freed == second
     assert len(trainer.loss_history) == 2
     trainer.end()
+
+
+def test_a_gpu_run_whose_temp_device_is_the_train_device_keeps_its_encoders(tmp_path):
+    """The decision alone (no module is touched): `temp_device` equal to the train device means keep."""
+    from modules.families.parts import t5
+    from modules.train.text_encoder_parking import TextEncoderParking
+
+    encoder = t5.tiny_encoder(t5.tiny_tokenizer())
+    weights = _weights(encoder)
+    parking = TextEncoderParking({"text_encoder": encoder}, "cuda:0", "cuda", tmp_path)
+    assert not parking.moves and parking.park() == 0 and parking.staying == {"text_encoder"}
+    assert all(torch.equal(v, weights[k]) for k, v in encoder.state_dict().items())
+    assert not any(tmp_path.iterdir())
