@@ -66,13 +66,20 @@
   function restyleCharts() {
     document.querySelectorAll('.js-plotly-plot').forEach(restyleChart);
   }
-  // a chart is drawn: plotly adds its container to the element
+  function chartSeen(gd) {
+    if (plotly) restyleChart(gd);
+    else import('nicegui-plotly').then(function (module) { themePlotly(module); restyleCharts(); });
+  }
+  // a chart is drawn (plotly adds its container to the element), or a tab that was away comes back
+  // with its charts (hidden tabs are kept out of the document, so a theme switch did not reach them)
   new MutationObserver(function (records) {
     for (const record of records) {
-      const target = record.target;
-      if (!target.classList || !target.classList.contains('js-plotly-plot')) continue;
-      if (plotly) restyleChart(target);
-      else import('nicegui-plotly').then(function (module) { themePlotly(module); restyleCharts(); });
+      if (record.target.classList && record.target.classList.contains('js-plotly-plot')) chartSeen(record.target);
+      for (const node of record.addedNodes) {
+        if (node.nodeType !== Node.ELEMENT_NODE) continue;
+        if (node.classList.contains('js-plotly-plot')) chartSeen(node);
+        else node.querySelectorAll('.js-plotly-plot').forEach(chartSeen);
+      }
     }
   }).observe(document.documentElement, { childList: true, subtree: true });
   // the theme changes: Quasar switches the body's class

@@ -150,30 +150,30 @@ def charts_on_theme(page, theme: str, at_least: int) -> list[dict]:
 
 def test_every_chart_follows_the_theme_also_when_it_changes(app, pw_browser) -> None:
     errors: list[str] = []
-    page = open_page(pw_browser, app, errors)
+    page = open_page(pw_browser, app, errors, path='/?tab=tensorboard')
     set_theme(page, 'light')
+    tensorboard = {'loss/train_step', 'lr/unet'}
+    page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')]"
+                           ".some(p => p.offsetParent !== null && p.layout?.title?.text === 'loss/train_step')")
+    assert tensorboard <= {c['title'] for c in charts_on_theme(page, 'light', 2)}
+    show_tab(page, 'General')
+    set_theme(page, 'dark')  # while the charts' tab is away (out of the document)
+    show_tab(page, 'TensorBoard')
+    assert tensorboard <= {c['title'] for c in charts_on_theme(page, 'dark', 2)}
+    set_theme(page, 'light')  # while they are shown
+    charts_on_theme(page, 'light', 2)
 
     # the Run tab before a run: a message says what to do, no empty axes
     show_tab(page, 'Run')
     assert page.get_by_text('Start training to see the loss here').is_visible()
-    assert page.evaluate("[...document.querySelectorAll('.js-plotly-plot')].every(p => p.offsetParent === null)")
+    assert page.evaluate("[...document.querySelectorAll('.ot-run-charts .js-plotly-plot')]"
+                         ".every(p => p.offsetParent === null)")
 
     show_tab(page, 'Performance')
     page.locator('.js-plotly-plot').first.wait_for()
-    charts_on_theme(page, 'light', 1)
+    assert 'CPU and RAM' in {c['title'] for c in charts_on_theme(page, 'light', 1)}
     set_theme(page, 'dark')  # while the chart is shown
     charts_on_theme(page, 'dark', 1)
-
-    show_tab(page, 'TensorBoard')
-    page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')]"
-                           ".some(p => p.offsetParent !== null && p.layout?.title?.text === 'loss/train_step')")
-    dark = charts_on_theme(page, 'dark', 2)
-    assert {'loss/train_step', 'lr/unet'} <= {c['title'] for c in dark}
-    set_theme(page, 'light')
-    charts_on_theme(page, 'light', 2)
-    show_tab(page, 'Performance')  # drawn dark before, shown again in the light theme
-    assert 'CPU and RAM' in {c['title'] for c in charts_on_theme(page, 'light', 1)}
-    set_theme(page, 'dark')
 
     # a chart drawn by NiceGUI's own plotly element (a dialog's preview), opened in the dark theme
     show_tab(page, 'Training')
