@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app, run_nginx
+from live.support import build_concept, build_model, tiny_run
 
 PASSWORD = 'run-page-pass-3'
 KEY_PARTS = ('[role=heading][aria-level="1"]', '.ot-run-progress', '[role=progressbar]',
@@ -67,6 +68,57 @@ def test_key_parts_fit_the_screen_in_both_themes(tmp_path: Path, pw_browser) -> 
                     assert box['height'] >= 48 and box['width'] >= 120, (name, box)
                 page.screenshot(path=str(ARTIFACTS / f'run-page-{width}-{scheme}.png'), animations='disabled')
                 context.close()
+        log = app.output()
+    assert not errors, errors
+    assert 'Traceback' not in log, log[-3000:]
+
+
+# points of the loss chart's first trace, read from plotly's own data
+LOSS_POINTS_JS = ("(() => { const p = document.querySelector('.js-plotly-plot');"
+                  " return p && p.data && p.data[0] ? p.data[0].x.length : 0; })()")
+STEP_JS = "document.querySelector('.ot-run-progress').innerText.match(/Step (\\d+)/)?.[1] ?? null"
+
+
+def test_a_run_followed_on_the_phone_page(tmp_path: Path, pw_browser) -> None:
+    from modules.config.files import atomic_write_json
+    from modules.config.train_config import TrainConfig
+
+    data = tmp_path / 'data'
+    data.mkdir()
+    config = TrainConfig.default_values()
+    tiny_run(config, data, build_model(tmp_path / 'model'), build_concept(tmp_path / 'concept'), epochs=1000)
+    atomic_write_json(data / 'run.json', config.to_settings_dict(secrets=False))
+    errors: list[str] = []
+    with run_app(tmp_path, '--config', str(data / 'run.json')) as app:
+        phone = pw_browser.new_context(viewport={'width': 390, 'height': 844}, has_touch=True, is_mobile=True)
+        page = phone.new_page()
+        watch_console(page, errors)
+        page.goto(app.url + '/run')
+        wait_until_ready(page)
+        stop, sample = page.get_by_role('button', name='Stop'), page.get_by_role('button', name='Sample now')
+        assert stop.is_disabled() and sample.is_disabled()
+
+        desktop = pw_browser.new_context(viewport={'width': 1440, 'height': 900})
+        main = desktop.new_page()
+        watch_console(main, errors)
+        main.goto(app.url + '/')
+        main.get_by_role('button', name='Start training').click()
+
+        expect = pytest.importorskip('playwright.sync_api').expect
+        expect(sample).to_be_enabled(timeout=240_000)  # running: both buttons work
+        expect(stop).to_be_enabled()
+        page.wait_for_function(f'{LOSS_POINTS_JS} >= 2', timeout=240_000)
+        first = int(page.evaluate(STEP_JS) or 0)
+        page.wait_for_function(f'Number({STEP_JS}) !== {first}', timeout=240_000)  # the progress moves
+        sample.click()
+        page.wait_for_function("[...document.images].some(i => i.src.includes('/run-files/') && i.complete"
+                               " && i.naturalWidth > 0)", timeout=240_000)
+        page.screenshot(path=str(ARTIFACTS / 'run-page-390-running.png'))
+        stop.click()
+        page.get_by_text('Stopped', exact=True).wait_for(timeout=240_000)
+        assert stop.is_disabled() and sample.is_disabled()
+        phone.close()
+        desktop.close()
         log = app.output()
     assert not errors, errors
     assert 'Traceback' not in log, log[-3000:]
