@@ -44,8 +44,10 @@ class DiffusersFamily(ModelFamily):
         """Loss masks come from the data pipeline at pixel size: resized to the latents here, for
         every family (a family adds its own extras on top)."""
         inputs = super().prepare_inputs(model, latents, pixels, masks, conditioning, config, batch)
-        if masks is not None:  # a clip's mask (B, 1, F, H, W) meets video latents (B, C, f, h, w) frame for frame
-            inputs.masks = inpainting.latent_mask(masks, latents.shape[2:])
+        if masks is not None:  # a clip's mask (B, 1, F, H, W) meets video latents (B, C, f, h, w) frame for frame;
+            # an image's mask meets the latents' last two axes (also 5-D single-frame latents)
+            size = latents.shape[2:] if masks.ndim == latents.ndim else latents.shape[-2:]
+            inputs.masks = inpainting.latent_mask(masks, size)
         return inputs
 
     @staticmethod

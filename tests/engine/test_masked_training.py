@@ -8,7 +8,7 @@ import pytest
 from engine.helpers import run_training
 
 
-@pytest.mark.parametrize("model_type", ["CHROMA_1", "STABLE_DIFFUSION_3", "Z_IMAGE", "SANA", "FLUX_2"])
+@pytest.mark.parametrize("model_type", ["CHROMA_1", "STABLE_DIFFUSION_3", "Z_IMAGE", "SANA", "FLUX_2", "QWEN", "ANIMA"])
 def test_masked_training_runs_with_latent_sized_masks(make_config, model_type):
     cfg = make_config(model_type, epochs=1, masked_training=True, unmasked_weight=0.1)
     trainer = run_training(cfg)
