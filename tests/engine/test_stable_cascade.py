@@ -229,7 +229,7 @@ def test_cli_writes_a_tiny_folder_whose_components_load_and_render(tmp_path):
     `DiffusionPipeline.from_pretrained` cannot resolve; each component loads with its own class."""
     from modules.families.parts import stage_c
 
-    pipe = tiny_model_from_cli(SC, tmp_path / "tiny", subprocess=True, load=stage_c.load_pipeline)
+    pipe = tiny_model_from_cli(SC, tmp_path / "tiny", load=stage_c.load_pipeline)  # in process: the subprocess is checked for Würstchen
     assert type(pipe).__name__ == "StableCascadeCombinedPipeline"
     assert type(pipe.prior_prior).__name__ == "StableCascadeUNet" and type(pipe.decoder).__name__ == "StableCascadeUNet"
     assert type(pipe.prior_text_encoder).__name__ == "CLIPTextModelWithProjection"
