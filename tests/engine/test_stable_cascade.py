@@ -215,10 +215,12 @@ def test_embedding_trains_a_clip_vector_and_its_loss_falls(make_config, tmp_path
     assert set(vectors) == {"clip_g"} and vectors["clip_g"].shape == (1, 32)
 
 
-def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path):
+@pytest.mark.parametrize("method", ["LORA", "FINE_TUNE"])
+def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_path, method):
+    """A fine-tune backup is the combined folder with the image encoder, which loads as the base model."""
     def config(workspace, **fields):
         torch.manual_seed(0)
-        return make_config(SC, "LORA", epochs=3, text_encoder__train=True, workspace_dir=str(tmp_path / workspace),
+        return make_config(SC, method, epochs=3, text_encoder__train=True, workspace_dir=str(tmp_path / workspace),
                            **fields)
 
     check_resume_repeats_the_losses(config)
