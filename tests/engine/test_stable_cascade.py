@@ -112,6 +112,14 @@ def test_lora_trains_samples_render_and_the_legacy_file_holds_the_original_names
     assert "lora_prior_te_text_model_encoder_layers_0_self_attn_q_proj.lora_down.weight" in saved
     assert not any("to_out" in k or "depthwise" in k for k in saved)
 
+    # training continues from the legacy file where it ended
+    from modules.engine import create_trainer
+
+    again = create_trainer(make_config(SC, "LORA", epochs=1, text_encoder__train=True,
+                                       lora_model_name=cfg.output_model_destination))
+    again.start()
+    assert deterministic_loss(again) == pytest.approx(after, rel=1e-4)
+
     # the diffusers file, read into a fresh prior with peft, gives the trained prior's output
     diffusers_path = tmp_path / "diffusers.safetensors"
     with trainer._eval_mode():
