@@ -38,7 +38,7 @@ def open_run_tab(browser, url: str, errors: list[str]):
     page.on('console', lambda m: errors.append(f'console: {m.text}') if m.type == 'error' else None)
     page.on('pageerror', lambda e: errors.append(f'page: {e}'))
     page.goto(url + '/?tab=run')
-    page.wait_for_selector('.js-plotly-plot')
+    page.wait_for_selector('.js-plotly-plot', state='attached')
     return page
 
 
