@@ -143,10 +143,10 @@ class StageCFamily(DiffusersFamily):
         missing = [sub for sub in layout.values() if sub not in index]
         if missing:
             raise ValueError(f"{base} has no {', '.join(missing)}: it is not a {self.facts.name} prior folder")
-        components = {part: self._component(base, index, sub, part, config) for part, sub in layout.items()}
         prior_name = _part_name(config, "prior")
-        if prior_name:
-            components["prior"] = self._prior_override(prior_name, components["prior"], config)
+        components = {part: self._prior_override(prior_name, base, index, sub, config)
+                      if part == "prior" and prior_name else self._component(base, index, sub, part, config)
+                      for part, sub in layout.items()}
         components["effnet_encoder"] = effnet.load(self._effnet_source(base, config))
         decoder_name = _part_name(config, "decoder")
         decoder_source = local_model_path(decoder_name, config) if decoder_name else (
@@ -172,15 +172,16 @@ class StageCFamily(DiffusersFamily):
         """The diffusers state dict of a prior weights file (a family converts its original layout)."""
         return state
 
-    def _prior_override(self, name: str, base_prior, config):
-        """`prior.model_name`: a folder with the prior (alone, or as a pipeline's `prior` / `prior_prior`),
-        or one weights file of the base prior's architecture, loaded strictly."""
-        cls = type(base_prior)
+    def _prior_override(self, name: str, base: str, index: dict, sub: str, config):
+        """`prior.model_name` in place of the base folder's prior: a folder with the prior (alone, or as
+        a pipeline's `prior` / `prior_prior`), or one weights file of the base prior's architecture (its
+        config from the base folder), loaded strictly."""
+        cls = component_class(*index[sub])
         path = Path(name) if is_local(name) else Path(local_model_path(name, config))
         if path.is_file():
             from safetensors.torch import load_file
 
-            prior = cls.from_config(base_prior.config)
+            prior = cls.from_config(cls.load_config(base, subfolder=sub))
             try:
                 missing, unexpected = prior.load_state_dict(self.prior_state_from_file(load_file(str(path))),
                                                             strict=False)
@@ -189,11 +190,14 @@ class StageCFamily(DiffusersFamily):
             if missing or unexpected:
                 raise ValueError(f"{path} does not hold a prior of the base model's architecture: missing "
                                  f"{sorted(missing)[:5]}, unexpected {sorted(unexpected)[:5]}")
-            return prior.to(base_prior.dtype)
-        for sub in ("prior_prior", "prior"):
-            if (path / sub / "config.json").is_file():
-                return cls.from_pretrained(str(path), subfolder=sub)
-        return cls.from_pretrained(str(path))
+            quantization.quantize_loaded(prior, config, "prior")
+            return prior
+        folder, sub = next(((str(path), s) for s in ("prior_prior", "prior") if (path / s / "config.json").is_file()),
+                           (str(path), None))
+        module = cls.from_pretrained(folder, subfolder=sub, **quantization.loading_kwargs(cls, folder, sub, config,
+                                                                                          "prior"))
+        quantization.complete(module, config, "prior")
+        return module
 
     def _effnet_source(self, base: str, config) -> str:
         name = _part_name(config, "effnet_encoder")
