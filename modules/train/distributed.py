@@ -10,9 +10,12 @@ s·W + r.
 from __future__ import annotations
 
 import os
+import time
+from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
+from urllib.parse import urlsplit
 
 import torch
 import torch.distributed as dist
@@ -90,11 +93,29 @@ def backend_for(device: str) -> str:
     return "nccl" if str(device).startswith("cuda") and dist.is_nccl_available() else "gloo"
 
 
-def join(world: World, device: str, init_method: str = "env://") -> None:
-    """Set up the process group of `world` (once per process)."""
-    if not dist.is_initialized():
-        dist.init_process_group(backend_for(device), init_method=init_method, rank=world.rank,
-                                world_size=world.size, timeout=TIMEOUT)
+def join(world: World, device: str, init_method: str = "env://", waiting: Callable[[], None] | None = None) -> None:
+    """Set up the process group of `world` (once per process). With a `tcp://` address rank 0 waits
+    for the others itself, calling `waiting` meanwhile, which may raise to give up (a child that
+    died before it arrived must not leave rank 0 waiting for a day)."""
+    if dist.is_initialized():
+        return
+    backend = backend_for(device)
+    if not init_method.startswith("tcp://"):
+        dist.init_process_group(backend, init_method=init_method, rank=world.rank, world_size=world.size,
+                                timeout=TIMEOUT)
+        return
+    address = urlsplit(init_method)
+    store = dist.TCPStore(address.hostname, address.port, world.size, is_master=world.is_main, timeout=TIMEOUT,
+                          wait_for_workers=False)
+    if world.is_main:
+        arrivals = [f"arrived/{rank}" for rank in range(1, world.size)]
+        while not store.check(arrivals):
+            if waiting is not None:
+                waiting()
+            time.sleep(0.2)
+    else:
+        store.set(f"arrived/{world.rank}", "1")
+    dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size, timeout=TIMEOUT)
 
 
 def leave() -> None:

@@ -60,7 +60,9 @@ class MultiProcessTrainer:
         from .trainer import GenericTrainer
 
         # the children need the whole config, secrets included: the files are the owner's alone
-        config_path = _private_json(self.folder / "config.json", self.config.to_pack_dict(secrets=False))
+        for_workers = self.config.copy()
+        for_workers.samples = []  # only rank 0 samples (a missing sample file must not stop the others)
+        config_path = _private_json(self.folder / "config.json", for_workers.to_pack_dict(secrets=False))
         secrets_path = _private_json(self.folder / "secrets.json", self.config.secrets.to_dict())
         for rank in range(1, self.world.size):
             log = (self.folder / f"rank-{rank}.log").open("w")
@@ -70,7 +72,7 @@ class MultiProcessTrainer:
                  "--init-method", self.init_method],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
             log.close()
-        join(self.world, rank_device(self.config, self.world), self.init_method)
+        join(self.world, rank_device(self.config, self.world), self.init_method, waiting=self._children_alive)
         self.inner = GenericTrainer(self.config, self.family, self.callbacks, self.commands)
         self._explained(self.inner.start)
 
@@ -95,6 +97,12 @@ class MultiProcessTrainer:
             if dead is None:
                 raise
             raise RuntimeError(f"rank {dead[0]} stopped: {dead[1]}") from exc
+
+    def _children_alive(self) -> None:
+        for rank, worker in enumerate(self.workers, start=1):
+            if worker.poll() is not None:
+                raise RuntimeError(f"rank {rank} stopped before the run began: "
+                                   f"{self._last_words(rank, worker.returncode)}")
 
     def _dead_worker(self) -> tuple[int, str] | None:
         for rank, worker in enumerate(self.workers, start=1):

@@ -83,3 +83,17 @@ def test_a_torchrun_launch_of_an_ordinary_config_trains_one_run(make_config, tmp
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     assert done.stdout.count("epoch 2/2") >= 1 and "(global 4)" in done.stdout  # rank 0 reports 4 steps
     assert relative_difference(load_file(config.output_model_destination), reference) < TOLERANCE
+
+
+def test_a_rank_that_cannot_start_ends_the_start_with_its_reason(make_config) -> None:
+    from modules.config.enums import ModelFormat, TrainingMethod
+    from modules.engine import create_trainer
+
+    # a config the children refuse at their check (rank 0 was not asked to check it)
+    config = make_config(multi_gpu=True, device_indexes="0,1", training_method=TrainingMethod.FINE_TUNE,
+                         output_model_format=ModelFormat.KOHYA_LORA)
+    trainer = create_trainer(config)
+    with pytest.raises(RuntimeError, match=r"rank 1 stopped before the run began: error: output_model_format"):
+        trainer.start()
+    trainer.end()
+    assert not current_world().active
