@@ -66,6 +66,12 @@
   function restyleCharts() {
     document.querySelectorAll('.js-plotly-plot').forEach(restyleChart);
   }
+  // a dialog is named by its title: the first line in it styled as one
+  function nameDialog(dialog) {
+    const title = dialog.querySelector('[role="heading"], .text-h5, .text-h6, .text-lg, .text-subtitle1');
+    if (title && title.id) dialog.setAttribute('aria-labelledby', title.id);
+    else if (title) dialog.setAttribute('aria-label', title.textContent.trim());
+  }
   function chartSeen(gd) {
     if (plotly) restyleChart(gd);
     else import('nicegui-plotly').then(function (module) { themePlotly(module); restyleCharts(); });
@@ -79,6 +85,7 @@
         if (node.nodeType !== Node.ELEMENT_NODE) continue;
         if (node.classList.contains('js-plotly-plot')) chartSeen(node);
         else node.querySelectorAll('.js-plotly-plot').forEach(chartSeen);
+        node.querySelectorAll('[role="dialog"]:not([aria-label]):not([aria-labelledby])').forEach(nameDialog);
       }
     }
   }).observe(document.documentElement, { childList: true, subtree: true });

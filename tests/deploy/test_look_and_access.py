@@ -39,8 +39,9 @@ def app(tmp_path_factory):
         yield running
 
 
-def open_page(pw_browser, app, errors: list[str], viewport=DESKTOP, path: str = '/'):
-    page = pw_browser.new_page(viewport=viewport)
+def open_page(pw_browser, app, errors: list[str], viewport=DESKTOP, path: str = '/', still: bool = False):
+    """A new browser page; `still`: it asks for reduced motion (no colour is caught mid-transition)."""
+    page = pw_browser.new_page(viewport=viewport, reduced_motion='reduce' if still else 'no-preference')
     page.on('console', lambda m: errors.append(f'console: {m.text}') if m.type == 'error' else None)
     page.on('pageerror', lambda e: errors.append(f'page: {e}'))
     page.goto(app.url + path)
@@ -109,7 +110,7 @@ def serious_findings(page) -> list[str]:
 @pytest.mark.parametrize('viewport', [DESKTOP, PHONE], ids=['desktop', 'phone'])
 def test_axe_finds_nothing_serious_on_any_tab_in_either_theme(app, pw_browser, viewport) -> None:
     errors: list[str] = []
-    page = open_page(pw_browser, app, errors, viewport)
+    page = open_page(pw_browser, app, errors, viewport, still=True)
     assert page.evaluate('document.documentElement.lang') == 'en-US'
     findings = {}
     for theme in THEMES:
@@ -121,6 +122,17 @@ def test_axe_finds_nothing_serious_on_any_tab_in_either_theme(app, pw_browser, v
             found = serious_findings(page)
             if found:
                 findings[f'{theme} {label}'] = found
+        for button, tab in (('Timestep distribution settings', 'Training'), ('No changes since the preset', None)):
+            if tab:
+                show_tab(page, tab)
+            page.get_by_role('button', name=button).click()
+            page.locator('.q-dialog').wait_for()
+            page.wait_for_load_state('networkidle')
+            found = serious_findings(page)
+            if found:
+                findings[f'{theme} dialog {button!r}'] = found
+            page.keyboard.press('Escape')
+            page.locator('.q-dialog').wait_for(state='detached')
     page.close()
     assert not findings, findings
     assert not errors, errors
