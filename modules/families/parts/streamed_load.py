@@ -6,7 +6,9 @@ resident next to the quantized copies until loading ends, so a quantized compone
 same component in bfloat16. Here the component is built on the `meta` device from its config, each
 tensor is read from the file with plain reads (no mapping), cast to the train dtype, assigned, and
 its Linear layer quantized when all of the layer's tensors are in: the peak is the quantized
-component plus one layer's full-precision weights.
+component plus one layer's full-precision weights. The C library keeps the heap that the freed
+full-precision weights and the quantizer's temporaries leave behind, so it is handed back to the
+system every `TRIM_EVERY` bytes read.
 """
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ from pathlib import Path
 
 import torch
 
+TRIM_EVERY = 16 * 2**20
 WEIGHTS_NAME = "diffusion_pytorch_model.safetensors"
 INDEX_NAME = "diffusion_pytorch_model.safetensors.index.json"
 
@@ -60,6 +63,16 @@ def read_tensors(path: str | Path) -> Iterator[tuple[str, torch.Tensor]]:
             yield name, tensor.reshape(info["shape"])
 
 
+def release_freed_heap() -> None:
+    """Return the C library's freed heap memory to the system (glibc; elsewhere nothing to do)."""
+    import ctypes
+
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc
+        pass
+
+
 def load_quantizing(cls, path: str, subfolder: str | None, dtype: torch.dtype,
                     quantize: Callable[[torch.nn.Linear], None], keep: Callable[[str], bool]):
     """A diffusers component of `path`/`subfolder` in `dtype`, each Linear layer `keep` selects
@@ -81,6 +94,7 @@ def load_quantizing(cls, path: str, subfolder: str | None, dtype: torch.dtype,
     known = module.state_dict()
     expected = {key for key, value in known.items() if value.is_meta}  # buffers made by the config are in
     unexpected = []
+    read_since_trim = 0
     for file in files:
         for key, tensor in read_tensors(file):
             if key not in known:
@@ -96,7 +110,12 @@ def load_quantizing(cls, path: str, subfolder: str | None, dtype: torch.dtype,
                 if not waiting:
                     quantize(layers[owner])
                     del pending[owner]
+            read_since_trim += tensor.nbytes
             del tensor
+            if read_since_trim >= TRIM_EVERY:
+                release_freed_heap()
+                read_since_trim = 0
+    release_freed_heap()
     if expected or unexpected:
         raise ValueError(f"{folder} does not match {cls.__name__}'s config: "
                          f"missing {sorted(expected)[:5]}, unexpected {sorted(unexpected)[:5]}")
