@@ -133,6 +133,14 @@ def test_axe_finds_nothing_serious_on_any_tab_in_either_theme(app, pw_browser, v
                 findings[f'{theme} dialog {button!r}'] = found
             page.keyboard.press('Escape')
             page.locator('.q-dialog').wait_for(state='detached')
+        page.goto(app.url + '/run')  # the run on a phone, in the theme chosen on the main page
+        page.wait_for_load_state('networkidle')
+        assert page.evaluate(IS_DARK) == (theme == 'dark')
+        found = serious_findings(page)
+        if found:
+            findings[f'{theme} /run'] = found
+        page.goto(app.url + '/')
+        page.wait_for_function("document.getElementById('ot-connection')?.dataset.state === 'online'")
     page.close()
     assert not findings, findings
     assert not errors, errors
