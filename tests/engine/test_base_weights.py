@@ -196,7 +196,7 @@ def test_a_gguf_transformer_loads_in_the_original_layout_or_in_diffusers_names(m
         assert (_dequantized(value) - expected).abs().max() <= expected.abs().max() / 100 + 1e-6, key
 
 
-def test_gguf_is_refused_where_the_transformer_has_no_single_file_loader(make_config):
+def test_gguf_is_refused_where_the_transformer_has_no_single_file_loader(make_config, tmp_path):
     from modules.config.enums import DataType, ModelType, TrainingMethod
     from modules.config.train_config import TrainConfig
 
@@ -210,6 +210,10 @@ def test_gguf_is_refused_where_the_transformer_has_no_single_file_loader(make_co
     assert "transformer.model_name" in message and ".gguf" in message
     message = _errors(make_config(FLUX, transformer__model_name="flux-Q8_0.gguf"))["transformer.weight_dtype"]
     assert "set transformer.weight_dtype to GGUF" in message
+    as_base = tmp_path / "flux1-dev-Q8_0.gguf"
+    as_base.write_bytes(b"GGUF")
+    message = _errors(make_config(FLUX, base_model_name=str(as_base)))["base_model_name"]
+    assert "transformer.model_name" in message and "diffusers folder" in message
 
 
 def test_the_gguf_families_are_those_whose_transformer_diffusers_loads_from_one_file():

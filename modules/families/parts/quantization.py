@@ -192,6 +192,11 @@ def quantization_problems(config, facts, device: DeviceInfo | None = None) -> li
     parts = quantized_parts(config, facts)
     problems = []
     denoiser = facts.denoiser
+    base = str(getattr(config, "base_model_name", "") or "").strip()
+    if base.lower().endswith(".gguf"):
+        problems.append(Problem("base_model_name", f"{base} is a GGUF file, which holds a transformer alone: set it "
+                                                   "as transformer.model_name with transformer.weight_dtype GGUF, "
+                                                   "and a diffusers folder as the base model"))
     if gguf_file(config, denoiser) is not None and denoiser not in parts:  # a float dtype (quantized: below)
         problems.append(Problem(f"{denoiser}.weight_dtype", f"{denoiser}.model_name is a GGUF file: set "
                                                             f"{denoiser}.weight_dtype to GGUF"))
