@@ -53,28 +53,36 @@ def _base_linears(module) -> list[str]:
 
 
 # ---------------------------------------------------------------- torchao, layer by layer
-@pytest.mark.parametrize("dtype", ["INT_8", "FLOAT_8"])
+@pytest.mark.parametrize(("model_type", "dtype", "layer_filter"), [
+    (FLUX, "INT_8", "attn"), (FLUX, "FLOAT_8", "attn"),
+    ("KREA_2", "INT_8", ""),  # its norms stay in float32 (`_keep_in_fp32_modules`)
+])
 def test_quantized_loading_reads_layer_by_layer_the_weights_diffusers_would_load(make_config, tiny_model,
-                                                                                tmp_path, dtype):
+                                                                                tmp_path, model_type, dtype,
+                                                                                layer_filter):
     from modules.config.enums import DataType
     from modules.families.parts import diffusers_io, quantization
     from modules.families.parts.streamed_load import INDEX_NAME
 
-    cls, path, source = _transformer(tiny_model, FLUX)
-    cfg = make_config(FLUX, transformer__weight_dtype=DataType(dtype), quantization__layer_filter="attn")
+    cls, path, source = _transformer(tiny_model, model_type)
+    cfg = make_config(model_type, train_dtype=DataType.BFLOAT_16, transformer__weight_dtype=DataType(dtype),
+                      quantization__layer_filter=layer_filter)
     streamed = diffusers_io.load_component(cls, path, "transformer", cfg)
     reference = cls.from_pretrained(path, subfolder="transformer",
                                     **quantization.loading_kwargs(cls, path, "transformer", cfg, "transformer"))
     quantization.complete(reference, cfg, "transformer")
 
     names = quantization.quantized_linear_names(streamed)
-    assert names and all(".attn." in n for n in names)
-    assert names == quantization.quantized_linear_names(reference)
-    assert len(names) < len(_base_linears(streamed))  # the layer filter left the rest unquantized
+    assert names and names == quantization.quantized_linear_names(reference)
+    if layer_filter:
+        assert all(f".{layer_filter}." in n for n in names)
+        assert len(names) < len(_base_linears(streamed))  # the layer filter left the rest unquantized
     expected = reference.state_dict()
     for key, value in streamed.state_dict().items():
-        assert type(value) is type(expected[key]), key
+        assert type(value) is type(expected[key]) and value.dtype == expected[key].dtype, key
         assert torch.equal(_dequantized(value), _dequantized(expected[key])), key
+    plain = {v.dtype for v in streamed.state_dict().values() if type(v) is torch.Tensor}
+    assert plain == ({torch.bfloat16, torch.float32} if cls._keep_in_fp32_modules else {torch.bfloat16})
     assert streamed.hf_quantizer.quantization_config.quant_method == reference.hf_quantizer.quantization_config.quant_method
 
     # a sharded component folder reads shard by shard to the same weights

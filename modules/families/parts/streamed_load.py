@@ -87,9 +87,16 @@ def load_quantizing(cls, path: str, subfolder: str | None, dtype: torch.dtype,
         return None
     with init_empty_weights():
         module = cls.from_config(cls.load_config(path, subfolder=subfolder))
+    # modules the class keeps in float32 stay unquantized and in float32, as diffusers loads them
+    fp32_modules = tuple(getattr(cls, "_keep_in_fp32_modules", None) or ())
+
+    def in_fp32(name: str) -> bool:
+        return any(part in fp32_modules for part in name.split("."))
+
     # the tensors each selected Linear layer still waits for
     pending = {name: {p for p, _ in layer.named_parameters(recurse=False)}
-               for name, layer in module.named_modules() if isinstance(layer, torch.nn.Linear) and name and keep(name)}
+               for name, layer in module.named_modules()
+               if isinstance(layer, torch.nn.Linear) and name and keep(name) and not in_fp32(name)}
     layers = dict(module.named_modules())
     known = module.state_dict()
     expected = {key for key, value in known.items() if value.is_meta}  # buffers made by the config are in
@@ -101,8 +108,8 @@ def load_quantizing(cls, path: str, subfolder: str | None, dtype: torch.dtype,
                 unexpected.append(key)
                 continue
             expected.discard(key)
-            set_module_tensor_to_device(module, key, "cpu", value=tensor,
-                                        dtype=dtype if tensor.is_floating_point() else None)
+            target = (torch.float32 if in_fp32(key) else dtype) if tensor.is_floating_point() else None
+            set_module_tensor_to_device(module, key, "cpu", value=tensor, dtype=target)
             owner, _, param = key.rpartition(".")
             waiting = pending.get(owner)
             if waiting is not None:
