@@ -18,6 +18,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+import torch
+
 from .distributed import World, join, leave, rank_device
 
 STOP_WAIT = 60.0  # seconds a child gets to end on its own before it is killed
@@ -49,6 +51,7 @@ class MultiProcessTrainer:
         self.workers: list[subprocess.Popen] = []
         self.folder = Path(tempfile.mkdtemp(prefix="ot-ranks-"))
         self.init_method = f"tcp://127.0.0.1:{_free_port()}"
+        self._parent_threads = torch.get_num_threads()
 
     def __getattr__(self, name):  # progress, warnings ... of rank 0's trainer once it exists
         inner = self.__dict__.get("inner")
@@ -69,9 +72,10 @@ class MultiProcessTrainer:
             self.workers.append(subprocess.Popen(
                 [sys.executable, "-m", "modules.cli.train", "--config-path", str(config_path),
                  "--secrets-path", str(secrets_path), "--rank", str(rank), "--world-size", str(self.world.size),
-                 "--init-method", self.init_method],
+                 "--init-method", self.init_method, "--torch-threads", str(self._threads())],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL))
             log.close()
+        torch.set_num_threads(self._threads())
         join(self.world, rank_device(self.config, self.world), self.init_method, waiting=self._children_alive)
         self.inner = GenericTrainer(self.config, self.family, self.callbacks, self.commands)
         self._explained(self.inner.start)
@@ -86,6 +90,7 @@ class MultiProcessTrainer:
         finally:
             leave()  # closes the connections: a child still waiting in a collective ends too
             self._stop_workers()
+            torch.set_num_threads(self._parent_threads)
             shutil.rmtree(self.folder, ignore_errors=True)
 
     def _explained(self, phase) -> None:
@@ -97,6 +102,13 @@ class MultiProcessTrainer:
             if dead is None:
                 raise
             raise RuntimeError(f"rank {dead[0]} stopped: {dead[1]}") from exc
+
+    def _threads(self) -> int:
+        """torch threads per process: on the CPU the processes share the cores (more threads than cores
+        makes every collective wait on a descheduled thread); on GPUs each keeps the caller's count."""
+        if str(self.config.train_device or "cpu").startswith("cuda"):
+            return self._parent_threads
+        return max(1, (os.cpu_count() or 1) // self.world.size)
 
     def _children_alive(self) -> None:
         for rank, worker in enumerate(self.workers, start=1):
