@@ -86,6 +86,7 @@ class RunSummary:
     learning_rate: float | None
     optimizer: str
     ended_at: float | None = None
+    device: str = ''  # the train device ('cpu', 'cuda' ...)
     outcome: Outcome | None = None
     error: str = ''
     traceback: str = ''
@@ -221,7 +222,7 @@ class TrainingSession:
             training_method=cfg.training_method.label, base_model=cfg.base_model_name,
             workspace_dir=str(self.workspace_root), output=cfg.output_model_destination, epochs=int(cfg.epochs),
             batch_size=int(cfg.batch_size), learning_rate=cfg.learning_rate,
-            optimizer=cfg.optimizer.optimizer.label)
+            optimizer=cfg.optimizer.optimizer.label, device=str(cfg.train_device or 'cpu'))
         self._commands = TrainCommands()
         self._thread = threading.Thread(target=self._run, args=(self.run_id, cfg, self._commands),
                                         name='training', daemon=True)
