@@ -22,6 +22,16 @@ def _when(stamp: float | None) -> str:
     return time.strftime('%Y-%m-%d %H:%M', time.localtime(stamp)) if stamp else 'never'
 
 
+def _what(job: Job) -> str:
+    """Model type and method of the job's config, in the words of the model selector."""
+    from modules.config.enums import ModelType, TrainingMethod
+
+    try:
+        return f"{ModelType(job.config['model_type']).label} · {TrainingMethod(job.config['training_method']).label}"
+    except (KeyError, ValueError):
+        return ''
+
+
 class JobQueuePanel:
     def __init__(self, ctx: TabContext, queue: JobQueue):
         self.ctx = ctx
@@ -65,7 +75,8 @@ class JobQueuePanel:
         with ui.row().classes('w-full items-center gap-2 no-wrap').mark(f'job-{job.id}'):
             ui.badge(job.state.value, color=STATE_COLOURS[job.state]).mark('job-state')
             with ui.column().classes('gap-0 grow min-w-0'):
-                ui.label(job.name).classes('ellipsis')
+                ui.label(f'#{job.id} {job.name}').classes('ellipsis')
+                ui.label(_what(job)).classes('text-xs opacity-80')
                 if job.message:
                     ui.label(job.message).classes('text-xs text-negative ellipsis').tooltip(job.message)
             self._icon(job.id, 'arrow_upward', 'Move up', lambda: self.queue.move(job.id, index - 1), index > 0)
