@@ -7,6 +7,7 @@ command -v nginx >/dev/null 2>&1 || need+=(nginx)
 command -v Xvfb >/dev/null 2>&1 || need+=(xvfb xauth)
 command -v openssl >/dev/null 2>&1 || need+=(openssl)
 command -v npm >/dev/null 2>&1 || need+=(npm)
+[ -x /usr/sbin/sshd ] || need+=(openssh-server)  # a local SSH server for the cloud-training tests
 # GTK + WebKit for the desktop-window test (the test links Debian's `gi` into its own path)
 [ -d /usr/lib/python3/dist-packages/gi ] && [ -e /usr/lib/x86_64-linux-gnu/girepository-1.0/WebKit2-4.1.typelib -o -e /usr/lib/aarch64-linux-gnu/girepository-1.0/WebKit2-4.1.typelib ] \
   || need+=(python3-gi python3-gi-cairo gir1.2-gtk-3.0 gir1.2-webkit2-4.1)
