@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +20,11 @@ from modules.config.train_config import TrainConfig
 from ot_nicegui.auth import logout_button
 from ot_nicegui.dialogs.changes import open_changes_dialog
 from ot_nicegui.dialogs.entry_points import open_dialog
+from ot_nicegui.pages.dataset_editor import register as register_dataset_editor
 from ot_nicegui.pages.run_page import register as register_run_page
 from ot_nicegui.schemas.search import Entry, build_index
 from ot_nicegui.state.config_session import ConfigSession
+from ot_nicegui.state.debug_report import keep_recent_log
 from ot_nicegui.state.job_queue import install_queue
 from ot_nicegui.state.notifications import install_notifier
 from ot_nicegui.tabs.context import TabContext
@@ -82,12 +85,14 @@ def setup(session: ConfigSession, *, login_required: bool = False) -> None:
     install_training(session)
     install_queue(session.data_dir)
     install_notifier(session.data_dir)
+    keep_recent_log()  # the debug report's log lines
 
     @ui.page('/', title='OT NiceGUI')
     def index(tab: str = 'general', doc: str = 'index') -> None:
         MainPage(TabContext.of(session, doc), tab, login_required)
 
     register_run_page()  # the run on a phone: /run
+    register_dataset_editor(session.data_dir)  # captions and masks of a folder: /dataset
 
 
 class MainPage:
@@ -134,6 +139,8 @@ class MainPage:
                 with ui.menu():
                     ui.menu_item('Run view for phones', on_click=lambda: ui.navigate.to('/run')) \
                         .mark('menu-run-page')
+                    ui.menu_item('Debug report', on_click=self._debug_report).mark('menu-debug-report') \
+                        .tooltip('A zip for a bug report: the config without secrets, versions, system, recent log')
             ui.html('<span id="ot-connection" class="ot-connection" data-state="connecting" role="status" '
                     'aria-label="Connection: connecting" title="Connection to the server"></span>', sanitize=False)
         self._show_changes()
@@ -227,6 +234,16 @@ class MainPage:
             training_controls(self.session, self.ctx.feed, index=self._search_index, jump=self.jump)
             if login_required:
                 logout_button()
+
+    async def _debug_report(self) -> None:
+        from nicegui import run
+
+        from ot_nicegui.state import debug_report
+        from ot_nicegui.state.training_session import get_training_session
+
+        data = await run.io_bound(debug_report.build, self.session, get_training_session())
+        ui.download.content(data, f'ot-nicegui-debug-{time.strftime("%Y%m%d-%H%M%S")}.zip', 'application/zip')
+        self.announce('Debug report written: it holds no secrets; attach it to a bug report')
 
     def announce(self, message: str) -> None:
         self.status.text = message
