@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+from fastapi import Request  # at module level: the route's annotation must resolve
 from nicegui import app, context, run, ui
 
 from modules.tools.dataset import (
@@ -70,7 +71,7 @@ def _file_url(token: str, kind: str, relative: str) -> str:
 
 def register(data_dir: str | Path) -> None:
     """Register the page, its file routes and its entry in the Tools tab (inside `setup()`)."""
-    from fastapi import HTTPException, Request
+    from fastapi import HTTPException
     from fastapi.responses import FileResponse, JSONResponse
 
     from ot_nicegui.tabs.tools import register_tool

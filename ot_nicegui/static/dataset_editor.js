@@ -38,6 +38,16 @@
     stage.classList.toggle('ot-ds-mask-only', s.maskOnly);
   }
 
+  // the image as large as the column and 65 % of the window allow, small images scaled up
+  function fit() {
+    if (!stage || !imageCanvas.width) return;
+    const host = stage.parentElement;
+    const scale = Math.min(host.clientWidth / imageCanvas.width, window.innerHeight * 0.65 / imageCanvas.height);
+    stage.style.width = `${Math.floor(imageCanvas.width * scale)}px`;
+    stage.style.height = `${Math.floor(imageCanvas.height * scale)}px`;
+  }
+  window.addEventListener('resize', fit);
+
   function loadImage(url) {
     return new Promise((resolve, reject) => {
       const img = new Image();
@@ -74,6 +84,7 @@
     if (mask) ctx.drawImage(mask, 0, 0, maskCanvas.width, maskCanvas.height);
     s.hasMask = s.hadMask = !!mask;
     showLayers();
+    fit();
     stage.dataset.state = 'ready';
   }
 
@@ -186,8 +197,9 @@
     let ok = false, message;
     try {
       const response = await fetch(item.save, {method: 'POST', body: blob, headers: {'Content-Type': 'image/png'}});
-      message = (await response.json()).message;
+      const answer = await response.json().catch(() => ({}));
       ok = response.ok;
+      message = answer.message || `The mask was not saved (the server answered ${response.status}).`;
     } catch (error) {
       message = `The mask could not be sent to the server (${error.message}); it was not saved.`;
     }

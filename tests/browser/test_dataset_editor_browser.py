@@ -1,0 +1,84 @@
+"""The dataset editor in Chromium, in both themes: a mask stroke painted with the mouse and a
+caption typed and saved with Enter land on disk as `<stem>-masklabel.png` (the image's size, white
+where painted) and `<stem>.txt`; the console stays clean."""
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import quote
+
+import numpy as np
+import pytest
+from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
+from PIL import Image
+
+SIZE = (160, 120)
+
+
+@pytest.fixture(scope='module')
+def pw_browser():
+    playwright_api = pytest.importorskip('playwright.sync_api')
+    executable = chromium_path()
+    if executable is None or not Path(executable).exists():
+        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+def make_images(folder: Path) -> None:
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for name in ('light.png', 'dark.png'):
+        Image.fromarray(rng.integers(0, 256, size=(SIZE[1], SIZE[0], 3), dtype=np.uint8)).save(folder / name)
+    (folder / 'dark.txt').write_text('old caption\nsecond line')
+
+
+def paint_and_caption(page, tile: int, caption: str) -> None:
+    page.locator(f'.ot-ds-tile >> nth={tile}').click()
+    page.wait_for_function("document.querySelector('.ot-ds-stage')?.dataset.state === 'ready'")
+    box = page.locator('.ot-ds-mask').bounding_box()
+    y = box['y'] + box['height'] / 2
+    page.mouse.move(box['x'] + box['width'] * 0.3, y)
+    page.mouse.down()
+    page.mouse.move(box['x'] + box['width'] * 0.7, y, steps=8)
+    page.mouse.up()
+    assert page.evaluate('otDataset.isDirty()')
+    field = page.get_by_label('Caption', exact=True)
+    field.fill(caption)
+    field.press('Enter')
+    page.get_by_text('Mask saved').wait_for()
+
+
+def test_paint_a_mask_and_save_a_caption_in_both_themes(tmp_path: Path, pw_browser) -> None:
+    folder = tmp_path / 'images'
+    make_images(folder)
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with run_app(tmp_path) as app:
+        for tile, scheme in enumerate(('dark', 'light')):  # tiles sort by name: dark.png, light.png
+            context = pw_browser.new_context(viewport={'width': 1280, 'height': 900}, color_scheme=scheme)
+            page = context.new_page()
+            page.on('console', lambda m: errors.append(m.text) if m.type == 'error' else None)
+            page.on('pageerror', lambda e: errors.append(str(e)))
+            page.goto(f'{app.url}/dataset?path={quote(str(folder))}')
+            page.wait_for_function("[...document.querySelectorAll('.ot-ds-tile img')].length === 2 && "
+                                   "[...document.querySelectorAll('.ot-ds-tile img')].every(i => i.complete "
+                                   "&& i.naturalWidth > 0)")
+            assert page.evaluate("document.body.classList.contains('body--dark')") == (scheme == 'dark')
+            paint_and_caption(page, tile, f'a {scheme} caption')
+            page.screenshot(path=str(ARTIFACTS / f'dataset-editor-{scheme}.png'), animations='disabled')
+            context.close()
+
+            stem = folder / f'{scheme}'
+            mask = Image.open(f'{stem}-masklabel.png')
+            assert mask.mode == 'L' and mask.size == SIZE
+            pixels = np.asarray(mask)
+            middle = SIZE[1] // 2
+            assert pixels[middle, SIZE[0] // 2] == 255  # painted: trains
+            assert pixels[5, 5] == 0 and pixels[middle, 5] == 0  # the rest of a new mask is black
+            assert Path(f'{stem}.txt').read_text().splitlines()[0] == f'a {scheme} caption'
+        log = app.output()
+    assert (folder / 'dark.txt').read_text() == 'a dark caption\nsecond line'
+    assert not errors, errors
+    assert 'Traceback' not in log, log[-3000:]
