@@ -28,6 +28,7 @@ from ot_nicegui.state.debug_report import keep_recent_log
 from ot_nicegui.state.job_queue import install_queue
 from ot_nicegui.state.notifications import install_notifier
 from ot_nicegui.tabs.context import TabContext
+from ot_nicegui.widgets.base_model_offer import base_model_offer
 from ot_nicegui.widgets.fields import field_input, watch
 from ot_nicegui.widgets.notifications_panel import show_browser_notifications
 from ot_nicegui.widgets.training_controls import install as install_training
@@ -158,6 +159,7 @@ class MainPage:
             with ui.element('div') as holder:
                 method()
             watch(self.config, 'model_type', lambda _: method.refresh(), holder)
+        base_model_offer(self.session)
 
     # ---- tabs -----------------------------------------------------------------------------------------
     def _tabs(self, selected: str) -> None:
