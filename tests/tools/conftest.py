@@ -1,0 +1,55 @@
+"""Tool test fixtures: tiny random models built once per session, folders of generated images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from tests.tools import tiny_models
+
+
+@pytest.fixture(scope='session')
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp('tool-models')
+
+
+@pytest.fixture(scope='session')
+def blip_model(tiny_model_dir: Path) -> Path:
+    return tiny_models.blip(tiny_model_dir / 'blip')
+
+
+@pytest.fixture(scope='session')
+def wd14_model(tiny_model_dir: Path) -> Path:
+    return tiny_models.wd14(tiny_model_dir / 'wd14')
+
+
+@pytest.fixture(scope='session')
+def clipseg_model(tiny_model_dir: Path) -> Path:
+    return tiny_models.clipseg(tiny_model_dir / 'clipseg')
+
+
+@pytest.fixture(scope='session')
+def segformer_model(tiny_model_dir: Path) -> Path:
+    return tiny_models.segformer(tiny_model_dir / 'segformer')
+
+
+@pytest.fixture(scope='session')
+def u2net_model(tiny_model_dir: Path) -> Path:
+    return tiny_models.u2net(tiny_model_dir / 'u2net.onnx')
+
+
+@pytest.fixture
+def image_folder(tmp_path: Path) -> Path:
+    """red.png and blue.jpg at the top, sub/green.png one folder down (all 40×30)."""
+    folder = tmp_path / 'images'
+    (folder / 'sub').mkdir(parents=True)
+    Image.new('RGB', (40, 30), (255, 0, 0)).save(folder / 'red.png')
+    Image.new('RGB', (40, 30), (0, 0, 255)).save(folder / 'blue.jpg', quality=100)
+    Image.new('RGB', (40, 30), (0, 255, 0)).save(folder / 'sub' / 'green.png')
+    return folder
+
+
+def snapshot(folder: Path) -> dict[str, bytes]:
+    """Every file under the folder with its bytes: what a refused run must leave as it was."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
