@@ -60,6 +60,14 @@ def default_device() -> str:
     return 'cuda' if torch.cuda.is_available() else 'cpu'
 
 
+def usable_device(name: str) -> str:
+    """`name`, or the CPU when it names a GPU this machine does not have."""
+    import torch
+
+    name = (name or '').strip() or default_device()
+    return name if not name.startswith('cuda') or torch.cuda.is_available() else 'cpu'
+
+
 def _first_line(exc: BaseException) -> str:
     text = str(exc).strip() or type(exc).__name__
     return text.splitlines()[0]
@@ -270,6 +278,7 @@ def save_image(image, metadata: dict, path: Path, fmt: ImageFormat = ImageFormat
     os.close(fd)
     try:
         image.convert('RGB').save(tmp, format=fmt.pil_format())
+        os.chmod(tmp, 0o644)  # a temporary file is private; the image is not
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

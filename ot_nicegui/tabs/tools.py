@@ -23,9 +23,17 @@ def _open_profiling(session: ConfigSession) -> object:
     return open_profiling_dialog(session)
 
 
+def _open_sampling(session: ConfigSession) -> object:
+    from ot_nicegui.dialogs.sample_tool import open_sample_tool_dialog
+
+    return open_sample_tool_dialog(session)
+
+
 TOOLS: list[Tool] = [
     Tool('Profiling', "This process's CPU and memory use, and the stack of every thread (for a run that hangs).",
          _open_profiling),
+    Tool('Sampling', 'Render prompts from a base model, with or without LoRA files, and compare LoRAs side by side.',
+         _open_sampling),
 ]
 
 

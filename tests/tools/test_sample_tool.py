@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -119,3 +120,88 @@ def test_cli_help_lists_onetrainers_arguments(capsys):
                  '--negative-prompt', '--height', '--width', '--destination', '--text-encoder-layer-skip',
                  '--sample-inpainting', '--base-image-path', '--mask-image-path', '--lora-name'):
         assert name in text
+
+
+# ---- the dialog ----------------------------------------------------------------------------------
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch) -> Path:
+    folder = tmp_path / 'data'
+    folder.mkdir()
+    monkeypatch.setenv('OT_DATA_DIR', str(folder))
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+async def until(condition, seconds: float = 60) -> None:
+    import asyncio
+
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError('the condition did not come true in time')
+
+
+def texts(user, marker: str) -> list[str]:
+    from nicegui import ElementFilter
+
+    with user:
+        return [e.text for e in sorted(ElementFilter(marker=marker), key=lambda e: e.id)]
+
+
+async def open_tool(user) -> None:
+    from nicegui import ui
+    from nicegui.testing.user_interaction import UserInteraction
+
+    await user.open('/?tab=tools')
+    await user.should_see('Sampling')
+    with user:
+        (button,) = [b for b in user.find(kind=ui.button, content='Open').elements
+                     if b.props.get('aria-label') == '"Open Sampling"' or 'Sampling' in str(b.props.get('aria-label'))]
+    UserInteraction(user, {button}, None).click()
+    await user.should_see(marker='sampling-dialog')
+
+
+def fill(user, marker: str, text: str) -> None:
+    user.find(marker=marker).clear().type(text)
+
+
+async def test_the_dialog_renders_a_comparison_grid_with_metadata(data_dir, user, tiny_sd, lora_file):
+    from nicegui import ElementFilter, ui
+
+    await open_tool(user)
+    fill(user, 'sampling-base_model', tiny_sd)
+    fill(user, 'sample-prompt', 'a red cat\na blue dog')
+    for name, value in (('width', '32'), ('height', '32'), ('diffusion_steps', '2')):
+        fill(user, f'sample-{name}', value)
+    user.find(marker='sampling-lora-add').click()
+    fill(user, 'sampling-lora-0', lora_file)
+    user.find(marker='sampling-render').click()
+    await until(lambda: len(texts(user, 'sampling-metadata')) == 4 or 'Stopped' in ''.join(
+        texts(user, 'tool-sampling-status')))
+    with user:
+        (log,) = ElementFilter(marker='tool-sampling-log')
+    assert texts(user, 'tool-sampling-status') == ['Done'], [line.text for line in log.default_slot.children]
+    assert texts(user, 'sampling-column') == ['no LoRA', 'style.safetensors']
+    assert texts(user, 'sampling-row') == ['a red cat', 'a blue dog']
+    assert all(t.startswith('seed 42 · 2 steps · cfg ') for t in texts(user, 'sampling-metadata'))
+    with user:
+        images = sorted(user.find(kind=ui.image, marker='sampling-image').elements, key=lambda e: e.id)
+    assert len(images) == 4
+    sidecars = sorted((data_dir / 'samples').glob('*.json'))
+    metadata = [json.loads(p.read_text()) for p in sidecars]
+    assert sorted((m['prompt'], m['lora']) for m in metadata) == sorted(
+        (p, lo) for p in ('a red cat', 'a blue dog') for lo in ('', lora_file))
+    by_cell = {(m['prompt'], m['lora']): data_dir / 'samples' / m['file'] for m in metadata}
+    assert np.abs(pixels(by_cell['a red cat', '']) - pixels(by_cell['a red cat', lora_file])).mean() > 2
+    assert all(m['base_model'] == tiny_sd and m['steps'] == 2 and m['seconds'] >= 0 for m in metadata)
+
+
+async def test_the_dialog_says_in_one_line_that_the_base_model_is_missing(data_dir, user, tmp_path):
+    await open_tool(user)
+    missing = str(tmp_path / 'nowhere')
+    fill(user, 'sampling-base_model', missing)
+    fill(user, 'sample-prompt', 'a cat')
+    user.find(marker='sampling-render').click()
+    await user.should_see(f'Stopped: the base model {missing} does not exist')
+    assert not (data_dir / 'samples').exists()
