@@ -21,6 +21,8 @@ def blip_model(tiny_model_dir: Path) -> Path:
 
 @pytest.fixture(scope='session')
 def wd14_model(tiny_model_dir: Path) -> Path:
+    pytest.importorskip('onnx')
+    pytest.importorskip('onnxruntime')
     return tiny_models.wd14(tiny_model_dir / 'wd14')
 
 
@@ -36,6 +38,8 @@ def segformer_model(tiny_model_dir: Path) -> Path:
 
 @pytest.fixture(scope='session')
 def u2net_model(tiny_model_dir: Path) -> Path:
+    pytest.importorskip('onnx')
+    pytest.importorskip('rembg')
     return tiny_models.u2net(tiny_model_dir / 'u2net.onnx')
 
 
