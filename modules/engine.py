@@ -86,8 +86,13 @@ def create_trainer(config, callbacks=None, commands=None):
     from modules.families import family_for
     from modules.train.trainer import GenericTrainer
 
+    cloud = getattr(config, "cloud", None)
+    if getattr(cloud, "enabled", False) and str(cloud.type) == "LINUX":
+        from modules.cloud.trainer import CloudTrainer  # trains on the remote machine: no family here
+
+        return CloudTrainer(config, callbacks, commands)
     family = family_for(config.model_type)
-    if getattr(getattr(config, "cloud", None), "enabled", False):
+    if getattr(cloud, "enabled", False):
         import logging
 
         logging.getLogger(__name__).warning("cloud training is not available; training in this process")

@@ -155,6 +155,12 @@ GENERIC: dict[str, str] = {
     'quantization.layer_filter': 'model loading (quantized layers)',
     'quantization.layer_filter_regex': 'model loading (quantized layers)',
     'quantization.layer_filter_preset': 'the UI (preset that fills the quantization layer filter)',
+    # training on a Linux machine over SSH (modules/cloud)
+    **{f'cloud.{name}': 'cloud training (SSH)' for name in (
+        'enabled', 'type', 'remote_dir', 'huggingface_cache_dir', 'onetrainer_dir', 'install_cmd', 'install_onetrainer',
+        'update_onetrainer', 'detach_trainer', 'run_id', 'download_samples', 'download_output_model', 'download_saves',
+        'download_backups', 'download_tensorboard', 'delete_workspace')},
+    **{f'secrets.cloud.{name}': 'cloud training (SSH login)' for name in ('host', 'port', 'user', 'key_file', 'password')},
 }
 
 # Settings that only the UI reads: they take effect there, not in a training run.
@@ -212,8 +218,11 @@ NOT_IMPLEMENTED: dict[str, str] = {
     'optimizer.min_beta1': 'no optimizer takes it',
     **{f'quantization.{name}': 'quantization' for name in
        ('svd_dtype', 'svd_rank', 'cache_dir')},
-    **{f'cloud.{f.name}': _CLOUD for f in TrainConfig.get_field('cloud').type.FIELDS},
-    **{f'secrets.cloud.{name}': _CLOUD for name in ('api_key', 'id', 'host', 'port', 'user', 'key_file', 'password')},
+    # RunPod machines and the pod actions; every transfer uses SFTP whatever `file_sync` says
+    **{f'cloud.{name}': _CLOUD for name in (
+        'file_sync', 'create', 'name', 'tensorboard_tunnel', 'sub_type', 'gpu_type', 'volume_size', 'min_download',
+        'on_finish', 'on_error', 'on_detached_finish', 'on_detached_error')},
+    **{f'secrets.cloud.{name}': _CLOUD for name in ('api_key', 'id')},
 }
 PART_NOT_IMPLEMENTED: dict[str, str] = {
     'offload_fraction': 'layer offloading',

@@ -58,8 +58,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--rank", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--world-size", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--init-method", default="env://", help=argparse.SUPPRESS)
-    parser.add_argument("--callback-path", help="accepted for compatibility (remote training)")
-    parser.add_argument("--command-path", help="accepted for compatibility (remote training)")
+    parser.add_argument("--callback-path", help="append every training event to this file, one JSON line each")
+    parser.add_argument("--command-path", help="apply the commands appended to this file ({\"command\": \"stop\"} ...)")
     return parser
 
 
@@ -86,6 +86,14 @@ def main(argv: list[str] | None = None) -> int:
 
     callbacks = TrainCallbacks(on_update_status=lambda s: print(s, flush=True), on_update_train_progress=progress)
     commands = TrainCommands()
+    if args.callback_path or args.command_path:  # a remote run: the local side reads and writes these files
+        from modules.cloud.run_files import EventWriter, watch_commands
+
+        if args.callback_path:
+            callbacks = EventWriter(args.callback_path).callbacks(
+                on_update_status=lambda s: print(s, flush=True), on_update_train_progress=progress)
+        if args.command_path:
+            watch_commands(args.command_path, commands)
     from modules.train.distributed import World, join, launched_world, leave, rank_device
 
     # one process of several (started by torchrun or by a multi-process run): join the others first
@@ -102,11 +110,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _train(trainer, commands) -> int:
+    from modules.cloud.errors import CloudError
     from modules.train.backups import BackupError
 
     try:
         trainer.start()
-    except BackupError as exc:  # a damaged backup: the folder and the reason, no traceback
+    except (BackupError, CloudError) as exc:  # a damaged backup, a remote run that cannot start: one line
         print(f"error: {exc}", file=sys.stderr)
         trainer.end()  # nothing was trained: only closes the logs
         return 1

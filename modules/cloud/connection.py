@@ -111,7 +111,10 @@ class Connection:
     @property
     def sftp(self) -> paramiko.SFTPClient:
         if self._sftp is None:
-            self._sftp = self.client.open_sftp()
+            try:
+                self._sftp = self.client.open_sftp()
+            except paramiko.SSHException as exc:
+                raise CloudError(f"{self.host}:{self.port} offers no SFTP for file transfers ({exc})") from None
         return self._sftp
 
     def run(self, command: str, *, check: bool = True, timeout: float | None = None) -> tuple[int, str]:

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("paramiko")
+from tests.engine.conftest import image_dir, make_config, tiny_model  # noqa: E402,F401 - the tiny run's fixtures
+
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
 
 
@@ -62,7 +64,7 @@ def ssh_server(tmp_path_factory):
         f"AuthorizedKeysFile {folder / 'authorized_keys'}", f"PidFile {folder / 'sshd.pid'}",
         "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
         "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no", "MaxStartups 50",
-        "AllowTcpForwarding yes", "X11Forwarding no", ""]))
+        "AllowTcpForwarding yes", "X11Forwarding no", "Subsystem sftp internal-sftp", ""]))
     if os.geteuid() == 0:
         os.makedirs("/run/sshd", exist_ok=True)  # the privilege-separation folder sshd insists on
     log = (folder / "sshd.log").open("w")

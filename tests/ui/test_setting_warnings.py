@@ -28,12 +28,12 @@ async def test_a_change_made_elsewhere_shows_the_warning(user: User) -> None:
     await user.open('/')
     config = get_session().config
     user.find(marker='tab-cloud').click()
-    await user.should_see(marker='cloud.enabled')
-    await user.should_not_see(marker='setting-warning-cloud.enabled')
-    config.cloud.enabled = True
-    await user.should_see(marker='setting-warning-cloud.enabled')
-    config.cloud.enabled = False
-    await user.should_not_see(marker='setting-warning-cloud.enabled')
+    await user.should_see(marker='cloud.tensorboard_tunnel')
+    await user.should_not_see(marker='setting-warning-cloud.tensorboard_tunnel')
+    config.cloud.tensorboard_tunnel = False  # cloud training over SSH has no tunnel yet
+    await user.should_see(marker='setting-warning-cloud.tensorboard_tunnel')
+    config.cloud.tensorboard_tunnel = True
+    await user.should_not_see(marker='setting-warning-cloud.tensorboard_tunnel')
 
 
 async def test_settings_that_take_effect_never_warn(user: User) -> None:

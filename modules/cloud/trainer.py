@@ -1,0 +1,273 @@
+"""`CloudTrainer`: the trainer interface (start, train, end) for a run on a Linux machine over SSH.
+
+start uploads what the run needs (changed files only), installs the trainer there and starts the
+headless trainer detached from the SSH session, in `<remote_dir>/runs/<run_id>/`. train follows the
+run's event file and turns its lines into the local callbacks; local commands are appended to the
+run's command file. end downloads what the `download_*` switches ask for. Because the remote run
+does not depend on the connection, a run can be followed again later (`reattach=True`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import posixpath
+import time
+
+from modules.config.enums import CloudType
+
+from .errors import CloudError
+from .run_files import complete_lines
+
+log = logging.getLogger(__name__)
+POLL_SECONDS = 0.5
+DOWNLOADS = {  # switch → the workspace sub-folder it brings back
+    "download_samples": "samples",
+    "download_saves": "save",
+    "download_backups": "backup",
+    "download_tensorboard": "tensorboard",
+}
+
+
+class CloudTrainer:
+    def __init__(self, config, callbacks=None, commands=None, *, reattach: bool = False, data_dir: str = "."):
+        from modules.train import TrainCallbacks, TrainCommands
+
+        self.config = config
+        self.callbacks = callbacks or TrainCallbacks()
+        self.commands = commands or TrainCommands()
+        self.reattach = reattach
+        self.data_dir = data_dir
+        self.connection = None
+        self.plan = None
+        self.exit_code: int | None = None
+        self.errors: list[str] = []
+        self._offset = 0
+        self._sent_stop = False
+        cloud = config.cloud
+        self.run_dir = posixpath.join(cloud.remote_dir, "runs", cloud.run_id or "run")
+
+    # ---- start -----------------------------------------------------------------------------------------
+    def start(self) -> None:
+        from .connection import Connection, known_hosts_path
+
+        cloud, secrets = self.config.cloud, self.config.secrets.cloud
+        if cloud.type != CloudType.LINUX:
+            raise CloudError(f"cloud type {cloud.type.name} is not available: choose LINUX (a machine reachable by SSH)")
+        if not cloud.run_id or "/" in cloud.run_id:
+            raise CloudError(f"run id {cloud.run_id!r} cannot name a folder")
+        self.connection = Connection(secrets.host, int(secrets.port or 22), secrets.user, key_file=secrets.key_file,
+                                     password=secrets.password, known_hosts=known_hosts_path(self.data_dir))
+        status = self.callbacks.on_update_status
+        cuda = self.connection.run("nvidia-smi -L", check=False)[0] == 0
+        from .paths import plan_remote_run
+
+        self.plan = plan_remote_run(self.config, cloud.remote_dir, cuda=cuda)
+        running = self._running()
+        if self.reattach:
+            if not self._exists("events.jsonl"):
+                raise CloudError(f"no run {cloud.run_id!r} on the remote machine to reattach to")
+            status(f"reattached to run {cloud.run_id}")
+            self.commands.set_on_command(self._send_commands)
+            return
+        if running:
+            raise CloudError(f"run {cloud.run_id!r} is still running on the remote machine: reattach to it or "
+                             "choose another run id")
+        from . import install, sync
+
+        python = install.prepare(self.connection, self.config, status)
+        sftp = self.connection.sftp
+        stats = sync.SyncStats()
+        for local, remote in self.plan.uploads.items():
+            status(f"uploading {os.path.basename(local)}")
+            sync.upload(sftp, local, remote, stats)
+        log.info("uploaded %d files (%d bytes), %d unchanged", stats.files_sent, stats.bytes_sent, stats.files_skipped)
+        self.upload_stats = stats
+        q = _q
+        self.connection.run(f"rm -rf {q(self.run_dir)} && mkdir -p {q(self.run_dir)}")
+        self._write_private("config.json", json.dumps(self.plan.config.to_pack_dict(secrets=False)))
+        remote_secrets = self.config.secrets.copy()
+        remote_secrets.cloud = type(remote_secrets.cloud).default_values()  # the SSH login stays here
+        self._write_private("secrets.json", json.dumps(remote_secrets.to_dict()))
+        self._write_private("run.sh", self._script(python))
+        status("starting the remote trainer")
+        self.connection.run(f"cd {q(self.run_dir)} && (setsid nohup sh run.sh > /dev/null 2>&1 < /dev/null & "
+                            "echo $! > pid)")
+        self.commands.set_on_command(self._send_commands)
+
+    def _script(self, python: str) -> str:
+        q, run = _q, self.run_dir
+        files = {name: posixpath.join(run, name) for name in ("config.json", "secrets.json", "events.jsonl",
+                                                                "commands.jsonl", "trainer.log")}
+        return "\n".join([
+            f"cd {q(self.config.cloud.onetrainer_dir)} || exit 1",
+            f"export HF_HOME={q(self.config.cloud.huggingface_cache_dir)}",
+            f"{q(python)} -m modules.cli.train --config-path {q(files['config.json'])} "
+            f"--secrets-path {q(files['secrets.json'])} --callback-path {q(files['events.jsonl'])} "
+            f"--command-path {q(files['commands.jsonl'])} > {q(files['trainer.log'])} 2>&1",
+            "code=$?",
+            f"rm -f {q(files['config.json'])} {q(files['secrets.json'])}",  # the secrets never outlive the run
+            f"printf '{{\"type\": \"exit\", \"code\": %d}}\\n' \"$code\" >> {q(files['events.jsonl'])}",
+            "",
+        ])
+
+    def _write_private(self, name: str, text: str) -> None:
+        path = posixpath.join(self.run_dir, name)
+        with self.connection.sftp.open(path, "w") as handle:
+            handle.chmod(0o600)  # before the contents arrive
+            handle.write(text.encode())
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.connection.sftp.stat(posixpath.join(self.run_dir, name))
+            return True
+        except FileNotFoundError:
+            return False
+
+    def _running(self) -> bool:
+        pid = posixpath.join(self.run_dir, "pid")
+        return self.connection.run(f"test -f {_q(pid)} && kill -0 \"$(cat {_q(pid)})\"", check=False)[0] == 0
+
+    # ---- train -----------------------------------------------------------------------------------------
+    def train(self) -> None:
+        events_path = posixpath.join(self.run_dir, "events.jsonl")
+        while self.exit_code is None:
+            if not self.connection.alive():
+                raise CloudError(f"lost the connection to the remote machine; run {self.config.cloud.run_id!r} goes "
+                                 "on there: reattach to follow it")
+            try:
+                with self.connection.sftp.open(events_path, "rb") as handle:
+                    handle.seek(self._offset)
+                    events, used = complete_lines(handle.read())
+            except FileNotFoundError:
+                events, used = [], 0
+            self._offset += used
+            for event in events:
+                self._dispatch(event)
+            if self.exit_code is None:
+                if not events and not self._running():
+                    self._check_gone(events_path)
+                time.sleep(POLL_SECONDS)
+        if self.exit_code != 0:
+            raise CloudError(f"the remote run failed (exit {self.exit_code}): {self._last_words()}")
+
+    def _check_gone(self, events_path: str) -> None:
+        """The trainer is not running and wrote no exit line: it was killed."""
+        with self.connection.sftp.open(events_path, "rb") as handle:
+            handle.seek(self._offset)
+            if handle.read():
+                return  # lines arrived in between
+        if not self._running():
+            time.sleep(POLL_SECONDS)  # the exit line is written right after the trainer ends
+            with self.connection.sftp.open(events_path, "rb") as handle:
+                handle.seek(self._offset)
+                if not handle.read():
+                    raise CloudError(f"the remote trainer ended without a word: {self._last_words()}")
+
+    def _last_words(self) -> str:
+        if self.errors:
+            return self.errors[-1]
+        log_path = posixpath.join(self.run_dir, "trainer.log")
+        output = self.connection.run(f"tail -n 5 {_q(log_path)}", check=False)[1].strip().splitlines()
+        return output[-1] if output else "no output"
+
+    def _dispatch(self, event: dict) -> None:
+        from modules.train.events import ScalarEvent
+        from modules.train.progress import TrainProgress
+
+        kind = event.get("type")
+        if kind == "progress":
+            progress = TrainProgress(epoch=event["epoch"], epoch_step=event["epoch_step"],
+                                     epoch_sample=event.get("epoch_sample", 0), global_step=event["global_step"])
+            self.progress = progress
+            self.callbacks.on_update_train_progress(progress, event["max_step"], event["max_epoch"])
+        elif kind == "status":
+            self.callbacks.on_update_status(event["text"])
+        elif kind == "scalar":
+            self.callbacks.on_scalar(ScalarEvent(event["tag"], event["step"], event["value"]))
+        elif kind == "sample_progress":
+            self.callbacks.on_update_sample_default_progress(event["step"], event["max_step"])
+        elif kind == "sample":
+            self._sample(event)
+        elif kind == "error":
+            self.errors.append(event["text"])
+        elif kind == "exit":
+            self.exit_code = int(event["code"])
+
+    def _sample(self, event: dict) -> None:
+        """A sample the remote run wrote: downloaded (when asked) and handed on as a local one."""
+        local = self.plan.local_of(event.get("path") or "")
+        if not (self.config.cloud.download_samples and local):
+            return
+        from modules.train.callbacks import SampleOutput
+
+        from . import sync
+
+        sync.download(self.connection.sftp, event["path"], local)
+        data = None
+        if event.get("file_type", "IMAGE") == "IMAGE" and os.path.isfile(local):
+            from PIL import Image
+
+            with Image.open(local) as image:
+                data = image.copy()
+        output = SampleOutput(event.get("file_type", "IMAGE"), data, local, event.get("sample_index"),
+                              event.get("prompt", ""))
+        (self.callbacks.on_sample_custom if event.get("custom") else self.callbacks.on_sample_default)(output)
+
+    def _send_commands(self, commands) -> None:
+        entries = []
+        if commands.get_stop_command() and not self._sent_stop:
+            self._sent_stop = True
+            entries.append({"command": "stop"})
+        if commands.get_and_reset_sample_default_command():
+            entries.append({"command": "sample_default"})
+        entries += [{"command": "sample_custom", "sample": s.to_dict()} for s in commands.get_and_reset_sample_custom_commands()]
+        if commands.get_and_reset_backup_command():
+            entries.append({"command": "backup"})
+        if commands.get_and_reset_save_command():
+            entries.append({"command": "save"})
+        if entries and self.connection is not None and self.connection.alive():
+            try:
+                with self.connection.sftp.open(posixpath.join(self.run_dir, "commands.jsonl"), "a") as handle:
+                    handle.write("".join(json.dumps(e) + "\n" for e in entries).encode())
+            except OSError as exc:
+                log.warning("could not send %s to the remote run: %s", entries, exc)
+
+    # ---- end -------------------------------------------------------------------------------------------
+    def end(self) -> None:
+        if self.connection is None:
+            return
+        self.commands.set_on_command(None)
+        try:
+            if self.exit_code is not None and self.connection.alive():
+                self._download()
+                if self.exit_code == 0 and self.config.cloud.delete_workspace:
+                    self.callbacks.on_update_status("deleting the remote workspace")
+                    remote_root = posixpath.join(self.config.cloud.remote_dir, "remote")
+                    self.connection.run(f"rm -rf {_q(remote_root)} {_q(self.run_dir)}")
+            elif self.connection.alive() and not self.config.cloud.detach_trainer and self.plan is not None:
+                self.commands.stop()  # this side gave up: the remote run ends too
+                self._send_commands(self.commands)
+        finally:
+            self.connection.close()
+
+    def _download(self) -> None:
+        from . import sync
+
+        cloud, sftp = self.config.cloud, self.connection.sftp
+        status = self.callbacks.on_update_status
+        if cloud.download_output_model and "output_model_destination" in self.plan.outputs:
+            local, remote = self.plan.outputs["output_model_destination"]
+            status("downloading the model")
+            sync.download(sftp, remote, local)
+        if "workspace_dir" in self.plan.outputs:
+            local_root, remote_root = self.plan.outputs["workspace_dir"]
+            for switch, folder in DOWNLOADS.items():
+                if getattr(cloud, switch):
+                    sync.download(sftp, posixpath.join(remote_root, folder), os.path.join(local_root, folder))
+
+
+def _q(path: str) -> str:
+    from .connection import quote
+
+    return quote(path)
