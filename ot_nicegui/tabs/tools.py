@@ -29,11 +29,18 @@ def _open_sampling(session: ConfigSession) -> object:
     return open_sample_tool_dialog(session)
 
 
+def _open_convert(session: ConfigSession) -> object:
+    from ot_nicegui.dialogs.convert_tool import open_convert_tool_dialog
+
+    return open_convert_tool_dialog(session)
+
+
 TOOLS: list[Tool] = [
     Tool('Profiling', "This process's CPU and memory use, and the stack of every thread (for a run that hangs).",
          _open_profiling),
     Tool('Sampling', 'Render prompts from a base model, with or without LoRA files, and compare LoRAs side by side.',
          _open_sampling),
+    Tool('Convert model', 'Write a base model, LoRA or embedding in another format or data type.', _open_convert),
 ]
 
 

@@ -169,3 +169,115 @@ def test_bad_input_gets_one_line_and_writes_nothing(tmp_path, tiny, capsys, adap
     _refused(capsys, tmp_path, ["--model-type", SD15, "--training-method", "LORA", "--input-name", str(lora),
                                 "--output-model-format", "DIFFUSERS", "--output-model-destination", out],
              "not an output format")
+
+
+# ---- the dialog ----------------------------------------------------------------------------------
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("OT_DATA_DIR", str(folder))
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+async def _open_dialog(user) -> None:
+    from nicegui import ui
+    from nicegui.testing.user_interaction import UserInteraction
+
+    await user.open("/?tab=tools")
+    await user.should_see("Convert model")
+    with user:
+        (button,) = [b for b in user.find(kind=ui.button, content="Open").elements
+                     if "Convert model" in str(b.props.get("aria-label"))]
+    UserInteraction(user, {button}, None).click()
+    await user.should_see(marker="convert-dialog")
+
+
+def _select(user, marker: str, value) -> None:
+    with user:
+        (element,) = user.find(marker=marker).elements
+        element.set_value(value)
+
+
+def _options(user, marker: str) -> list:
+    with user:
+        (element,) = user.find(marker=marker).elements
+        return list(element.options)
+
+
+async def test_dialog_converts_and_offers_the_formats_of_the_method(data_dir, user, tiny, tmp_path):
+    await _open_dialog(user)
+    _select(user, "convert-model_type", ModelType.STABLE_DIFFUSION_15)
+    assert _options(user, "convert-format") == output_formats(SD15, "FINE_TUNE")
+    _select(user, "convert-method", TrainingMethod.LORA)
+    assert _options(user, "convert-format") == output_formats(SD15, "LORA")
+    _select(user, "convert-method", TrainingMethod.FINE_TUNE)
+    _select(user, "convert-format", ModelFormat.ORIGINAL_SINGLE_FILE)
+    # a picked model_index.json stands for its folder
+    user.find(marker="convert-input").clear().type(str(tiny(SD15) / "model_index.json"))
+    out = tmp_path / "out" / "model.safetensors"
+    user.find(marker="convert-destination").clear().type(str(out))
+    user.find(marker="convert-run").click()
+    await user.should_see("Done", retries=600)
+    with safe_open(str(out), "pt") as f:
+        assert f.get_tensor("model.diffusion_model.out.2.weight").dtype == torch.float16
+
+
+async def test_dialog_says_in_one_line_what_is_wrong_and_writes_nothing(data_dir, user, tmp_path):
+    await _open_dialog(user)
+    _select(user, "convert-method", TrainingMethod.LORA)
+    missing = str(tmp_path / "missing.safetensors")
+    user.find(marker="convert-input").clear().type(missing)
+    user.find(marker="convert-destination").clear().type(str(tmp_path / "out.safetensors"))
+    user.find(marker="convert-run").click()
+    await user.should_see(f"Stopped: input file {missing} does not exist")
+    assert not (tmp_path / "out.safetensors").exists()
+
+
+# ---- in Chromium -----------------------------------------------------------------------------------
+def test_dialog_in_chromium_in_both_themes(tmp_path, tiny):
+    from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
+
+    from ot_nicegui.widgets.fields import option_label
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    if executable is None or not os.path.exists(executable):
+        pytest.skip("chromium is not installed (tests/setup_system.sh installs it)")
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    source = tiny(SD15)
+    with run_app(tmp_path) as app, playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        for scheme in ("light", "dark"):
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"page: {e}"))
+            page.goto(app.url + "/?tab=tools")
+            page.wait_for_function("document.getElementById('ot-connection')?.dataset.state === 'online'")
+            assert page.evaluate("document.body.classList.contains('body--dark')") == (scheme == "dark")
+            page.get_by_role("button", name="Open Convert model").click()
+            dialog = page.locator(".q-dialog")
+            dialog.get_by_label("What to convert").click()
+            page.get_by_role("option", name="LoRA", exact=True).click()
+            dialog.get_by_label("Output format").click()
+            page.get_by_role("option", name=option_label(ModelFormat.KOHYA_LORA), exact=True).wait_for()
+            page.keyboard.press("Escape")
+            dialog.get_by_label("What to convert").click()
+            page.get_by_role("option", name="Base model", exact=True).click()
+            dialog.get_by_label("Output format").click()
+            page.get_by_role("option", name=option_label(ModelFormat.ORIGINAL_SINGLE_FILE), exact=True).click()
+            dialog.get_by_role("textbox", name="Input (model folder").fill(str(source))
+            out = tmp_path / f"{scheme}.safetensors"
+            dialog.get_by_role("textbox", name="Output destination").fill(str(out))
+            dialog.get_by_role("button", name="Convert").click()
+            dialog.get_by_text("Done", exact=True).wait_for(timeout=120_000)
+            page.screenshot(path=str(ARTIFACTS / f"convert-dialog-{scheme}.png"))
+            assert out.is_file()
+            context.close()
+        browser.close()
+        log = app.output()
+    assert not errors, errors
+    assert "Traceback" not in log, log[-3000:]
