@@ -13,7 +13,7 @@ from typing import Any
 
 from nicegui import ui
 
-from modules.config.enums import DataType
+from modules.config.enums import DataType, ModelType
 from modules.config.sample_config import SampleConfig
 from modules.tools import sampling
 from ot_nicegui.dialogs.common import dialog_frame
@@ -30,13 +30,13 @@ WEIGHT_DTYPES = (DataType.FLOAT_32, DataType.BFLOAT_16, DataType.FLOAT_16)
 class FileList:
     """An editable list of file paths (LoRA or embedding files), each with a browse button."""
 
-    def __init__(self, title: str, marker: str):
-        self.title, self.marker = title, marker
+    def __init__(self, title: str, item: str, marker: str):
+        self.title, self.item, self.marker = title, item, marker
         self.paths: list[str] = []
         with ui.column().classes('w-full gap-0'):
             with ui.row().classes('w-full items-center'):
                 ui.label(title).classes('text-sm font-medium')
-                ui.button(f'Add {title[:-1] if title.endswith("s") else title}', icon='add', on_click=self.add) \
+                ui.button(f'Add {item}', icon='add', on_click=self.add) \
                     .props('flat dense no-caps').mark(f'{marker}-add')
             self.rows = ui.column().classes('w-full gap-0')
 
@@ -45,11 +45,11 @@ class FileList:
         self.paths.append(value if isinstance(value, str) else '')
         with self.rows, ui.row().classes('w-full items-start no-wrap gap-1') as row:
             with ui.element('div').classes('grow'):
-                field = path_row(f'{self.title[:-1]} {index + 1}', self.paths[index],
+                field = path_row(f'{self.item[:1].upper()}{self.item[1:]} {index + 1}', self.paths[index],
                                  lambda e, i=index: self._set(i, e.value), dirs_only=False)
                 field.mark(f'{self.marker}-{index}')
             ui.button(icon='delete', on_click=lambda i=index, r=row: self._remove(i, r)) \
-                .props(f'flat dense round aria-label="Remove {self.title[:-1]} {index + 1}"').classes('mt-3')
+                .props(f'flat dense round aria-label="Remove {self.item} {index + 1}"').classes('mt-3')
 
     def _set(self, index: int, value: Any) -> None:
         if index < len(self.paths) and self.paths[index] is not None:
@@ -76,7 +76,7 @@ def show_grid(results: list[sampling.Rendered], loras: list[str], prompts: list[
     """Rows = prompts, columns = LoRA files; each image with its settings below it."""
     with ui.card().classes('w-full').props('flat bordered') as card:
         first = results[0].metadata
-        ui.label(f'{first["model_type"]} · {first["base_model"]} · {first["created"]}') \
+        ui.label(f'{ModelType[first["model_type"]].label} · {first["base_model"]} · {first["created"]}') \
             .classes('text-sm opacity-80').mark('sampling-grid-title')
         with ui.grid(columns=f'minmax(8rem, auto) repeat({len(loras)}, minmax(0, 1fr))') \
                 .classes('w-full gap-2 items-start').mark('sampling-grid'):
@@ -92,7 +92,7 @@ def show_grid(results: list[sampling.Rendered], loras: list[str], prompts: list[
                         if rendered is None:
                             ui.label('not rendered').classes('text-sm opacity-60')
                             continue
-                        ui.image(str(rendered.path)).classes('w-full').props(
+                        ui.image(str(rendered.path)).classes('w-full').style('max-width: 512px').props(
                             f'alt="{prompt} — {_column_title(rendered.metadata["lora"])}"').mark('sampling-image')
                         ui.label(_caption(rendered.metadata)).classes('text-xs opacity-80') \
                             .mark('sampling-metadata')
@@ -115,19 +115,19 @@ def open_sample_tool_dialog(session: ConfigSession) -> ui.dialog:
                 ui.select({d: d.name for d in WEIGHT_DTYPES}, value=state['dtype'], label='Weight data type',
                           on_change=lambda e: state.update(dtype=e.value)).classes('w-full').mark('sampling-dtype')
                 with_base = ui.checkbox('Include a "no LoRA" column', value=True).mark('sampling-with-base')
-                loras = FileList('LoRA files', 'sampling-lora')
-                embeddings = FileList('Embedding files', 'sampling-embedding')
+                loras = FileList('LoRA files', 'LoRA file', 'sampling-lora')
+                embeddings = FileList('Embedding files', 'embedding file', 'sampling-embedding')
                 ui.label('One embedding answers to <embedding> in the prompt, several to <file name>.') \
                     .classes('text-xs opacity-80')
             with ui.column().classes('gap-1').style('flex: 1 1 0; min-width: 0'):
                 ui.label('Each line of the prompt is one row of the comparison grid.').classes('text-xs opacity-80')
                 sample_fields(sample, settings, standalone=True)
-        runner = ToolRunner('sampling')
         with ui.row().classes('w-full items-center'):
             render = ui.button('Render', icon='image').mark('sampling-render')
             ui.button('Unload model', icon='eject', on_click=lambda: _unload(runner)).props('flat') \
                 .mark('sampling-unload')
             ui.label(f'Saved to {out_dir} · device {device}').classes('text-xs opacity-80')
+        runner = ToolRunner('sampling')
         gallery = ui.column().classes('w-full gap-2').mark('sampling-gallery')
 
         async def go() -> None:

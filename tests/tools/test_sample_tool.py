@@ -101,6 +101,55 @@ def test_the_base_is_restored_when_the_lora_is_taken_off(tiny_sd, lora_file, tmp
     assert len({r.path for r in results}) == 3 and all(r.path.with_suffix('.json').is_file() for r in results)
 
 
+@pytest.fixture(scope='module')
+def module_cache():
+    from modules.tools import sampling
+
+    return sampling.ModelCache()
+
+
+@pytest.mark.parametrize(('peft_type', 'fields', 'fmt'), [
+    ('LORA', {'lora_decompose': True}, 'DIFFUSERS_LORA'),
+    ('LOHA', {}, 'COMFY_LORA'),
+    ('LOKR', {}, 'KOHYA_LORA'),
+    ('OFT_2', {}, 'KOHYA_LORA'),
+])
+def test_every_adapter_type_renders_what_the_trained_model_renders(tiny_sd, tmp_path, module_cache,
+                                                                     peft_type, fields, fmt):
+    from modules.config.enums import ModelFormat, ModelType, PeftType, TrainingMethod
+    from modules.config.sample_config import SampleConfig
+    from modules.config.train_config import TrainConfig
+    from modules.families import family_for
+    from modules.tools import sampling
+    from modules.tools.task import ToolTask
+    from modules.train.methods import MethodSetup
+
+    family = family_for(MODEL_TYPE)
+    config = TrainConfig.default_values()
+    config.model_type, config.training_method = ModelType(MODEL_TYPE), TrainingMethod.LORA
+    config.peft_type = PeftType(peft_type)
+    for name, value in fields.items():
+        setattr(config, name, value)
+    trained = family.load(tiny_sd, config)
+    setup = MethodSetup(family, trained, config)
+    setup.setup()
+    generator = torch.Generator().manual_seed(2)
+    for group in setup.groups:
+        for parameter in group.params:
+            parameter.data = parameter.data + torch.randn(parameter.shape, generator=generator) * 0.1
+    sample = SampleConfig.for_model_type(ModelType(MODEL_TYPE))
+    sample.prompt, sample.width, sample.height, sample.diffusion_steps = 'a cat', 32, 32, 2
+    expected = np.asarray(family.sample(trained, sample))
+    path = tmp_path / 'adapter.safetensors'
+    setup.save_final(str(path), ModelFormat(fmt), None, {})
+
+    key = sampling.BaseModel(ModelType(MODEL_TYPE), tiny_sd)
+    image, metadata = sampling.render_one(module_cache, key, str(path), sample, ToolTask(on_log=lambda _: None))
+    assert np.array_equal(np.asarray(image), expected)
+    base, _ = sampling.render_one(module_cache, key, sampling.NO_LORA, sample, ToolTask(on_log=lambda _: None))
+    assert not np.array_equal(np.asarray(base), expected)
+
+
 def test_a_missing_base_model_or_lora_is_one_line_and_writes_nothing(tmp_path, tiny_sd, capsys):
     missing = str(tmp_path / 'no-such-model')
     assert cli('--base-model-name', missing, '--prompt', 'x', '--destination', str(tmp_path / 'out' / 'x')) == 1
@@ -205,3 +254,43 @@ async def test_the_dialog_says_in_one_line_that_the_base_model_is_missing(data_d
     user.find(marker='sampling-render').click()
     await user.should_see(f'Stopped: the base model {missing} does not exist')
     assert not (data_dir / 'samples').exists()
+
+
+# ---- in Chromium -------------------------------------------------------------------------------
+def test_the_grid_in_chromium_in_both_themes_with_a_clean_console(tmp_path, tiny_sd, lora_file):
+    playwright_api = pytest.importorskip('playwright.sync_api')
+    from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
+
+    executable = chromium_path()
+    if executable is None or not Path(executable).exists():
+        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with run_app(tmp_path) as app, playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        for renders, scheme in enumerate(('light', 'dark'), start=1):
+            context = browser.new_context(viewport={'width': 1400, 'height': 1000}, color_scheme=scheme)
+            page = context.new_page()
+            page.on('console', lambda m: errors.append(m.text) if m.type == 'error' else None)
+            page.on('pageerror', lambda e: errors.append(str(e)))
+            page.goto(f'{app.url}/?tab=tools')
+            page.get_by_role('button', name='Open Sampling').click()
+            dialog = page.get_by_role('dialog')
+            dialog.get_by_label('Base model', exact=True).fill(tiny_sd)
+            dialog.get_by_label('Prompt', exact=True).fill(f'a {scheme} cat\na {scheme} dog')
+            for label, value in (('Width', '32'), ('Height', '32'), ('Diffusion steps', '2')):
+                dialog.get_by_label(label, exact=True).fill(value)
+            dialog.get_by_role('button', name='Add LoRA file').click()
+            dialog.get_by_label('LoRA file 1', exact=True).fill(lora_file)
+            dialog.get_by_role('button', name='Render').click()
+            page.wait_for_function("[...document.querySelectorAll('[role=dialog] .q-img img')].length === 4 && "
+                                   "[...document.querySelectorAll('[role=dialog] .q-img img')].every("
+                                   "i => i.complete && i.naturalWidth > 0)", timeout=120_000)
+            assert page.evaluate("document.body.classList.contains('body--dark')") == (scheme == 'dark')
+            assert dialog.get_by_text('no LoRA', exact=True).is_visible()
+            assert dialog.get_by_text(f'a {scheme} dog', exact=True).is_visible()
+            page.screenshot(path=str(ARTIFACTS / f'sampling-tool-{scheme}.png'), animations='disabled')
+            context.close()
+            assert len(list((app.data_dir / 'samples').glob('*.png'))) == 4 * renders
+        browser.close()
+    assert errors == []
