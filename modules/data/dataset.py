@@ -1,6 +1,7 @@
 """TrainDataset: concepts -> deterministic, single-bucket batches (cached or computed inline)."""
 
 import logging
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +19,7 @@ from .sampler import Draw, epoch_draws, make_batches, samples_per_epoch
 from .scan import Item, scan_concept
 
 ENCODE_CHUNK = 4  # samples per encoder call while filling the cache
+MEMORY_CACHE_BYTES = 1 << 30  # cached latents and text encodings kept in memory after their first read
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +100,9 @@ class TrainDataset:
         self._groups: list[_Group] | None = None
         self._cleared = False
         self._aggregates: dict[Path, list[dict]] = {}
+        self._in_memory: dict[tuple[Path, int], dict] = {}
+        self._memory_bytes = 0
+        self._memory_lock = threading.Lock()
         self._plan_key: tuple[int, int] | None = None
         self._plan: list[list[Draw]] = []
 
@@ -108,6 +113,7 @@ class TrainDataset:
                 and bool(self.config.clear_cache_before_training) and not self._cleared:
             cache.clear_cache(self.cache_dir)
             self._aggregates.clear()
+            self._forget()
         self._cleared = True
         if self._groups is None:
             self._groups = [self._scan(concept) for concept in self.concepts]
@@ -248,7 +254,7 @@ class TrainDataset:
         if self.cache_images:
             directory = self._image_dir(draw.group, variation)
             info = self._aggregate(directory)[item.index]
-            tensors = cache.read_item(directory, item.index)
+            tensors = self._cached_item(directory, item.index)
             out["latent"] = tensors["latent"]
             out["mask"] = tensors["mask"].float() / 255.0 if "mask" in tensors else None
             out.update(resolution=tuple(info["resolution"]), original_size=tuple(info["original_size"]),
@@ -263,7 +269,7 @@ class TrainDataset:
         if self.cache_text:
             directory = self._text_dir(draw.group, text_variation)
             out["prompt"] = self._aggregate(directory)[item.index]["prompt"]
-            out["text"] = cache.read_item(directory, item.index)
+            out["text"] = self._cached_item(directory, item.index)
         else:
             out["prompt"] = group.pipeline.prompt(item, text_variation)
         return out
@@ -296,6 +302,27 @@ class TrainDataset:
         )
 
     # --- cache ----------------------------------------------------------------------------------
+    def _cached_item(self, directory: Path, index: int) -> dict:
+        """A cached sample's tensors; the first MEMORY_CACHE_BYTES of them stay in memory, so a
+        dataset that fits is read from disk once, not on every step of every epoch."""
+        key = (directory, index)
+        tensors = self._in_memory.get(key)
+        if tensors is None:
+            tensors = cache.read_item(directory, index)
+            size = sum(t.nbytes for t in tensors.values() if isinstance(t, torch.Tensor))
+            with self._memory_lock:
+                if self._memory_bytes + size <= MEMORY_CACHE_BYTES:
+                    self._in_memory[key] = tensors
+                    self._memory_bytes += size
+        return tensors
+
+    def _forget(self, directory: Path | None = None) -> None:
+        """Drop the in-memory copies of a variation written anew (all of them without `directory`)."""
+        with self._memory_lock:
+            for key in [k for k in self._in_memory if directory is None or k[0] == directory]:
+                tensors = self._in_memory.pop(key)
+                self._memory_bytes -= sum(t.nbytes for t in tensors.values() if isinstance(t, torch.Tensor))
+
     def _aggregate(self, directory: Path) -> list[dict]:
         return self._aggregates[directory]
 
@@ -315,6 +342,7 @@ class TrainDataset:
         items = cache.read_aggregate(directory, group.fingerprint)
         if items is None:
             items = self._encode_images(group, variation, directory)
+            self._forget(directory)
         self._aggregates[directory] = items
 
     def _encode_images(self, group: _Group, variation: int, directory: Path) -> list[dict]:
@@ -364,6 +392,7 @@ class TrainDataset:
                                      {key: value[offset].detach().cpu().clone() for key, value in encoded.items()})
             items = [{"prompt": prompt} for prompt in prompts]
             cache.write_aggregate(directory, fingerprint, items)
+            self._forget(directory)
         self._aggregates[directory] = items
 
 
