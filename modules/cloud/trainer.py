@@ -14,6 +14,8 @@ import os
 import posixpath
 import time
 
+import paramiko
+
 from modules.config.enums import CloudType
 
 from .errors import CloudError
@@ -132,24 +134,31 @@ class CloudTrainer:
     def train(self) -> None:
         events_path = posixpath.join(self.run_dir, "events.jsonl")
         while self.exit_code is None:
-            if not self.connection.alive():
-                raise CloudError(f"lost the connection to the remote machine; run {self.config.cloud.run_id!r} goes "
-                                 "on there: reattach to follow it")
             try:
-                with self.connection.sftp.open(events_path, "rb") as handle:
-                    handle.seek(self._offset)
-                    events, used = complete_lines(handle.read())
-            except FileNotFoundError:
-                events, used = [], 0
-            self._offset += used
-            for event in events:
-                self._dispatch(event)
-            if self.exit_code is None:
-                if not events and not self._running():
+                events = self._new_events(events_path)
+                for event in events:
+                    self._dispatch(event)
+                if self.exit_code is None and not events and not self._running():
                     self._check_gone(events_path)
+            except (OSError, EOFError, paramiko.SSHException) as exc:
+                if self.connection.alive():
+                    raise
+                raise CloudError(f"lost the connection to the remote machine; run {self.config.cloud.run_id!r} "
+                                 "goes on there: reattach to follow it") from exc
+            if self.exit_code is None:
                 time.sleep(POLL_SECONDS)
         if self.exit_code != 0:
             raise CloudError(f"the remote run failed (exit {self.exit_code}): {self._last_words()}")
+
+    def _new_events(self, events_path: str) -> list[dict]:
+        try:
+            with self.connection.sftp.open(events_path, "rb") as handle:
+                handle.seek(self._offset)
+                events, used = complete_lines(handle.read())
+        except FileNotFoundError:
+            return []
+        self._offset += used
+        return events
 
     def _check_gone(self, events_path: str) -> None:
         """The trainer is not running and wrote no exit line: it was killed."""

@@ -87,3 +87,18 @@ def test_missing_key_file_and_unreachable_port(ssh_server, trusted):
         _connect(ssh_server, trusted, port=str(closed))
     with pytest.raises(CloudError, match="no SSH host"):
         _connect(ssh_server, trusted, host="")
+
+
+def test_cli_refuses_an_unknown_host_in_one_line_with_the_fingerprint(make_config, ssh_server, tmp_path):
+    from .helpers import cloud_config, run_cli, write_run_files
+
+    expected = _ssh_keygen_fingerprint(ssh_server.host_public_key, tmp_path)
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    config = cloud_config(make_config("STABLE_DIFFUSION_15", "LORA"), tmp_path / "remote-machine")
+    result = run_cli(*write_run_files(config, ssh_server, data_dir), data_dir)
+    assert result.returncode == 1
+    error = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(error) == 1 and expected in error[0] and "--accept" in error[0]
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "remote-machine").exists()  # nothing reached the remote machine
