@@ -160,3 +160,26 @@ def test_validation_dataset_keeps_the_cache_and_a_cleared_cache_is_refilled(squa
 
     build(config, [make_concept(square_folder, seed=9)], encode_images=encoder)  # a new run clears everything
     assert len(list(validation.epoch(0, 2))) == 3 and encoder.images == 6 * 4
+
+
+def test_cached_samples_are_read_from_disk_once_and_kept_within_the_memory_budget(
+        square_folder, make_config, monkeypatch):
+    import modules.data.cache as cache_files
+    import modules.data.dataset as dataset_module
+
+    reads = []
+    real_read = cache_files.read_item
+    monkeypatch.setattr(cache_files, "read_item", lambda d, i: reads.append((d, i)) or real_read(d, i))
+    ds = build(cached_config(make_config), [make_concept(square_folder)], encode_images=CountingEncoder())
+    first = [b.latents.clone() for b in ds.epoch(0, 2)]
+    assert len(reads) == 6
+    again = [b.latents for b in ds.epoch(0, 2)]
+    assert len(reads) == 6  # the second pass comes from memory, with the same values
+    assert all(torch.equal(a, b) for a, b in zip(first, again, strict=True))
+
+    monkeypatch.setattr(dataset_module, "MEMORY_CACHE_BYTES", 0)  # nothing fits: every pass reads the files
+    small = build(cached_config(make_config), [make_concept(square_folder)], encode_images=CountingEncoder())
+    reads.clear()
+    list(small.epoch(0, 2))
+    list(small.epoch(0, 2))
+    assert len(reads) == 12
