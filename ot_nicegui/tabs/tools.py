@@ -35,12 +35,28 @@ def _open_convert(session: ConfigSession) -> object:
     return open_convert_tool_dialog(session)
 
 
+def _open_captioning(session: ConfigSession) -> object:
+    from ot_nicegui.dialogs.caption_tool import open_caption_tool_dialog
+
+    return open_caption_tool_dialog(session)
+
+
+def _open_masking(session: ConfigSession) -> object:
+    from ot_nicegui.dialogs.mask_tool import open_mask_tool_dialog
+
+    return open_mask_tool_dialog(session)
+
+
 TOOLS: list[Tool] = [
     Tool('Profiling', "This process's CPU and memory use, and the stack of every thread (for a run that hangs).",
          _open_profiling),
     Tool('Sampling', 'Render prompts from a base model, with or without LoRA files, and compare LoRAs side by side.',
          _open_sampling),
     Tool('Convert model', 'Write a base model, LoRA or embedding in another format or data type.', _open_convert),
+    Tool('Batch captioning', 'Caption every image of a folder with BLIP, BLIP-2, Florence-2 or the WD14 tagger.',
+         _open_captioning),
+    Tool('Batch masking', 'Mask every image of a folder with ClipSeg, Rembg, a segmentation model or a colour.',
+         _open_masking),
 ]
 
 

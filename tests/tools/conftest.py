@@ -57,3 +57,47 @@ def image_folder(tmp_path: Path) -> Path:
 def snapshot(folder: Path) -> dict[str, bytes]:
     """Every file under the folder with its bytes: what a refused run must leave as it was."""
     return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob('*')) if p.is_file()}
+
+
+@pytest.fixture
+def ui_data_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The app's data folder for a dialog test, in tmp (as tests/ui's data_dir)."""
+    folder = tmp_path / 'data'
+    folder.mkdir()
+    monkeypatch.setenv('OT_DATA_DIR', str(folder))
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+async def open_tool(user, title: str, marker: str) -> None:
+    """Open a tool's dialog from the Tools tab, as a visitor does."""
+    from nicegui import ui
+    from nicegui.testing.user_interaction import UserInteraction
+
+    await user.open('/?tab=tools')
+    await user.should_see(title)
+    with user:
+        (button,) = [b for b in user.find(kind=ui.button, content='Open').elements
+                     if str(b.props.get('aria-label')).strip('"') == f'Open {title}']
+    UserInteraction(user, {button}, None).click()
+    await user.should_see(marker=marker)
+
+
+def set_value(user, marker: str, value) -> None:
+    """Choose in a select or flip a switch (typing is for text inputs)."""
+    with user:
+        (element,) = user.find(marker=marker).elements
+        element.set_value(value)
+
+
+async def status_after_run(user, name: str, seconds: float = 60) -> str:
+    """The runner's status once the run has ended (Done, Stopped: …, Failed: …)."""
+    import asyncio
+
+    for _ in range(int(seconds * 10)):
+        with user:
+            (status,) = user.find(marker=f'tool-{name}-status').elements
+        if status.text and not status.text.startswith(('Running', 'Cancelling')) and ' / ' not in status.text:
+            return status.text
+        await asyncio.sleep(0.1)
+    raise AssertionError(f'the {name} run did not end in time')

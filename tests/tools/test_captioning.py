@@ -8,7 +8,7 @@ import pytest
 from modules.cli.caption import main
 from modules.tools.captioning import CaptionRequest, generate_captions
 from modules.tools.task import ToolTask
-from tests.tools.conftest import snapshot
+from tests.tools.conftest import open_tool, set_value, snapshot, status_after_run
 
 
 def captions(folder: Path) -> dict[str, str]:
@@ -113,3 +113,29 @@ def test_help_lists_onetrainers_arguments(capsys):
     for option in ('--model', '--sample-dir', '--initial-caption', '--caption-prefix', '--caption-postfix',
                    '--mode', '--device', '--dtype', '--include-subdirectories'):
         assert option in text
+
+
+# ---- the dialog ----------------------------------------------------------------------------------
+async def test_the_dialog_captions_a_folder_with_wd14(ui_data_dir, user, wd14_model, image_folder):
+    await open_tool(user, 'Batch captioning', 'caption-tool-dialog')
+    set_value(user, 'caption-tool-model', 'WD14_VIT_2')
+    with user:
+        (initial,) = user.find(marker='caption-tool-initial').elements
+    assert not initial.enabled  # the tagger does not continue a caption
+    user.find(marker='caption-tool-model-name').clear().type(str(wd14_model))
+    user.find(marker='caption-tool-folder').clear().type(str(image_folder))
+    user.find(marker='caption-tool-prefix').clear().type('photo, ')
+    set_value(user, 'caption-tool-subfolders', True)
+    user.find(marker='caption-tool-create').click()
+    assert await status_after_run(user, 'captioning') == 'Done'
+    assert captions(image_folder) == {'red.txt': 'photo, hero (character), red theme', 'blue.txt': 'photo, blue theme',
+                                      'sub/green.txt': 'photo, '}
+
+
+async def test_the_dialog_stops_on_a_missing_folder_and_writes_nothing(ui_data_dir, user, wd14_model, image_folder):
+    await open_tool(user, 'Batch captioning', 'caption-tool-dialog')
+    user.find(marker='caption-tool-folder').clear().type(str(image_folder / 'nowhere'))
+    user.find(marker='caption-tool-create').click()
+    status = await status_after_run(user, 'captioning')
+    assert status == f'Stopped: the folder {image_folder / "nowhere"} does not exist'
+    assert captions(image_folder) == {}

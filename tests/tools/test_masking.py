@@ -10,7 +10,7 @@ from PIL import Image
 from modules.cli.mask import main
 from modules.tools.masking import MaskRequest, combined, generate_masks, shaped
 from modules.tools.task import ToolTask
-from tests.tools.conftest import snapshot
+from tests.tools.conftest import open_tool, set_value, snapshot, status_after_run
 
 
 def mask_of(image: Path) -> np.ndarray:
@@ -150,3 +150,32 @@ def test_help_lists_onetrainers_arguments(capsys):
     for option in ('--model', '--sample-dir', '--add-prompt', '--mode', '--threshold', '--smooth-pixels',
                    '--expand-pixels', '--device', '--dtype', '--alpha', '--include-subdirectories'):
         assert option in text
+
+
+# ---- the dialog ----------------------------------------------------------------------------------
+async def test_the_dialog_masks_a_colour_and_blends_with_the_existing_mask(ui_data_dir, user, image_folder, half_red):
+    Image.new('L', (40, 30), 0).save(image_folder / 'red-masklabel.png')
+    await open_tool(user, 'Batch masking', 'mask-tool-dialog')
+    set_value(user, 'mask-tool-model', 'COLOR')
+    user.find(marker='mask-tool-folder').clear().type(str(image_folder))
+    user.find(marker='mask-tool-prompt').clear().type('#ff0000')
+    set_value(user, 'mask-tool-mode', 'blend')
+    for marker, value in (('threshold', 0.1), ('smooth', 0), ('expand', 0), ('alpha', 0.5)):
+        set_value(user, f'mask-tool-{marker}', value)
+    user.find(marker='mask-tool-create').click()
+    assert await status_after_run(user, 'masking') == 'Done'
+    mask = mask_of(half_red)
+    assert mask[:, :20] == pytest.approx(0.5, abs=0.01) and (mask[:, 20:] == 0).all()
+    assert (mask_of(image_folder / 'blue.jpg') == 0).all()
+    assert not (image_folder / 'sub' / 'green-masklabel.png').exists()  # subfolders only when asked
+
+
+async def test_the_dialog_refuses_a_bad_colour_and_writes_nothing(ui_data_dir, user, image_folder):
+    before = snapshot(image_folder)
+    await open_tool(user, 'Batch masking', 'mask-tool-dialog')
+    set_value(user, 'mask-tool-model', 'COLOR')
+    user.find(marker='mask-tool-folder').clear().type(str(image_folder))
+    user.find(marker='mask-tool-prompt').clear().type('red')
+    user.find(marker='mask-tool-create').click()
+    assert await status_after_run(user, 'masking') == "Stopped: 'red' is not a hex colour such as #FF0000"
+    assert snapshot(image_folder) == before
