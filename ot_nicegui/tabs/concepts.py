@@ -9,6 +9,7 @@ from modules.config.concept_config import ConceptConfig
 from modules.config.enums import ConceptType
 from ot_nicegui.dialogs.augment_preview import card_thumbnail
 from ot_nicegui.dialogs.concept import open_concept_dialog
+from ot_nicegui.pages.dataset_editor import dataset_url
 from ot_nicegui.state.concept_list import concept_store, display_name, matches
 from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.tabs.context import TabContext
@@ -91,6 +92,8 @@ class ConceptsView(ListFileView):
                 field_input(concept, 'enabled').props('dense').mark(f'concept-enabled-{index}')
                 with ui.row().classes('gap-0'):
                     self._button('edit', 'Edit', lambda: self._edit(concept), f'concept-edit-{index}')
+                    self._button('brush', 'Edit captions and masks', lambda: ui.navigate.to(
+                        dataset_url(concept.path, concept.include_subdirectories)), f'concept-dataset-{index}')
                     self._button('content_copy', 'Duplicate', lambda: self.store.duplicate(concept),
                                  f'concept-duplicate-{index}')
                     self._button('chevron_left', 'Move left', lambda: self.store.move(concept, -1),

@@ -209,3 +209,30 @@ async def test_a_folder_outside_the_roots_is_refused(user: User, folder: Path, t
     await user.open(f'/dataset?path={folder}')
     await user.should_see('outside the folders this server may open')
     await user.should_not_see(marker='dataset-tile-0')
+
+
+async def test_a_concept_card_opens_the_editor_on_its_folder(user: User, folder: Path, tmp_path: Path) -> None:
+    from nicegui import ui
+
+    from ot_nicegui.pages.dataset_editor import register
+    from ot_nicegui.state.concept_list import concept_store
+    from ot_nicegui.state.config_session import ConfigSession
+    from ot_nicegui.tabs import concepts as concepts_tab
+    from ot_nicegui.tabs.context import TabContext
+
+    session = ConfigSession(tmp_path / 'data', builtin_presets=tmp_path / 'builtin', autosave_delay=60)
+    register(tmp_path / 'data')
+
+    @ui.page('/')
+    def main() -> None:
+        concepts_tab.render(TabContext.of(session))
+
+    await user.open('/')
+    concept = concept_store(session).add()
+    concept.path = 'images'  # relative to the working folder, as concept paths are
+    concept.include_subdirectories = True
+    await user.should_see(marker='concept-dataset-0')
+    user.find(marker='concept-dataset-0').click()
+    await user.should_see(marker='dataset-tile-3')
+    await user.should_see('4 images')
+    assert value_of(user, 'dataset-folder') == 'images'
