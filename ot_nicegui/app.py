@@ -132,6 +132,9 @@ class MainPage:
             self.changes_button.tooltip('Fields that differ from the loaded preset')
             ui.space()
             search_box(self._search_index, self._tab_labels, self.jump)
+            # Help stays one click away however many tabs push the tab bar past the window's width
+            ui.button(icon='help_outline', on_click=lambda: self._show_tab('help')) \
+                .props('flat round color=white aria-label="Help"').tooltip('Help').mark('help-button')
             self.theme_button = ui.button(on_click=self.toggle_theme) \
                 .props('flat round color=white').mark('theme-toggle')
             self._show_theme()
@@ -200,6 +203,9 @@ class MainPage:
             log.warning('the %s tab could not be shown', spec.label, exc_info=True)
             ui.label(f'The {spec.label} tab could not be shown; the server log has the details.') \
                 .props('role=alert')
+
+    def _show_tab(self, key: str) -> None:
+        self.tabs.value = key
 
     def _update_tab_visibility(self) -> None:
         for spec in self.tabs_spec:

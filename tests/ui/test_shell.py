@@ -123,3 +123,9 @@ def test_no_torch_at_start_up(tmp_path) -> None:
                             cwd=REPO_ROOT, env=env, timeout=120)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == 'False'
+
+
+async def test_the_header_opens_help_whatever_the_tab_bar_shows(user: User) -> None:
+    await user.open('/?tab=training')
+    user.find(marker='help-button').click()
+    await user.should_see(marker='panel-help')
