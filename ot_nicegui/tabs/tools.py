@@ -35,6 +35,12 @@ def _open_convert(session: ConfigSession) -> object:
     return open_convert_tool_dialog(session)
 
 
+def _open_video(session: ConfigSession) -> object:
+    from ot_nicegui.dialogs.video_tool import open_video_tool_dialog
+
+    return open_video_tool_dialog(session)
+
+
 def _open_captioning(session: ConfigSession) -> object:
     from ot_nicegui.dialogs.caption_tool import open_caption_tool_dialog
 
@@ -53,6 +59,8 @@ TOOLS: list[Tool] = [
     Tool('Sampling', 'Render prompts from a base model, with or without LoRA files, and compare LoRAs side by side.',
          _open_sampling),
     Tool('Convert model', 'Write a base model, LoRA or embedding in another format or data type.', _open_convert),
+    Tool('Video tools', 'Cut videos into clips, take still images from them, or download videos with yt-dlp.',
+         _open_video),
     Tool('Batch captioning', 'Caption every image of a folder with BLIP, BLIP-2, Florence-2 or the WD14 tagger.',
          _open_captioning),
     Tool('Batch masking', 'Mask every image of a folder with ClipSeg, Rembg, a segmentation model or a colour.',

@@ -230,3 +230,129 @@ def test_extra_arguments_are_an_argument_list_never_a_shell(tmp_path):
     marker = tmp_path / "touched"
     args = video_tools.download_arguments(f'--format mp4 --output "a b.%(ext)s"; touch {marker}')
     assert args == ["--format", "mp4", "--output", "a b.%(ext)s;", "touch", str(marker)]
+
+
+# ---- the dialog ----------------------------------------------------------------------------------
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "data"
+    folder.mkdir()
+    monkeypatch.setenv("OT_DATA_DIR", str(folder))
+    monkeypatch.chdir(tmp_path)
+    return folder
+
+
+async def _open_dialog(user) -> None:
+    from nicegui import ui
+    from nicegui.testing.user_interaction import UserInteraction
+
+    await user.open("/?tab=tools")
+    await user.should_see("Video tools")
+    with user:
+        (button,) = [b for b in user.find(kind=ui.button, content="Open").elements
+                     if "Video tools" in str(b.props.get("aria-label"))]
+    UserInteraction(user, {button}, None).click()
+    await user.should_see(marker="video-dialog")
+
+
+async def until(condition, seconds: float = 60) -> None:
+    import asyncio
+
+    for _ in range(int(seconds * 10)):
+        if condition():
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError("the condition did not come true in time")
+
+
+def _status(user) -> str:
+    with user:
+        (label,) = user.find(marker="tool-video-status").elements
+        return label.text
+
+
+def _caption(user) -> str:
+    with user:
+        (label,) = user.find(marker="video-preview-caption").elements
+        return label.text
+
+
+async def test_dialog_extracts_clips_and_images_and_downloads_with_a_preview(data_dir, user, videos, tmp_path,
+                                                                             server):
+    await _open_dialog(user)
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    user.find(marker="video-clips-input").clear().type(str(videos["cut"]))
+    user.find(marker="video-clips-output").clear().type(str(clips))
+    user.find(marker="video-clips-cuts").click()
+    user.find(marker="video-clips-run").click()
+    await user.should_see("Done", retries=300)
+    assert [p.name for p in sorted(clips.glob("*.mp4"))] == ["cut_0000.mp4", "cut_0001.mp4"]
+    assert _caption(user).startswith("cut_0001.mp4 · 36 frames · ")
+
+    user.find(marker="video-tab-images").click()
+    user.find(marker="video-images-input").clear().type(str(videos["blur"]))
+    user.find(marker="video-images-output").clear().type(str(tmp_path / "missing"))
+    user.find(marker="video-images-run").click()
+    await user.should_see(f"Stopped: the output folder {tmp_path / 'missing'} does not exist")
+    images = tmp_path / "images"
+    images.mkdir()
+    user.find(marker="video-images-output").clear().type(str(images))
+    user.find(marker="video-images-run").click()
+    await until(lambda: _status(user) in ("Done", "Running …") and _caption(user).startswith("blur_"))
+    assert len(list(images.glob("*.jpg"))) == 1  # 2 s at 0.5 images a second, none blurry enough to drop
+    assert _caption(user).startswith("blur_00000000.jpg · ")
+
+    user.find(marker="video-tab-download").click()
+    downloads = tmp_path / "downloads"
+    downloads.mkdir()
+    user.find(marker="video-download-link").clear().type(f"{server}/letterbox.mp4")
+    user.find(marker="video-download-output").clear().type(str(downloads))
+    user.find(marker="video-download-run").click()
+    await until(lambda: _status(user) == "Done" and "letterbox" in _caption(user))
+    (file,) = downloads.iterdir()
+    assert _caption(user) == f"{file.name} · 24 frames · {W}×{H}"
+
+
+# ---- in Chromium -----------------------------------------------------------------------------------
+def test_dialog_in_chromium_in_both_themes(tmp_path, videos):
+    from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
+
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    executable = chromium_path()
+    if executable is None or not Path(executable).exists():
+        pytest.skip("chromium is not installed (tests/setup_system.sh installs it)")
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with run_app(tmp_path) as app, playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        for scheme in ("light", "dark"):
+            out = tmp_path / scheme
+            out.mkdir()
+            context = browser.new_context(viewport={"width": 1280, "height": 900}, color_scheme=scheme)
+            page = context.new_page()
+            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"page: {e}"))
+            page.goto(app.url + "/?tab=tools")
+            page.wait_for_function("document.getElementById('ot-connection')?.dataset.state === 'online'")
+            assert page.evaluate("document.body.classList.contains('body--dark')") == (scheme == "dark")
+            page.get_by_role("button", name="Open Video tools").click()
+            dialog = page.locator(".q-dialog")
+            dialog.get_by_role("tab", name="Extract images").click()
+            panel = dialog.locator(".q-tab-panel:visible")
+            panel.get_by_role("textbox", name="Video or folder of videos").fill(str(videos["letterbox"]))
+            panel.get_by_role("textbox", name="Output folder").fill(str(out))
+            panel.get_by_role("switch", name="Remove borders").click()
+            panel.get_by_role("button", name="Extract images").click()
+            dialog.get_by_text("Done", exact=True).wait_for(timeout=60_000)
+            dialog.get_by_role("img", name="Preview of the last output").wait_for()
+            page.wait_for_function("[...document.querySelectorAll('.q-dialog img')].some(i => i.naturalWidth > 0)")
+            page.screenshot(path=str(ARTIFACTS / f"video-dialog-{scheme}.png"))
+            assert len(list(out.glob("*.jpg"))) == 1
+            dialog.get_by_role("tab", name="Download").click()
+            dialog.get_by_role("textbox", name="Additional yt-dlp arguments").wait_for()
+            context.close()
+        browser.close()
+        log = app.output()
+    assert not errors, errors
+    assert "Traceback" not in log, log[-3000:]
