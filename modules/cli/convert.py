@@ -22,7 +22,8 @@ def build_parser() -> argparse.ArgumentParser:
                         help="FINE_TUNE: a base model; LORA or EMBEDDING: a file of that kind")
     parser.add_argument("--input-name", required=True, help="model folder, checkpoint file or hub name")
     parser.add_argument("--base-model-name", default="",
-                        help="the base model of a LoRA or embedding (its key layout follows the base)")
+                        help="the base model of a LoRA or embedding (its key layout follows the base), or "
+                             "the model whose other parts go with a transformer-only input file")
     parser.add_argument("--huggingface-token", default="", help="for gated hub models")
     parser.add_argument("--output-dtype", default="FLOAT_16", choices=DataType.names())
     parser.add_argument("--output-model-format", required=True, choices=ModelFormat.names())

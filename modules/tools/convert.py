@@ -173,6 +173,12 @@ def _convert_embedding(task, family, request, model_type, dtype, destination) ->
                    dtype=dtype.torch_dtype())
 
 
+def _reads_denoiser_files(family) -> bool:
+    """Whether the family loads a stand-alone denoiser file (`<denoiser>.model_name`) over a base."""
+    return any(c.part == family.denoiser and not c.prefix and c.from_original is not None
+               for c in family.keymap.single_file)
+
+
 def _convert_model(task, family, request, model_type, fmt, dtype, destination) -> None:
     import torch
 
@@ -181,11 +187,18 @@ def _convert_model(task, family, request, model_type, fmt, dtype, destination) -
 
     config = TrainConfig.default_values()
     config.model_type, config.training_method = model_type, TrainingMethod.FINE_TUNE
-    config.base_model_name = request.input_name
+    source = request.input_name
+    if (request.base_model_name and Path(source).suffix.lower() == ".safetensors"
+            and Path(source).is_file() and _reads_denoiser_files(family)):
+        # a transformer-only file (ORIGINAL_TRANSFORMER, COMFY_TRANSFORMER): the rest comes from the base
+        getattr(config, family.denoiser).model_name = source
+        source = request.base_model_name
+        task.log(f"the {family.denoiser} from {request.input_name}, the other parts from {source}")
+    config.base_model_name = source
     for part in model_type.model_parts():
-        getattr(config, part).weight_dtype = DataType.FLOAT_32  # read exactly; cast once when writing
+        getattr(config, part).weight_dtype = dtype  # loaded straight in the output type: no second copy
     try:
-        model = family.load(request.input_name, config)
+        model = family.load(source, config)
     except Exception as exc:  # noqa: BLE001 - a model that fails to load is the user's input to fix
         raise ToolError(f"cannot load {request.input_name} as {model_type}: {_one_line(exc)}") from None
     # a folder of another family loads as the components it has: the family's own ones must be there

@@ -1,7 +1,8 @@
 """The model converter: a base model, LoRA or embedding written in another format and data type.
 
 The dialog's values are its own, prefilled from the current settings (model type, base model), so
-the training config is never changed. The output formats offered follow the model type and what is
+the training config is never changed. The base model names the key layout of a LoRA or embedding,
+and gives the other parts of a model whose input is a transformer-only file. The output formats offered follow the model type and what is
 converted (`modules.tools.convert.output_formats`).
 """
 from __future__ import annotations
@@ -52,9 +53,8 @@ def open_convert_tool_dialog(session: ConfigSession) -> ui.dialog:
                       on_change=lambda e: state.update(dtype=e.value)).classes('w-40').mark('convert-dtype')
         path_row('Input (model folder, checkpoint, LoRA or embedding file)', '',
                  lambda e: state.update(input=input_path(e.value or '')), dirs_only=False).mark('convert-input')
-        with ui.column().classes('w-full gap-0') as base_row:
-            path_row('Base model (its layout names the LoRA keys)', state['base'],
-                     lambda e: state.update(base=(e.value or '').strip()), dirs_only=False).mark('convert-base')
+        path_row('Base model (for a LoRA, an embedding or a transformer-only file)', state['base'],
+                 lambda e: state.update(base=(e.value or '').strip()), dirs_only=False).mark('convert-base')
         formats = ui.select({}, label='Output format', on_change=lambda e: state.update(format=e.value)) \
             .classes('w-full').mark('convert-format')
         path_row('Output destination', '', lambda e: state.update(destination=(e.value or '').strip()),
@@ -67,7 +67,6 @@ def open_convert_tool_dialog(session: ConfigSession) -> ui.dialog:
             formats.set_options(options, value=state['format'] if state['format'] in options else
                                 next(iter(options), None))
             state['format'] = formats.value
-            base_row.set_visibility(state['method'] != TrainingMethod.FINE_TUNE)
 
         def _set(key: str, value: Any) -> None:
             state[key] = value
@@ -77,8 +76,7 @@ def open_convert_tool_dialog(session: ConfigSession) -> ui.dialog:
             request = converter.ConvertRequest(
                 model_type=state['model_type'], training_method=state['method'], input_name=state['input'],
                 output_model_format=state['format'] or '', output_model_destination=state['destination'],
-                output_dtype=state['dtype'],
-                base_model_name=state['base'] if state['method'] != TrainingMethod.FINE_TUNE else '')
+                output_dtype=state['dtype'], base_model_name=state['base'])
             convert_button.disable()
             try:
                 await runner.run(converter.convert, request)

@@ -6,6 +6,7 @@ import os
 import pytest
 import torch
 from safetensors import safe_open
+from safetensors.torch import save_file
 
 from modules.cli.convert import main
 from modules.config.enums import ModelFormat, ModelType, TrainingMethod
@@ -17,7 +18,7 @@ from tests.formats.adapters import ALPHA, add_adapters
 from tests.formats.conftest import BUILDERS, generate
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-SD15, SD3 = "STABLE_DIFFUSION_15", "STABLE_DIFFUSION_3"
+SD15, SD3, FLUX = "STABLE_DIFFUSION_15", "STABLE_DIFFUSION_3", "FLUX_DEV_1"
 
 
 def _load(model_type: str, source) -> dict[str, dict[str, torch.Tensor]]:
@@ -78,6 +79,27 @@ def test_full_model_to_single_file_and_back_to_diffusers(tmp_path, tiny, model_t
         for key, value in state.items():
             if key not in skip:
                 assert torch.equal(value, reloaded[part][key]), f"{part}.{key}"
+
+
+def test_transformer_file_and_back_with_the_base(tmp_path, tiny):
+    source = tiny(FLUX)
+    single = tmp_path / "transformer.safetensors"
+    assert main(["--model-type", FLUX, "--input-name", str(source), "--output-model-format", "ORIGINAL_TRANSFORMER",
+                 "--output-dtype", "FLOAT_32", "--output-model-destination", str(single)]) == 0
+    with safe_open(str(single), "pt") as f:
+        assert not any(k.startswith(("vae", "text_encoder", "transformer.")) for k in f.keys())
+        shifted = {k: f.get_tensor(k) + 1 for k in f.keys()}  # the original layout only moves values
+    save_file(shifted, str(single))
+    back = tmp_path / "back"
+    # the transformer from the file, the text encoders and the VAE from the base model
+    assert main(["--model-type", FLUX, "--input-name", str(single), "--base-model-name", str(source),
+                 "--output-model-format", "DIFFUSERS", "--output-dtype", "FLOAT_32",
+                 "--output-model-destination", str(back)]) == 0
+    expected, reloaded = _load(FLUX, source), _load(FLUX, back)
+    for part, state in expected.items():
+        for key, value in state.items():
+            want = value + 1 if part == "transformer" else value
+            assert torch.equal(want, reloaded[part][key]), f"{part}.{key}"
 
 
 def test_output_dtype(tmp_path, tiny):
@@ -169,6 +191,13 @@ def test_bad_input_gets_one_line_and_writes_nothing(tmp_path, tiny, capsys, adap
     _refused(capsys, tmp_path, ["--model-type", SD15, "--training-method", "LORA", "--input-name", str(lora),
                                 "--output-model-format", "DIFFUSERS", "--output-model-destination", out],
              "not an output format")
+    # a SDXL embedding (two text encoders) is no SD 1.5 embedding
+    sdxl = family_for("STABLE_DIFFUSION_XL_10_BASE").keymap
+    embedding = save_embedding(tmp_path / "xl.safetensors", {"text_encoder": torch.randn(1, 32),
+                                                             "text_encoder_2": torch.randn(1, 48)}, sdxl)
+    _refused(capsys, tmp_path, ["--model-type", SD15, "--training-method", "EMBEDDING", "--input-name",
+                                str(embedding), "--output-model-format", "SAFETENSORS",
+                                "--output-model-destination", out], f"not an embedding of {SD15}")
 
 
 # ---- the dialog ----------------------------------------------------------------------------------
