@@ -3,6 +3,7 @@
 // The server drives it through `otDataset.*` calls queued in `window.otDatasetQueue`.
 (() => {
   const UNDO_LIMIT = 20;
+  const UNDO_BYTES = 256 * 1024 * 1024;  // snapshots of a large image are large: keep fewer
   const s = {
     item: null, tool: 'draw', brush: 1, alpha: 1, maskOnly: false,
     hasMask: false, hadMask: false, dirty: false, undo: [], stroke: null, loadId: 0,
@@ -101,7 +102,8 @@
 
   function remember(ctx) {
     s.undo.push(ctx.getImageData(0, 0, maskCanvas.width, maskCanvas.height));
-    if (s.undo.length > UNDO_LIMIT) s.undo.shift();
+    const each = maskCanvas.width * maskCanvas.height * 4;
+    while (s.undo.length > Math.max(2, Math.min(UNDO_LIMIT, Math.floor(UNDO_BYTES / each)))) s.undo.shift();
   }
 
   // the first edit of an image without a mask starts one: black when adding, white when erasing
@@ -219,6 +221,7 @@
     setAlpha: (alpha) => { s.alpha = alpha; },
     setMaskOnly: (on) => { s.maskOnly = on; showLayers(); },
     isDirty: () => s.dirty,
+    maskAt: (x, y) => maskCanvas.getContext('2d', {willReadFrequently: true}).getImageData(x, y, 1, 1).data[0],
     drain() {
       const queue = window.otDatasetQueue || [];
       while (queue.length) queue.shift()();

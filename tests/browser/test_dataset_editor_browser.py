@@ -44,6 +44,16 @@ def paint_and_caption(page, tile: int, caption: str) -> None:
     page.mouse.move(box['x'] + box['width'] * 0.7, y, steps=8)
     page.mouse.up()
     assert page.evaluate('otDataset.isDirty()')
+    middle = (SIZE[0] // 2, SIZE[1] // 2)
+    assert page.evaluate(f'otDataset.maskAt({middle[0]}, {middle[1]})') == 255
+    assert page.evaluate('otDataset.maskAt(2, 2)') == 0  # a new mask starts black around the stroke
+    # fill turns the black region white; undo brings it back
+    page.get_by_role('button', name='Fill').click()
+    page.mouse.click(box['x'] + 3, box['y'] + 3)
+    page.wait_for_function('otDataset.maskAt(2, 2) === 255')
+    page.get_by_role('button', name='Undo the last stroke').click()
+    page.wait_for_function('otDataset.maskAt(2, 2) === 0')
+    page.get_by_role('button', name='Draw').click()
     field = page.get_by_label('Caption', exact=True)
     field.fill(caption)
     field.press('Enter')

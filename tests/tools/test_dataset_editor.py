@@ -236,3 +236,28 @@ async def test_a_concept_card_opens_the_editor_on_its_folder(user: User, folder:
     await user.should_see(marker='dataset-tile-3')
     await user.should_see('4 images')
     assert value_of(user, 'dataset-folder') == 'images'
+
+
+async def test_the_tools_tab_opens_the_editor(user: User, folder: Path, tmp_path: Path) -> None:
+    from nicegui import ElementFilter, ui
+    from nicegui.testing.user_interaction import UserInteraction
+
+    from ot_nicegui.pages.dataset_editor import register
+    from ot_nicegui.state.config_session import ConfigSession
+    from ot_nicegui.tabs import tools as tools_tab
+    from ot_nicegui.tabs.context import TabContext
+
+    session = ConfigSession(tmp_path / 'data', builtin_presets=tmp_path / 'builtin', autosave_delay=60)
+    register(tmp_path / 'data')
+
+    @ui.page('/')
+    def main() -> None:
+        tools_tab.render(TabContext.of(session))
+
+    await user.open('/')
+    await user.should_see('Dataset editor')
+    with user:  # each tool has an "Open" button: take the one named for the editor
+        button = next(b for b in ElementFilter(kind=ui.button) if b.props.get('aria-label') == 'Open Dataset editor')
+    UserInteraction(user, {button}, None).click()
+    await user.should_see(marker='dataset-folder')
+    await user.should_see('No folder open.')
