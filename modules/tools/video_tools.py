@@ -406,49 +406,49 @@ def extract_images(task: ToolTask, source: str | os.PathLike, output: str | os.P
         task.step(number, len(videos))
         end_time = min(last, facts.duration)
         box = border_box(facts, first, end_time) if remove_borders else Box(0, 0, facts.width, facts.height)
-        captured = _capture(task, facts, first, end_time, images_per_second)
-        dropped = _blurriest(captured, blur_removal)
-        task.log(f"{facts.path.name}: {len(captured)} frames taken, {len(dropped)} blurriest dropped")
+        # two passes, so a long video never has all its frames in memory: sharpness, then the writing
+        dropped = _blurriest(_capture(task, facts, first, end_time, images_per_second), blur_removal)
         folder = _target_folder(out, facts.path, output_subfolders)
-        for index, (time, image) in enumerate(captured):
-            task.check()
-            if index in dropped:
+        taken = 0
+        for time, image in _capture(task, facts, first, end_time, images_per_second):
+            taken += 1
+            if time in dropped:
                 continue
             crop = varied_crop(box, crop_variation, rng)
             path = folder / f"{facts.path.stem}_{round(time * 1000):08d}.jpg"
             written.append(write_image(path, np.ascontiguousarray(crop.of(image))))
+        task.log(f"{facts.path.name}: {taken} frames taken, {len(dropped)} blurriest dropped")
     task.step(len(videos), len(videos))
     task.log(f"{len(written)} images written to {out}")
     return written
 
 
-def _capture(task, facts: VideoFacts, start: float, end: float, rate: float) -> list[tuple[float, np.ndarray]]:
+def _capture(task, facts: VideoFacts, start: float, end: float, rate: float) -> Iterator[tuple[float, np.ndarray]]:
     """The frame on screen at start, start + 1/rate, ... (each frame once, however high the rate)."""
-    captured: list[tuple[float, np.ndarray]] = []
-    next_time, previous = start, None
-
-    def take(pick) -> None:
-        if not captured or captured[-1][0] != pick[0]:
-            captured.append(pick)
-
+    next_time, previous, last_taken = start, None, None
     for time, image in frames(facts.path, start, end):
+        task.check()
         while next_time < time - _EPSILON:
-            take(previous if previous is not None else (time, image))
+            pick = previous if previous is not None else (time, image)
+            if pick[0] != last_taken:
+                last_taken = pick[0]
+                yield pick
             next_time += 1 / rate
         previous = (time, image)
-        task.check()
     while previous is not None and next_time < min(end, previous[0] + 1 / facts.fps) - _EPSILON:
-        take(previous)
+        if previous[0] != last_taken:
+            last_taken = previous[0]
+            yield previous
         next_time += 1 / rate
-    return captured
 
 
-def _blurriest(captured, fraction: float) -> set[int]:
-    drop = int(len(captured) * fraction)
-    if drop == 0:
+def _blurriest(captured: Iterator[tuple[float, np.ndarray]], fraction: float) -> set[float]:
+    """The times of the `fraction` of the captured frames with the lowest variance of the Laplacian."""
+    if fraction <= 0:
         return set()
-    scores = [sharpness(image) for _, image in captured]
-    return set(sorted(range(len(captured)), key=scores.__getitem__)[:drop])
+    scores = [(sharpness(image), time) for time, image in captured]
+    drop = int(len(scores) * fraction)
+    return {time for _, time in sorted(scores)[:drop]}
 
 
 # ---- download ------------------------------------------------------------------------------------

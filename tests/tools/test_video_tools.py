@@ -179,6 +179,17 @@ def test_bad_input_gets_one_line_and_writes_nothing(tmp_path, videos, capsys):
         assert _files(out) == [] and not (tmp_path / "missing").exists()
 
 
+def test_cancel_keeps_the_finished_clips_and_no_half_file(tmp_path, videos):
+    from modules.tools.task import ToolCancelled, ToolTask
+
+    task = ToolTask()
+    task.on_log = lambda text: task.cancel() if "cut_0000.mp4" in text else None
+    with pytest.raises(ToolCancelled):
+        video_tools.extract_clips(task, videos["cut"], tmp_path, max_length=0.5, crop_variation=0)
+    assert _files(tmp_path) == ["cut_0000.mp4"]  # no temporary file left beside it
+    assert len(read_frames(tmp_path / "cut_0000.mp4")) == 12
+
+
 def test_parse_time():
     assert video_tools.parse_time("1:02:03.5") == 3723.5
     assert video_tools.parse_time("2:30") == 150
