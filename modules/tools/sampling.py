@@ -326,5 +326,22 @@ def render_grid(task: ToolTask, cache: ModelCache, key: BaseModel, loras: list[s
     return results
 
 
+def recent_samples(out_dir: str | os.PathLike, limit: int = 24) -> list[tuple[Path, dict[str, Any]]]:
+    """The newest images in `out_dir` that have a readable sidecar, newest first."""
+    import json
+
+    found = []
+    for sidecar in Path(out_dir).glob('*.json'):
+        try:
+            metadata = json.loads(sidecar.read_text(encoding='utf-8'))
+            image = sidecar.with_name(str(metadata['file']))
+        except (OSError, ValueError, KeyError, TypeError):
+            continue  # a sidecar someone else wrote or broke is not ours to show
+        if image.is_file():
+            found.append((image.stat().st_mtime, image, metadata))
+    found.sort(key=lambda item: (item[0], item[1].name), reverse=True)
+    return [(image, metadata) for _, image, metadata in found[:limit]]
+
+
 MODEL_CACHE = ModelCache()  # the process's loaded sampling model, shared by the UI's renders
 

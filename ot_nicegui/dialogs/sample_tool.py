@@ -68,6 +68,11 @@ def _caption(metadata: dict) -> str:
             f'{metadata["sampler"]} · {metadata["seconds"]:.1f} s')
 
 
+def _earlier_caption(metadata: dict) -> str:
+    lora = Path(metadata['lora']).name if metadata.get('lora') else 'no LoRA'
+    return f'{metadata.get("prompt", "")} · {lora} · seed {metadata.get("seed")} · {metadata.get("steps")} steps'
+
+
 def _column_title(lora: str) -> str:
     return Path(lora).name if lora else 'no LoRA'
 
@@ -79,7 +84,7 @@ def show_grid(results: list[sampling.Rendered], loras: list[str], prompts: list[
         ui.label(f'{ModelType[first["model_type"]].label} · {first["base_model"]} · {first["created"]}') \
             .classes('text-sm opacity-80').mark('sampling-grid-title')
         with ui.grid(columns=f'minmax(8rem, auto) repeat({len(loras)}, minmax(0, 1fr))') \
-                .classes('w-full gap-2 items-start').mark('sampling-grid'):
+                .classes('w-full gap-2 items-start ot-sampling-grid').mark('sampling-grid'):
             ui.label('Prompt').classes('text-sm font-medium')
             for lora in loras:
                 ui.label(_column_title(lora)).classes('text-sm font-medium break-all').mark('sampling-column')
@@ -112,7 +117,7 @@ def open_sample_tool_dialog(session: ConfigSession) -> ui.dialog:
                 field_input(settings, 'model_type').classes('w-full').mark('sampling-model_type')
                 field_input(settings, 'base_model_name', label='Base model').classes('w-full') \
                     .mark('sampling-base_model')
-                ui.select({d: d.name for d in WEIGHT_DTYPES}, value=state['dtype'], label='Weight data type',
+                ui.select({d: getattr(d, 'label', d.name) for d in WEIGHT_DTYPES}, value=state['dtype'], label='Weight data type',
                           on_change=lambda e: state.update(dtype=e.value)).classes('w-full').mark('sampling-dtype')
                 with_base = ui.checkbox('Include a "no LoRA" column', value=True).mark('sampling-with-base')
                 loras = FileList('LoRA files', 'LoRA file', 'sampling-lora')
@@ -129,6 +134,16 @@ def open_sample_tool_dialog(session: ConfigSession) -> ui.dialog:
             ui.label(f'Saved to {out_dir} · device {device}').classes('text-xs opacity-80')
         runner = ToolRunner('sampling')
         gallery = ui.column().classes('w-full gap-2').mark('sampling-gallery')
+        earlier = sampling.recent_samples(out_dir)
+        if earlier:
+            with ui.expansion(f'Earlier samples ({len(earlier)} newest)').classes('w-full') \
+                    .mark('sampling-earlier'):
+                with ui.grid(columns='repeat(auto-fill, minmax(10rem, 1fr))').classes('w-full gap-2'):
+                    for path, metadata in earlier:
+                        with ui.column().classes('gap-0'):
+                            ui.image(str(path)).classes('w-full').props(f'alt="{metadata.get("prompt", "")}"')
+                            ui.label(_earlier_caption(metadata)).classes('text-xs break-words') \
+                                .mark('sampling-earlier-caption')
 
         async def go() -> None:
             prompts = [line.strip() for line in sample.prompt.splitlines() if line.strip()]

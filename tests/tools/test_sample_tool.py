@@ -245,6 +245,15 @@ async def test_the_dialog_renders_a_comparison_grid_with_metadata(data_dir, user
     assert np.abs(pixels(by_cell['a red cat', '']) - pixels(by_cell['a red cat', lora_file])).mean() > 2
     assert all(m['base_model'] == tiny_sd and m['steps'] == 2 and m['seconds'] >= 0 for m in metadata)
 
+    # opened again, the dialog shows the earlier samples; a broken sidecar is left out
+    (data_dir / 'samples' / 'broken.json').write_text('{not json')
+    user.find(marker='sampling-dialog-ok').click()
+    await user.should_not_see(marker='sampling-dialog')
+    await open_tool(user)
+    captions = texts(user, 'sampling-earlier-caption')
+    assert len(captions) == 4 and sum('style.safetensors' in c for c in captions) == 2
+    assert all(' · seed 42 · 2 steps' in c for c in captions)
+
 
 async def test_the_dialog_says_in_one_line_that_the_base_model_is_missing(data_dir, user, tmp_path):
     await open_tool(user)
@@ -283,9 +292,14 @@ def test_the_grid_in_chromium_in_both_themes_with_a_clean_console(tmp_path, tiny
             dialog.get_by_role('button', name='Add LoRA file').click()
             dialog.get_by_label('LoRA file 1', exact=True).fill(lora_file)
             dialog.get_by_role('button', name='Render').click()
-            page.wait_for_function("[...document.querySelectorAll('[role=dialog] .q-img img')].length === 4 && "
-                                   "[...document.querySelectorAll('[role=dialog] .q-img img')].every("
+            page.wait_for_function("[...document.querySelectorAll('.ot-sampling-grid .q-img img')].length === 4 && "
+                                   "[...document.querySelectorAll('.ot-sampling-grid .q-img img')].every("
                                    "i => i.complete && i.naturalWidth > 0)", timeout=120_000)
+            if renders > 1:  # the earlier render is listed, its images load when opened
+                dialog.get_by_text('Earlier samples (4 newest)').click()
+                page.wait_for_function("[...document.querySelectorAll('[role=dialog] .q-img img')].length === 8 && "
+                                       "[...document.querySelectorAll('[role=dialog] .q-img img')].every("
+                                       "i => i.complete && i.naturalWidth > 0)")
             assert page.evaluate("document.body.classList.contains('body--dark')") == (scheme == 'dark')
             assert dialog.get_by_text('no LoRA', exact=True).is_visible()
             assert dialog.get_by_text(f'a {scheme} dog', exact=True).is_visible()
