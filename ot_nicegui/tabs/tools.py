@@ -85,4 +85,4 @@ def render(ctx: TabContext) -> None:
                         ui.label(tool.title).classes('text-base font-medium').props('role=heading aria-level=3')
                         ui.label(tool.description).classes('text-sm opacity-80')
                     ui.button('Open', on_click=lambda t=tool: t.open(ctx.session)) \
-                        .props(f'aria-label="Open {tool.title}"')
+                        .props(f'aria-label="Open {tool.title}"').mark(f'open-tool-{tool.title.lower()}')

@@ -49,7 +49,7 @@ async def test_training_tab_buttons_open_the_scheduler_and_timestep_dialogs(user
 async def test_tools_tab_opens_profiling(user: User) -> None:
     await user.open('/?tab=tools')
     await user.should_see('Profiling')
-    user.find('Open').click()
+    user.find(marker='open-tool-profiling').click()
     await user.should_see(marker='profiling-dialog')
     await user.should_see(marker='profiling-rss_mb')
 
