@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,7 +15,7 @@ from modules.config.train_config import TrainConfig
 from modules.families import family_for
 from modules.formats import read_lora, save_embedding, save_lora
 from modules.tools.convert import output_formats
-from tests.formats.adapters import ALPHA, add_adapters
+from tests.formats.adapters import ALPHA, add_adapters, assert_same_effect
 from tests.formats.conftest import BUILDERS, generate
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -138,6 +139,53 @@ def test_kohya_lora_to_diffusers_loads_in_diffusers(tmp_path, adapted):
     torch.testing.assert_close(image, adapted_image, atol=1e-4, rtol=0)
     with safe_open(str(out), "pt") as f:
         assert f.metadata()["modelspec.title"] == "mine"  # the source header is kept
+
+
+def _trained_lora(base: Path, model_type: str, path: Path, fmt: str) -> Path:
+    """A LoRA on every trainable part of a tiny model, random non-zero weights, written by our trainer's saver."""
+    from modules.train.methods import MethodSetup
+
+    family = family_for(model_type)
+    config = TrainConfig.default_values()
+    config.model_type, config.training_method = ModelType(model_type), TrainingMethod.LORA
+    setup = MethodSetup(family, family.load(str(base), config), config)
+    setup.setup()
+    generator = torch.Generator().manual_seed(1)
+    for group in setup.groups:
+        for parameter in group.params:
+            parameter.data = torch.randn(parameter.shape, generator=generator) * 0.5
+    setup.save_final(str(path), ModelFormat(fmt), None, {})
+    return path
+
+
+@pytest.mark.parametrize("fmt", ["DIFFUSERS_LORA", "COMFY_LORA", "LEGACY_LORA", "KOHYA_LORA"])
+def test_flux_lora_between_formats_follows_the_base_layout(tmp_path, tiny, fmt):
+    base = tiny(FLUX)
+    keymap = family_for(FLUX).keymap
+    denoiser_config = dict(_load_config(base))
+    source = _trained_lora(base, FLUX, tmp_path / "kohya.safetensors", "KOHYA_LORA")
+    out = tmp_path / f"{fmt}.safetensors"
+    assert main(["--model-type", FLUX, "--training-method", "LORA", "--input-name", str(source),
+                 "--base-model-name", str(base), "--output-model-format", fmt, "--output-dtype", "FLOAT_32",
+                 "--output-model-destination", str(out)]) == 0
+    converted = read_lora(out, keymap, denoiser_config=denoiser_config)
+    # Flux's legacy names are the kohya names, so a legacy file reads as kohya
+    assert converted.formats == ({ModelFormat.KOHYA_LORA} if fmt == "LEGACY_LORA" else {ModelFormat(fmt)})
+    assert_same_effect(read_lora(source, keymap, denoiser_config=denoiser_config).parts, converted.parts)
+
+
+def _load_config(base: Path) -> dict:
+    import json
+
+    return json.loads((base / "transformer" / "config.json").read_text())
+
+
+def test_a_format_that_cannot_hold_the_lora_is_refused(tmp_path, adapted, capsys):
+    kohya = save_lora(tmp_path / "kohya.safetensors", adapted[1], ALPHA, family_for(SD15).keymap, "KOHYA_LORA")
+    _refused(capsys, tmp_path, ["--model-type", SD15, "--training-method", "LORA", "--input-name", str(kohya),
+                                "--output-model-format", "ORIGINAL_LORA",
+                                "--output-model-destination", str(tmp_path / "original.safetensors")],
+             "cannot be written as ORIGINAL_LORA")
 
 
 def test_lora_dtype(tmp_path, adapted):
