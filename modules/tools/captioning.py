@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -212,16 +213,25 @@ def generate_captions(task: ToolTask, request: CaptionRequest, captioner: Captio
         task.log('Loading the model …')
         captioner = load_captioner(request)
     written = 0
-    for batch in batches(images, request.batch_size):
-        task.check()
-        captions = captioner([load_rgb(path) for path in batch], request.initial_caption)
-        for path, caption in zip(batch, captions, strict=True):
-            text = new_caption_text(existing[path], f'{request.prefix}{caption}{request.postfix}', request.mode)
-            if text is not None:
-                _write(caption_path(path), text)
-                written += 1
-                task.log(f'{path.name}: {caption}')
-        task.step(images.index(batch[-1]) + 1, len(images))
+    # Files are written (with fsync) by a second thread while the model captions the next batch;
+    # leaving the block waits for them, so a cancel or an error keeps every caption already made.
+    with ThreadPoolExecutor(max_workers=1) as writer:
+        pending = []
+        for batch in batches(images, request.batch_size):
+            task.check()
+            captions = captioner([load_rgb(path) for path in batch], request.initial_caption)
+            for path, caption in zip(batch, captions, strict=True):
+                text = new_caption_text(existing[path], f'{request.prefix}{caption}{request.postfix}', request.mode)
+                if text is not None:
+                    pending.append(writer.submit(_write, caption_path(path), text))
+                    written += 1
+                    task.log(f'{path.name}: {caption}')
+            for future in [f for f in pending if f.done()]:
+                future.result()  # a failed write stops the run
+                pending.remove(future)
+            task.step(images.index(batch[-1]) + 1, len(images))
+        for future in pending:
+            future.result()
     return written
 
 
