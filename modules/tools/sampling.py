@@ -8,6 +8,7 @@ convention we train can be sampled. Each image is written with a JSON sidecar of
 """
 from __future__ import annotations
 
+import math
 import os
 import re
 import tempfile
@@ -127,8 +128,18 @@ def adapter_type(parts: dict[str, dict[str, Any]]) -> dict[str, Any]:
         return {'peft_type': PeftType.LOKR, 'lokr_decompose_both': any('lokr_w1_a' in k for k in keys),
                 'lokr_use_tucker': any('lokr_t2' in k for k in keys)}
     if any('.oft_' in k for k in keys):
-        return {'peft_type': PeftType.OFT_2}
+        return {'peft_type': PeftType.OFT_2, **_oft_block_size(parts)}
     return {'peft_type': PeftType.LORA, 'lora_decompose': any('magnitude' in k for k in keys)}
+
+
+def _oft_block_size(parts: dict[str, dict[str, Any]]) -> dict[str, int]:
+    """A rotation of a b-wide block stores b(b-1)/2 numbers; the most common b is the one trained
+    (peft fits the size to layers it does not divide)."""
+    from collections import Counter
+
+    sizes = Counter(round((1 + math.sqrt(1 + 8 * value.shape[-1])) / 2)
+                    for state in parts.values() for key, value in state.items() if key.endswith('oft_R.weight'))
+    return {'oft_block_size': sizes.most_common(1)[0][0]} if sizes else {}
 
 
 class ModelCache:
