@@ -20,6 +20,11 @@ def blip_model(tiny_model_dir: Path) -> Path:
 
 
 @pytest.fixture(scope='session')
+def florence2_model(tiny_model_dir: Path) -> Path:
+    return tiny_models.florence2(tiny_model_dir / 'florence2')
+
+
+@pytest.fixture(scope='session')
 def wd14_model(tiny_model_dir: Path) -> Path:
     pytest.importorskip('onnx')
     pytest.importorskip('onnxruntime')

@@ -67,6 +67,19 @@ def test_the_model_is_called_once_per_batch(image_folder):
     assert captions(image_folder)['red.txt'] == '(255, 0, 0)'
 
 
+def test_florence2_writes_a_detailed_caption_for_each_image_of_a_batch(florence2_model, image_folder):
+    request = CaptionRequest('FLORENCE_2', str(image_folder), model_name=str(florence2_model), batch_size=2,
+                             max_new_tokens=6, include_subdirectories=True, postfix='.')
+    assert generate_captions(ToolTask(on_log=lambda text: None), request) == 3
+    written = captions(image_folder)
+    assert set(written) == {'red.txt', 'blue.txt', 'sub/green.txt'}
+    assert all(text.endswith('.') and len(text) > 3 for text in written.values())
+    one_by_one = CaptionRequest('FLORENCE_2', str(image_folder), model_name=str(florence2_model), batch_size=1,
+                                max_new_tokens=6, include_subdirectories=True, postfix='.', mode='replace')
+    generate_captions(ToolTask(on_log=lambda text: None), one_by_one)
+    assert captions(image_folder) == written  # a batch captions as single images do
+
+
 def test_wd14_writes_the_tags_above_each_threshold(wd14_model, image_folder):
     args = ['--model', 'WD14_VIT_2', '--model-name', str(wd14_model), '--sample-dir', str(image_folder)]
     assert main(args) == 0

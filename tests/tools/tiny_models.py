@@ -140,3 +140,42 @@ def u2net(path: Path) -> Path:
     model.ir_version = 9
     onnx.save(model, path)
     return path
+
+
+def florence2(folder: Path) -> Path:
+    """Florence-2 with a two-stage vision tower on 32-pixel images (17 image tokens) and a tiny BART."""
+    import torch
+    from transformers import (
+        BartConfig,
+        BartTokenizer,
+        CLIPImageProcessorPil,
+        Florence2Config,
+        Florence2ForConditionalGeneration,
+        Florence2Processor,
+        Florence2VisionConfig,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    specials = ['<s>', '<pad>', '</s>', '<unk>', '<image>', '<mask>']
+    vocab = {token: i for i, token in enumerate(specials)}
+    for token in [*WORDS, *(f'Ġ{w}' for w in WORDS), *'abcdefghijklmnopqrstuvwxyz.,?', 'Ġ']:
+        vocab.setdefault(token, len(vocab))
+    tokenizer = BartTokenizer(vocab=vocab, merges=[], extra_special_tokens={'image_token': '<image>'})
+    vision = Florence2VisionConfig(
+        depths=(1, 1), patch_size=(7, 3), patch_stride=(4, 2), patch_padding=(3, 1), patch_prenorm=(False, True),
+        embed_dim=(16, 32), num_heads=(2, 4), num_groups=(2, 4), window_size=2, projection_dim=32,
+        max_position_embeddings=16, max_temporal_embeddings=4)
+    text = BartConfig(
+        vocab_size=len(tokenizer), d_model=32, encoder_layers=1, decoder_layers=1, encoder_attention_heads=2,
+        decoder_attention_heads=2, encoder_ffn_dim=37, decoder_ffn_dim=37, max_position_embeddings=128,
+        bos_token_id=0, pad_token_id=1, eos_token_id=2, decoder_start_token_id=2, forced_bos_token_id=None,
+        forced_eos_token_id=None)
+    torch.manual_seed(0)
+    model = Florence2ForConditionalGeneration(
+        Florence2Config(vision_config=vision, text_config=text, image_token_id=tokenizer.image_token_id)).eval()
+    model.generation_config.suppress_tokens = list(range(len(specials)))  # only words, up to max_new_tokens
+    model.save_pretrained(folder)
+    image_processor = CLIPImageProcessorPil(size={'height': 32, 'width': 32}, do_center_crop=False,
+                                            image_seq_length=17)
+    Florence2Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
+    return folder
