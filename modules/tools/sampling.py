@@ -215,22 +215,41 @@ def _attach_lora(loaded: _Loaded, path: str) -> None:
     config = loaded.config.copy()
     config.training_method, config.lora_model_name = TrainingMethod.LORA, path
     denoiser_config = dict(model[family.denoiser].config)
-    for name, value in adapter_type(load_lora(path, family.keymap, denoiser_config=denoiser_config)).items():
-        setattr(config, name, value)
+    file_parts = load_lora(path, family.keymap, denoiser_config=denoiser_config)
+    settings = adapter_type(file_parts)
+    attempts = [settings]
+    if settings['peft_type'] == PeftType.LOKR:  # a fixed Kronecker factor shows as the most common w1 side
+        attempts += [{**settings, 'lokr_decompose_factor': factor} for factor in _lokr_factors(file_parts)]
     parts = [p for p in family.text_encoders if p in model.components and family.facts.text_encoder(p).trainable]
     for part in (*parts, family.denoiser):
         getattr(config, part).train = False  # only what the file holds is wrapped
-    MethodSetup(family, model, config)._attach_adapters(parts)
+    for number, attempt in enumerate(attempts, start=1):
+        for name, value in attempt.items():
+            setattr(config, name, value)
+        try:
+            MethodSetup(family, model, config)._attach_adapters(parts)
+            break
+        except (RuntimeError, ValueError):
+            _detach_adapters(model)
+            if number == len(attempts):
+                raise
     for part in model.adapters:
         model[part].to(loaded.key.device)
+
+
+def _lokr_factors(parts: dict[str, dict[str, Any]]) -> list[int]:
+    from collections import Counter
+
+    sides = Counter(side for state in parts.values() for key, value in state.items()
+                    if key.endswith('lokr_w1') for side in value.shape)
+    return [side for side, _ in sides.most_common(2) if side > 1]
 
 
 def _detach_adapters(model) -> None:
     """Swap every adapter layer back for the layer it wraps: the base model as it was loaded."""
     from peft.tuners.tuners_utils import BaseTunerLayer
 
-    for part in list(model.adapters):
-        module = model[part]
+    for module in model.modules().values():  # every part: an attach that failed half-way wrapped some
         wrapped = [(name, sub) for name, sub in module.named_modules() if isinstance(sub, BaseTunerLayer)]
         for name, sub in wrapped:
             parent_name, _, child = name.rpartition('.')

@@ -111,7 +111,7 @@ def module_cache():
 @pytest.mark.parametrize(('peft_type', 'fields', 'fmt'), [
     ('LORA', {'lora_decompose': True}, 'DIFFUSERS_LORA'),
     ('LOHA', {}, 'COMFY_LORA'),
-    ('LOKR', {}, 'KOHYA_LORA'),
+    ('LOKR', {'lokr_decompose_factor': 4}, 'KOHYA_LORA'),
     ('OFT_2', {'oft_block_size': 8}, 'KOHYA_LORA'),
 ])
 def test_every_adapter_type_renders_what_the_trained_model_renders(tiny_sd, tmp_path, module_cache,
