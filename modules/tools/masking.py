@@ -278,7 +278,8 @@ def generate_masks(task: ToolTask, request: MaskRequest, masker: Masker | None =
         return 0
     task.log(f'{len(images)} images to mask with {MODELS[request.model].title}.')
     if masker is None:
-        task.log('Loading the model …')
+        if MODELS[request.model].default_model:
+            task.log('Loading the model …')
         masker = load_masker(request)
     cut = 0.5 if request.model == 'COLOR' else request.threshold  # a colour's scores are 0 or 1 already
     done = 0

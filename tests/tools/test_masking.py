@@ -179,3 +179,55 @@ async def test_the_dialog_refuses_a_bad_colour_and_writes_nothing(ui_data_dir, u
     user.find(marker='mask-tool-create').click()
     assert await status_after_run(user, 'masking') == "Stopped: 'red' is not a hex colour such as #FF0000"
     assert snapshot(image_folder) == before
+
+
+# ---- in Chromium -------------------------------------------------------------------------------
+def test_both_dialogs_in_chromium_in_both_themes_with_a_clean_console(tmp_path, wd14_model, image_folder):
+    playwright_api = pytest.importorskip('playwright.sync_api')
+    from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
+
+    executable = chromium_path()
+    if executable is None or not Path(executable).exists():
+        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
+    errors: list[str] = []
+    ARTIFACTS.mkdir(exist_ok=True)
+    with run_app(tmp_path) as app, playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        for scheme in ('light', 'dark'):
+            for path in image_folder.rglob('*'):
+                if path.name.endswith(('.txt', '-masklabel.png')):
+                    path.unlink()
+            context = browser.new_context(viewport={'width': 1400, 'height': 1000}, color_scheme=scheme)
+            page = context.new_page()
+            page.on('console', lambda m: errors.append(m.text) if m.type == 'error' else None)
+            page.on('pageerror', lambda e: errors.append(str(e)))
+            page.goto(f'{app.url}/?tab=tools')
+
+            page.get_by_role('button', name='Open Batch captioning').click()
+            dialog = page.get_by_role('dialog')
+            dialog.get_by_label('Model', exact=True).click()
+            page.get_by_role('option', name='WD14 VIT v2').click()
+            dialog.get_by_label('Model folder or hub name', exact=True).fill(str(wd14_model))
+            dialog.get_by_label('Folder', exact=True).fill(str(image_folder))
+            dialog.get_by_role('button', name='Create captions').click()
+            dialog.get_by_role('status').filter(has_text='Done').wait_for(timeout=60_000)
+            assert dialog.get_by_text('red.png: hero (character), red theme').is_visible()
+            page.screenshot(path=str(ARTIFACTS / f'caption-tool-{scheme}.png'), animations='disabled')
+            dialog.get_by_role('button', name='OK').click()
+            dialog.wait_for(state='detached')
+
+            page.get_by_role('button', name='Open Batch masking').click()
+            dialog = page.get_by_role('dialog')
+            dialog.get_by_label('Model', exact=True).click()
+            page.get_by_role('option', name='Hex Color').click()
+            dialog.get_by_label('Folder', exact=True).fill(str(image_folder))
+            dialog.get_by_label('Prompt', exact=True).fill('#FF0000')
+            dialog.get_by_role('button', name='Create masks').click()
+            dialog.get_by_role('status').filter(has_text='Done').wait_for(timeout=60_000)
+            assert page.evaluate("document.body.classList.contains('body--dark')") == (scheme == 'dark')
+            page.screenshot(path=str(ARTIFACTS / f'mask-tool-{scheme}.png'), animations='disabled')
+            context.close()
+            assert (image_folder / 'red.txt').read_text() == 'hero (character), red theme'
+            assert (mask_of(image_folder / 'red.png') == 1).all() and (mask_of(image_folder / 'blue.jpg') == 0).all()
+        browser.close()
+    assert errors == []
