@@ -200,12 +200,12 @@ class DatasetEditor:
             ui.label('Brush').classes('text-sm')
             ui.slider(min=0.25, max=20, step=0.25, value=1,
                       on_change=lambda e: self._js(f'otDataset.setBrush({float(e.value)})')) \
-                .props('label dense').classes('grow').mark('dataset-brush') \
+                .props('label dense aria-label="Brush size"').classes('grow').mark('dataset-brush') \
                 .tooltip('Brush radius in % of the longer image side')
             ui.label('Alpha').classes('text-sm')
             ui.slider(min=0.05, max=1, step=0.05, value=1,
                       on_change=lambda e: self._js(f'otDataset.setAlpha({float(e.value)})')) \
-                .props('label dense').classes('grow').mark('dataset-alpha') \
+                .props('label dense aria-label="Brush alpha"').classes('grow').mark('dataset-alpha') \
                 .tooltip('Grey level painted: 1 = white = train')
         ui.element('div').props('id=ot-dataset-canvas').classes('ot-ds-canvas w-full').mark('dataset-canvas')
         self.caption = ui.input('Caption').props('dense outlined').classes('w-full').mark('dataset-caption')
@@ -265,7 +265,7 @@ class DatasetEditor:
             for index, image in enumerate(listing.shown[start:start + PAGE_SIZE], start):
                 selected = ' ot-ds-selected' if index == listing.current else ''
                 with ui.element('button').classes(f'ot-ds-tile{selected}') \
-                        .props(f'type=button title="{_attr(image.relative)}" aria-label="{_attr(image.relative)}"') \
+                        .props(f'type=button title="{_attr(image.relative)}"') \
                         .on('click', lambda i=index: self.select(i)).mark(f'dataset-tile-{index}'):
                     ui.html(_tile_html(_file_url(self.token, 'thumb', image.relative), image), sanitize=False)
 
@@ -357,7 +357,7 @@ class DatasetEditor:
 def _tile_html(url: str, image: DatasetImage) -> str:
     badges = ('' if image.has_caption else '<span class="ot-ds-badge" title="No caption">no caption</span>') + \
              ('<span class="ot-ds-badge ot-ds-badge-mask" title="Has a mask">mask</span>' if image.has_mask else '')
-    return (f'<img src="{_attr(url)}" loading="lazy" decoding="async" alt="">'
+    return (f'<img src="{_attr(url)}" loading="lazy" decoding="async" alt="{_attr(image.relative)}">'
             f'<span class="ot-ds-badges">{badges}</span>')
 
 

@@ -86,6 +86,7 @@
     s.hasMask = s.hadMask = !!mask;
     showLayers();
     fit();
+    stage.dataset.image = item.relative;
     stage.dataset.state = 'ready';
   }
 
@@ -221,6 +222,7 @@
     setAlpha: (alpha) => { s.alpha = alpha; },
     setMaskOnly: (on) => { s.maskOnly = on; showLayers(); },
     isDirty: () => s.dirty,
+    tool: () => s.tool,
     maskAt: (x, y) => maskCanvas.getContext('2d', {willReadFrequently: true}).getImageData(x, y, 1, 1).data[0],
     drain() {
       const queue = window.otDatasetQueue || [];
