@@ -166,6 +166,16 @@ class ModelCache:
 
                 torch.cuda.empty_cache()
 
+    def try_clear(self) -> bool:
+        """Unload unless a render holds the model now (never waits: the UI's event loop calls it)."""
+        if not self.lock.acquire(blocking=False):
+            return False
+        try:
+            self.clear()
+        finally:
+            self.lock.release()
+        return True
+
     def model_for(self, key: BaseModel, task: ToolTask) -> _Loaded:
         with self.lock:
             if self._loaded is not None and self._loaded.key == key:

@@ -176,8 +176,7 @@ def open_sample_tool_dialog(session: ConfigSession) -> ui.dialog:
 
 
 def _unload(runner: ToolRunner) -> None:
-    if runner.running:
-        ui.notify('Wait for the render to finish', type='warning')
+    if runner.running or not sampling.MODEL_CACHE.try_clear():
+        ui.notify('A render is using the model: unload it when the render has finished', type='warning')
         return
-    sampling.MODEL_CACHE.clear()
     ui.notify('Model unloaded')

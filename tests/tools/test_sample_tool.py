@@ -158,6 +158,11 @@ def test_a_missing_base_model_or_lora_is_one_line_and_writes_nothing(tmp_path, t
     assert cli('--base-model-name', tiny_sd, '--prompt', 'x', '--destination', str(tmp_path / 'out' / 'x'),
                '--lora-name', str(tmp_path / 'nope.safetensors')) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1].startswith('error: the LoRA file')
+    garbage = tmp_path / 'garbage.safetensors'
+    garbage.write_bytes(b'not an adapter file')
+    assert cli('--base-model-name', tiny_sd, '--prompt', 'x', '--destination', str(tmp_path / 'out' / 'x'),
+               '--lora-name', str(garbage)) == 1
+    assert capsys.readouterr().err.strip().splitlines()[-1].startswith(f'error: cannot apply the LoRA {garbage}: ')
     assert not (tmp_path / 'out').exists()
 
 
@@ -263,6 +268,8 @@ async def test_the_dialog_says_in_one_line_that_the_base_model_is_missing(data_d
     user.find(marker='sampling-render').click()
     await user.should_see(f'Stopped: the base model {missing} does not exist')
     assert not (data_dir / 'samples').exists()
+    user.find(marker='sampling-unload').click()
+    await user.should_see('Model unloaded')
 
 
 # ---- in Chromium -------------------------------------------------------------------------------
