@@ -101,6 +101,8 @@ class TransformersCaptioner:
     def prompt(self, initial: str) -> str | None:
         if self.model_key == 'FLORENCE_2':
             return '<MORE_DETAILED_CAPTION>'
+        if self.model_key == 'BLIP2':
+            return initial  # even empty: the processor then puts the query tokens before the text
         return initial or None
 
     def __call__(self, images: list[Image.Image], initial: str) -> list[str]:

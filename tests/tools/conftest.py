@@ -20,6 +20,11 @@ def blip_model(tiny_model_dir: Path) -> Path:
 
 
 @pytest.fixture(scope='session')
+def blip2_model(tiny_model_dir: Path) -> Path:
+    return tiny_models.blip2(tiny_model_dir / 'blip2')
+
+
+@pytest.fixture(scope='session')
 def florence2_model(tiny_model_dir: Path) -> Path:
     return tiny_models.florence2(tiny_model_dir / 'florence2')
 

@@ -67,6 +67,17 @@ def test_the_model_is_called_once_per_batch(image_folder):
     assert captions(image_folder)['red.txt'] == '(255, 0, 0)'
 
 
+def test_blip2_captions_with_and_without_an_initial_caption(blip2_model, image_folder):
+    args = ['--model', 'BLIP2', '--model-name', str(blip2_model), '--sample-dir', str(image_folder), '--dtype',
+            'FLOAT_32']
+    assert main(args) == 0
+    plain = captions(image_folder)
+    assert set(plain) == {'red.txt', 'blue.txt'} and all(text.strip() for text in plain.values())
+    assert main([*args, '--mode', 'replace', '--initial-caption', 'a photo of']) == 0
+    assert all(text.startswith('a photo of') and len(text) > len('a photo of') + 1
+               for text in captions(image_folder).values())
+
+
 def test_florence2_writes_a_detailed_caption_for_each_image_of_a_batch(florence2_model, image_folder):
     request = CaptionRequest('FLORENCE_2', str(image_folder), model_name=str(florence2_model), batch_size=2,
                              max_new_tokens=6, include_subdirectories=True, postfix='.')

@@ -179,3 +179,40 @@ def florence2(folder: Path) -> Path:
                                             image_seq_length=17)
     Florence2Processor(image_processor=image_processor, tokenizer=tokenizer).save_pretrained(folder)
     return folder
+
+
+def blip2(folder: Path) -> Path:
+    """BLIP-2 with 4 query tokens and a one-layer OPT; the processor adds its <image> token."""
+    import torch
+    from transformers import (
+        Blip2Config,
+        Blip2ForConditionalGeneration,
+        Blip2Processor,
+        BlipImageProcessorPil,
+        GPT2Tokenizer,
+    )
+
+    folder.mkdir(parents=True, exist_ok=True)
+    vocab = {'</s>': 0, '<pad>': 1, '<unk>': 2}
+    for token in [*WORDS, *(f'Ġ{w}' for w in WORDS), *'abcdefghijklmnopqrstuvwxyz.,?', 'Ġ']:
+        vocab.setdefault(token, len(vocab))
+    tokenizer = GPT2Tokenizer(vocab=vocab, merges=[], bos_token='</s>', eos_token='</s>', pad_token='<pad>',
+                              unk_token='<unk>')
+    processor = Blip2Processor(image_processor=BlipImageProcessorPil(size={'height': 32, 'width': 32}),
+                               tokenizer=tokenizer, num_query_tokens=4)
+    image_token = tokenizer.convert_tokens_to_ids('<image>')
+    config = Blip2Config(
+        vision_config=dict(hidden_size=32, image_size=32, patch_size=8, num_hidden_layers=1, num_attention_heads=2,
+                           intermediate_size=37),
+        qformer_config=dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1, num_attention_heads=2,
+                            intermediate_size=37, encoder_hidden_size=32, max_position_embeddings=64),
+        text_config=dict(model_type='opt', vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=1,
+                         num_attention_heads=2, ffn_dim=37, max_position_embeddings=64, word_embed_proj_dim=32,
+                         bos_token_id=0, eos_token_id=0, pad_token_id=1),
+        num_query_tokens=4, image_token_index=image_token)
+    torch.manual_seed(0)
+    model = Blip2ForConditionalGeneration(config).eval()
+    model.generation_config.suppress_tokens = [0, 1, 2, image_token]  # only words, up to max_new_tokens
+    model.save_pretrained(folder)
+    processor.save_pretrained(folder)
+    return folder
