@@ -261,3 +261,36 @@ async def test_the_tools_tab_opens_the_editor(user: User, folder: Path, tmp_path
     UserInteraction(user, {button}, None).click()
     await user.should_see(marker='dataset-folder')
     await user.should_see('No folder open.')
+
+
+async def test_file_routes_serve_only_the_opened_folder_and_save_masks(user: User, folder: Path,
+                                                                       tmp_path: Path) -> None:
+    import httpx
+    from nicegui import app
+
+    from ot_nicegui.pages import dataset_editor
+
+    make_image(tmp_path / 'secret.png')
+    await open_page(user, folder, tmp_path)
+    (token,) = dataset_editor._opened
+    base = f'/dataset-files/{token}'
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url='http://test') as client:
+        thumb = await client.get(f'{base}/thumb/a.png')
+        assert thumb.status_code == 200 and Image.open(io.BytesIO(thumb.content)).format == 'JPEG'
+        assert (await client.get(f'{base}/image/b.jpg')).content == (folder / 'b.jpg').read_bytes()
+        assert (await client.get(f'{base}/mask/a.png')).status_code == 200
+        for refused in (f'{base}/mask/b.jpg',  # no mask yet
+                        f'{base}/image/../secret.png', f'{base}/image/%2E%2E/secret.png', f'{base}/image/a.txt',
+                        f'{base}/image/.hidden.png', '/dataset-files/not-a-token/image/a.png'):
+            assert (await client.get(refused)).status_code == 404, refused
+
+        mask = png(Image.new('L', (40, 30), 255))
+        saved = await client.post(f'{base}/mask/c.png', content=mask)
+        assert saved.status_code == 200 and saved.json()['message'] == 'Mask saved: c-masklabel.png'
+        assert Image.open(folder / 'c-masklabel.png').size == (40, 30)
+        (folder / 'b.jpg').unlink()
+        gone = await client.post(f'{base}/mask/b.jpg', content=mask)
+        assert gone.status_code == 409 and 'no longer exists' in gone.json()['message']
+        outside = await client.post(f'{base}/mask/%2E%2E/secret.png', content=mask)
+        assert outside.status_code == 409 and 'outside' in outside.json()['message']
+        assert not (folder / 'b-masklabel.png').exists() and not (tmp_path / 'secret-masklabel.png').exists()
