@@ -91,6 +91,21 @@ def test_florence2_writes_a_detailed_caption_for_each_image_of_a_batch(florence2
     assert captions(image_folder) == written  # a batch captions as single images do
 
 
+def test_a_cancel_keeps_the_captions_of_finished_batches(image_folder):
+    from modules.tools.task import ToolCancelled
+
+    task = ToolTask(on_log=lambda text: None)
+
+    def captioner(images, initial):
+        task.cancel()  # asked while the first batch runs: it is finished and kept, the next never starts
+        return ['done'] * len(images)
+
+    request = CaptionRequest('BLIP', str(image_folder), include_subdirectories=True, batch_size=2)
+    with pytest.raises(ToolCancelled):
+        generate_captions(task, request, captioner)
+    assert captions(image_folder) == {'blue.txt': 'done', 'red.txt': 'done'}
+
+
 def test_wd14_writes_the_tags_above_each_threshold(wd14_model, image_folder):
     args = ['--model', 'WD14_VIT_2', '--model-name', str(wd14_model), '--sample-dir', str(image_folder)]
     assert main(args) == 0
