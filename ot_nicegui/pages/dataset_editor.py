@@ -209,10 +209,15 @@ class DatasetEditor:
                 .tooltip('Grey level painted: 1 = white = train')
         ui.element('div').props('id=ot-dataset-canvas').classes('ot-ds-canvas w-full').mark('dataset-canvas')
         self.caption = ui.input('Caption').props('dense outlined').classes('w-full').mark('dataset-caption')
-        self.caption.tooltip('Enter saves the caption and the mask; Up and Down go to the previous and next image')
+        self.caption.tooltip('Enter saves the caption and the mask; Up and Down go to the previous and next image; '
+                             'Ctrl+M shows the mask only, Ctrl+D draws, Ctrl+F fills')
         self.caption.on('keydown.enter', self.save)
         self.caption.on('keydown.up', lambda: self.move(-1))
         self.caption.on('keydown.down', lambda: self.move(1))
+        # OneTrainer's shortcuts while typing: Ctrl+M mask only, Ctrl+D draw, Ctrl+F fill
+        self.caption.on('keydown.ctrl.m.prevent', lambda: self.mask_only.set_value(not self.mask_only.value))
+        self.caption.on('keydown.ctrl.d.prevent', lambda: self.tool.set_value('draw'))
+        self.caption.on('keydown.ctrl.f.prevent', lambda: self.tool.set_value('fill'))
         with ui.row().classes('w-full items-center gap-2'):
             ui.button('Save', icon='save', on_click=self.save).mark('dataset-save')
             self.status = ui.label('').props('role=status aria-live=polite').classes('text-sm grow') \

@@ -8,7 +8,7 @@
     item: null, tool: 'draw', brush: 1, alpha: 1, maskOnly: false,
     hasMask: false, hadMask: false, dirty: false, undo: [], stroke: null, loadId: 0,
   };
-  let stage = null, imageCanvas = null, maskCanvas = null;
+  let stage = null, imageCanvas = null, maskCanvas = null, cursor = null;
 
   function build() {
     const host = document.getElementById('ot-dataset-canvas');
@@ -23,10 +23,13 @@
     maskCanvas.className = 'ot-ds-mask';
     maskCanvas.setAttribute('role', 'img');
     maskCanvas.setAttribute('aria-label', 'Mask: draw with the left button, erase with the right button');
-    stage.append(imageCanvas, maskCanvas);
+    cursor = document.createElement('div');
+    cursor.className = 'ot-ds-cursor';
+    stage.append(imageCanvas, maskCanvas, cursor);
     host.append(stage);
     maskCanvas.addEventListener('pointerdown', down);
     maskCanvas.addEventListener('pointermove', move);
+    maskCanvas.addEventListener('pointerleave', () => { cursor.style.display = 'none'; });
     maskCanvas.addEventListener('pointerup', up);
     maskCanvas.addEventListener('pointercancel', up);
     maskCanvas.addEventListener('contextmenu', (e) => e.preventDefault());
@@ -130,17 +133,32 @@
       return;
     }
     maskCanvas.setPointerCapture(e.pointerId);
-    const radius = Math.max(0.5, Math.max(maskCanvas.width, maskCanvas.height) * s.brush / 100);
+    const r = radius();
     s.stroke = {ctx, last: [x, y]};
     ctx.strokeStyle = ctx.fillStyle = erasing ? '#000' : grey(s.alpha)[1];
-    ctx.lineWidth = radius * 2;
+    ctx.lineWidth = r * 2;
     ctx.lineCap = ctx.lineJoin = 'round';
     ctx.beginPath();
-    ctx.arc(x, y, radius, 0, 2 * Math.PI);
+    ctx.arc(x, y, r, 0, 2 * Math.PI);
     ctx.fill();
   }
 
+  function radius() {
+    return Math.max(0.5, Math.max(maskCanvas.width, maskCanvas.height) * s.brush / 100);
+  }
+
+  // the brush's outline under the pointer, at the size it paints
+  function showCursor(e) {
+    const rect = maskCanvas.getBoundingClientRect();
+    const size = 2 * radius() * rect.width / maskCanvas.width;
+    Object.assign(cursor.style, {
+      display: s.tool === 'fill' ? 'none' : 'block', width: `${size}px`, height: `${size}px`,
+      left: `${e.clientX - rect.left - size / 2}px`, top: `${e.clientY - rect.top - size / 2}px`,
+    });
+  }
+
   function move(e) {
+    showCursor(e);
     if (!s.stroke) return;
     const [x, y] = point(e);
     const {ctx, last} = s.stroke;

@@ -64,6 +64,10 @@ def paint_and_caption(page, name: str, caption: str) -> None:
     page.wait_for_function("otDataset.tool() === 'draw'")
     field = page.get_by_label('Caption', exact=True)
     field.fill(caption)
+    field.press('Control+m')  # mask only, and back
+    page.locator('.ot-ds-mask-only').wait_for(state='attached')
+    field.press('Control+m')
+    page.locator('.ot-ds-mask-only').wait_for(state='detached')
     field.press('Enter')
     page.get_by_text('Mask saved').wait_for()
 

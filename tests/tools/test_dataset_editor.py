@@ -171,7 +171,7 @@ async def test_page_lists_filters_and_saves_a_caption_with_enter(user: User, fol
     assert (folder / 'c.txt').read_text() == 'a cat'
 
 
-async def test_up_and_down_move_between_images(user: User, folder: Path, tmp_path: Path) -> None:
+async def test_up_and_down_move_between_images_and_shortcuts_switch_tools(user: User, folder: Path, tmp_path: Path) -> None:
     await open_page(user, folder, tmp_path)
     caption = user.find(marker='dataset-caption')
     caption.trigger('keydown.down')
@@ -187,6 +187,15 @@ async def test_up_and_down_move_between_images(user: User, folder: Path, tmp_pat
     await user.should_see('a.png')
     assert value_of(user, 'dataset-caption') == 'a red apple'
     assert (folder / 'b.txt').read_text() == 'blue ball'  # moving saves nothing
+
+    caption.trigger('keydown.ctrl.m.prevent')
+    caption.trigger('keydown.ctrl.f.prevent')
+    assert value_of(user, 'dataset-mask-only') is True
+    assert value_of(user, 'dataset-tool') == 'fill'
+    caption.trigger('keydown.ctrl.d.prevent')
+    caption.trigger('keydown.ctrl.m.prevent')
+    assert value_of(user, 'dataset-mask-only') is False
+    assert value_of(user, 'dataset-tool') == 'draw'
 
 
 async def test_a_deleted_image_gets_a_clear_message(user: User, folder: Path, tmp_path: Path) -> None:
