@@ -111,7 +111,11 @@ def open_sample_tool_dialog(session: ConfigSession) -> ui.dialog:
     out_dir = Path(session.data_dir) / SAMPLES_FOLDER
     device = sampling.usable_device(settings.train_device)
     state = {'dtype': DataType.FLOAT_32}
-    with dialog_frame('Sampling', 'sampling-dialog', width='1200px') as dialog:
+    def closed() -> None:
+        if device.startswith('cuda'):  # GPU memory goes back for training; on the CPU the model stays for next time
+            sampling.MODEL_CACHE.try_clear()
+
+    with dialog_frame('Sampling', 'sampling-dialog', width='1200px', on_close=closed) as dialog:
         with ui.row().classes('w-full items-start gap-4 no-wrap'):
             with ui.column().classes('gap-1').style('flex: 1 1 0; min-width: 0'):
                 field_input(settings, 'model_type').classes('w-full').mark('sampling-model_type')
