@@ -147,11 +147,12 @@ class DatasetEditor:
     def __init__(self, folder: str, include_subfolders: bool):
         self.token = secrets.token_urlsafe(12)
         self.listing = Listing()
+        self.tiles: dict[int, ui.element] = {}
         context.client.on_delete(lambda: _opened.pop(self.token, None))
         ui.add_head_html(HEAD)
         self.dark = ui.dark_mode(_stored_dark())
         self._header(folder, include_subfolders)
-        with ui.row().classes('w-full no-wrap items-start gap-4 ot-ds-body'):
+        with ui.row().classes('w-full items-start gap-4 ot-ds-body'):  # the editor goes below on a phone
             with ui.column().classes('ot-ds-list gap-2'):
                 self._filters()
                 self.grid = ui.element('div').classes('ot-ds-grid').mark('dataset-grid')
@@ -266,25 +267,31 @@ class DatasetEditor:
         listing = self.listing
         start = (listing.page - 1) * PAGE_SIZE
         self.grid.clear()
+        self.tiles = {}
         with self.grid:
             for index, image in enumerate(listing.shown[start:start + PAGE_SIZE], start):
                 selected = ' ot-ds-selected' if index == listing.current else ''
                 with ui.element('button').classes(f'ot-ds-tile{selected}') \
                         .props(f'type=button title="{_attr(image.relative)}"') \
-                        .on('click', lambda i=index: self.select(i)).mark(f'dataset-tile-{index}'):
+                        .on('click', lambda i=index: self.select(i)).mark(f'dataset-tile-{index}') as tile:
                     ui.html(_tile_html(_file_url(self.token, 'thumb', image.relative), image), sanitize=False)
+                self.tiles[index] = tile
 
     # ---- selection ------------------------------------------------------------------------------------
     def select(self, index: int) -> None:
         listing = self.listing
         if not 0 <= index < len(listing.shown):
             return
-        listing.current = index
+        previous, listing.current = listing.current, index
         image = listing.shown[index]
         if listing.page_of(index) != listing.page:
             listing.page = listing.page_of(index)
             self.pager.value = listing.page
-        self._render_grid()
+            self._render_grid()
+        else:  # same page: move the highlight instead of rebuilding the grid
+            if previous in self.tiles:
+                self.tiles[previous].classes(remove='ot-ds-selected')
+            self.tiles[index].classes(add='ot-ds-selected')
         self.name.text = image.relative
         self.caption.value = read_caption(listing.root, image.relative)
         self.status.text = ''

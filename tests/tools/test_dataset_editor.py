@@ -135,6 +135,13 @@ def value_of(user: User, marker: str):
         return next(iter(user.find(marker=marker).elements)).value
 
 
+def selected_tiles(user: User) -> list[str]:
+    from nicegui import ElementFilter
+
+    with user:
+        return sorted(m for e in ElementFilter() if 'ot-ds-selected' in e.classes for m in e._markers)
+
+
 async def open_page(user: User, folder: Path, tmp_path: Path, query: str = '') -> None:
     from ot_nicegui.pages.dataset_editor import register
 
@@ -177,6 +184,7 @@ async def test_up_and_down_move_between_images_and_shortcuts_switch_tools(user: 
     caption.trigger('keydown.down')
     await user.should_see('b.jpg')
     assert value_of(user, 'dataset-caption') == 'blue ball'
+    assert selected_tiles(user) == ['dataset-tile-1']
     caption.trigger('keydown.down')
     await user.should_see('c.png')
     assert value_of(user, 'dataset-caption') == ''
@@ -186,6 +194,7 @@ async def test_up_and_down_move_between_images_and_shortcuts_switch_tools(user: 
     caption.trigger('keydown.up')
     await user.should_see('a.png')
     assert value_of(user, 'dataset-caption') == 'a red apple'
+    assert selected_tiles(user) == ['dataset-tile-0']
     assert (folder / 'b.txt').read_text() == 'blue ball'  # moving saves nothing
 
     caption.trigger('keydown.ctrl.m.prevent')
