@@ -81,8 +81,9 @@ def optimizer_problems(config) -> list[Problem]:
     return [Problem("optimizer.optimizer", why)] if why else []
 
 
-def create_trainer(config, callbacks=None, commands=None):
-    """The trainer of `config`, with its model family (raises UnsupportedModelType when there is none)."""
+def create_trainer(config, callbacks=None, commands=None, *, reattach: bool = False):
+    """The trainer of `config`, with its model family (raises UnsupportedModelType when there is none).
+    `reattach`: follow the cloud run of `config.cloud.run_id` that is already going instead of starting one."""
     from modules.families import family_for
     from modules.train.trainer import GenericTrainer
 
@@ -90,7 +91,9 @@ def create_trainer(config, callbacks=None, commands=None):
     if getattr(cloud, "enabled", False) and str(cloud.type) == "LINUX":
         from modules.cloud.trainer import CloudTrainer  # trains on the remote machine: no family here
 
-        return CloudTrainer(config, callbacks, commands)
+        return CloudTrainer(config, callbacks, commands, reattach=reattach)
+    if reattach:
+        raise ValueError("only a cloud run (Cloud tab: enabled, type LINUX) can be reattached to")
     family = family_for(config.model_type)
     if getattr(cloud, "enabled", False):
         import logging

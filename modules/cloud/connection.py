@@ -20,8 +20,17 @@ KNOWN_HOSTS_FILE = "cloud_known_hosts"
 CONNECT_TIMEOUT = 15.0
 
 
-def known_hosts_path(data_dir: str | os.PathLike = ".") -> Path:
-    return Path(data_dir) / KNOWN_HOSTS_FILE
+# the folder of secrets.json: the CLI's current folder, or the app's data folder (set by its Cloud tab)
+default_data_dir: str | os.PathLike = os.environ.get("OT_DATA_DIR", ".")
+
+
+def known_hosts_path(data_dir: str | os.PathLike | None = None) -> Path:
+    return Path(default_data_dir if data_dir is None else data_dir) / KNOWN_HOSTS_FILE
+
+
+def is_trusted(host: str, port: int, key: paramiko.PKey, known_hosts: Path) -> bool:
+    found = _load_known(known_hosts).lookup(_host_entry(host, port))
+    return found is not None and found.get(key.get_name()) == key
 
 
 def fingerprint(key: paramiko.PKey) -> str:

@@ -16,7 +16,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--host", required=True)
     parser.add_argument("--port", type=int, default=22)
     parser.add_argument("--accept", metavar="FINGERPRINT", help="trust the key if it has this fingerprint")
-    parser.add_argument("--data-dir", default=".", help="folder of secrets.json and the known-hosts file")
+    parser.add_argument("--data-dir", help="folder of secrets.json and the known-hosts file (default: $OT_DATA_DIR "
+                                           "or the current folder)")
     args = parser.parse_args(argv)
     try:
         key = fetch_host_key(args.host, args.port)

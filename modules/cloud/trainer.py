@@ -32,7 +32,7 @@ DOWNLOADS = {  # switch → the workspace sub-folder it brings back
 
 
 class CloudTrainer:
-    def __init__(self, config, callbacks=None, commands=None, *, reattach: bool = False, data_dir: str = "."):
+    def __init__(self, config, callbacks=None, commands=None, *, reattach: bool = False, data_dir: str | None = None):
         from modules.train import TrainCallbacks, TrainCommands
 
         self.config = config

@@ -195,8 +195,9 @@ class TrainingSession:
 
         return check(config, base_dir=None if base_dir is None else str(base_dir))
 
-    def start(self, config: TrainConfig, base_dir: str | os.PathLike | None = None) -> list:
-        """Check, then start the run in a background thread; returns the warnings.
+    def start(self, config: TrainConfig, base_dir: str | os.PathLike | None = None, *, reattach: bool = False) -> list:
+        """Check, then start the run in a background thread; returns the warnings. `reattach`: follow
+        the cloud run already going on the remote machine (see modules.engine.create_trainer).
 
         Raises StartRefused (with `.problems`) when a run is going or the config has errors.
         """
@@ -224,7 +225,7 @@ class TrainingSession:
             batch_size=int(cfg.batch_size), learning_rate=cfg.learning_rate,
             optimizer=cfg.optimizer.optimizer.label, device=str(cfg.train_device or 'cpu'))
         self._commands = TrainCommands()
-        self._thread = threading.Thread(target=self._run, args=(self.run_id, cfg, self._commands),
+        self._thread = threading.Thread(target=self._run, args=(self.run_id, cfg, self._commands, reattach),
                                         name='training', daemon=True)
         self._thread.start()
         self.updated.emit(Update(self.run_id, reset=True, state=True))
@@ -269,7 +270,7 @@ class TrainingSession:
         """Queue an event for the relay (thread-safe, never blocks)."""
         self._queue.put(event)
 
-    def _run(self, run_id: int, config: TrainConfig, commands) -> None:
+    def _run(self, run_id: int, config: TrainConfig, commands, reattach: bool = False) -> None:
         def post(event) -> None:
             self.post(RunEvent(run_id, event))
 
@@ -299,7 +300,7 @@ class TrainingSession:
         trainer = None
         outcome, error, trace = Outcome.FINISHED, '', ''
         try:
-            trainer = create_trainer(config, callbacks, commands)
+            trainer = create_trainer(config, callbacks, commands, **({'reattach': True} if reattach else {}))
             trainer.start()
             post(TrainerStarted())
             trainer.train()

@@ -1,95 +1,24 @@
-"""A real OpenSSH server on 127.0.0.1 (its own host key, key-only login as the current user); the
-"remote machine" is a temporary folder on this one."""
+"""A real OpenSSH server on 127.0.0.1 for the session; the "remote machine" is a temporary folder."""
 from __future__ import annotations
-
-import getpass
-import os
-import shutil
-import socket
-import subprocess
-import time
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
 pytest.importorskip("paramiko")
 from tests.engine.conftest import image_dir, make_config, tiny_model  # noqa: E402,F401 - the tiny run's fixtures
 
-SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
-
-
-@dataclass
-class SSHServer:
-    host: str
-    port: int
-    user: str
-    key_file: str
-    host_public_key: str
-    folder: Path
-
-    def secrets(self, **changes):
-        from modules.config.secrets_config import SecretsConfig
-
-        secrets = SecretsConfig.default_values()
-        secrets.cloud.host, secrets.cloud.port, secrets.cloud.user = self.host, str(self.port), self.user
-        secrets.cloud.key_file = self.key_file
-        for name, value in changes.items():
-            setattr(secrets.cloud, name, value)
-        return secrets
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _keygen(path: Path) -> None:
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(path)], check=True)
+from .sshd import SSHDUnavailable, running_sshd, trust  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def ssh_server(tmp_path_factory):
-    if not os.path.exists(SSHD) or not shutil.which("ssh-keygen"):
-        pytest.skip("openssh-server is not installed (tests/setup_system.sh installs it)")
-    folder = tmp_path_factory.mktemp("sshd")
-    _keygen(folder / "host_key")
-    _keygen(folder / "client_key")
-    (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
-    os.chmod(folder / "authorized_keys", 0o600)
-    port = _free_port()
-    (folder / "sshd_config").write_text("\n".join([
-        f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {folder / 'host_key'}",
-        f"AuthorizedKeysFile {folder / 'authorized_keys'}", f"PidFile {folder / 'sshd.pid'}",
-        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
-        "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no", "MaxStartups 50",
-        "AllowTcpForwarding yes", "X11Forwarding no", "Subsystem sftp internal-sftp", ""]))
-    if os.geteuid() == 0:
-        os.makedirs("/run/sshd", exist_ok=True)  # the privilege-separation folder sshd insists on
-    log = (folder / "sshd.log").open("w")
-    server = subprocess.Popen([SSHD, "-f", str(folder / "sshd_config"), "-D", "-e"], stdout=log, stderr=subprocess.STDOUT)
-    deadline = time.monotonic() + 20
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            pytest.fail(f"sshd did not start: {(folder / 'sshd.log').read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield SSHServer("127.0.0.1", port, getpass.getuser(), str(folder / "client_key"),
-                    (folder / "host_key.pub").read_text(), folder)
-    server.terminate()
-    server.wait(timeout=10)
-    log.close()
+    try:
+        with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+            yield server
+    except SSHDUnavailable as exc:
+        pytest.skip(str(exc))
 
 
 @pytest.fixture
 def trusted(ssh_server, tmp_path):
     """A data folder whose known-hosts file trusts the test server."""
-    from modules.cloud.connection import fetch_host_key, known_hosts_path, trust_host_key
-
-    trust_host_key(ssh_server.host, ssh_server.port, fetch_host_key(ssh_server.host, ssh_server.port),
-                   known_hosts_path(tmp_path))
-    return tmp_path
+    return trust(ssh_server, tmp_path)
