@@ -19,6 +19,7 @@ from modules.tools.image_folder import batches, check_readable, folder_images, l
 from modules.tools.pretrained import load_failure, model_folder, onnx_providers, torch_device_and_dtype
 from modules.tools.task import ToolError, ToolTask
 
+WRITERS = 4  # an fsync waits for the disk, not the CPU: a few at once keep up with a fast model
 MODES = {'replace': 'Replace all captions', 'fill': 'Create if absent', 'add': 'Add as new line'}
 
 
@@ -215,9 +216,9 @@ def generate_captions(task: ToolTask, request: CaptionRequest, captioner: Captio
         task.log('Loading the model …')
         captioner = load_captioner(request)
     written = 0
-    # Files are written (with fsync) by a second thread while the model captions the next batch;
+    # Files are written (each with its fsync) by a few threads while the model captions the next batch;
     # leaving the block waits for them, so a cancel or an error keeps every caption already made.
-    with ThreadPoolExecutor(max_workers=1) as writer:
+    with ThreadPoolExecutor(max_workers=WRITERS) as writer:
         pending = []
         for batch in batches(images, request.batch_size):
             task.check()
