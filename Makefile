@@ -7,7 +7,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 TORCH := torch==2.13.0
 LOCK := requirements.lock
-EXTRAS := train,dev,native,cloud
+EXTRAS := train,dev,native,tools,cloud
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml Makefile $(LOCK) | cksum | cut -d' ' -f1)
 
 .PHONY: run test lint setup lock
