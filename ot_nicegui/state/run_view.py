@@ -39,12 +39,15 @@ def progress_view(session: TrainingSession, estimates: bool = True) -> dict[str,
     if session.sample_progress is not None:
         done, total = session.sample_progress
         status = f'{status} ({done}/{total})'
+    # after the last epoch the trainer's step count is back at 0: its steps are all done
+    all_done = bool(p.max_epoch) and p.epoch >= p.max_epoch
     view: dict[str, Any] = {
         'epoch_text': (f'Epoch {min(p.epoch + 1, p.max_epoch) if p.max_epoch else 0} / {p.max_epoch}'
                        if session.run_id else 'Epoch –'),
-        'step_text': f'Step {p.epoch_step} / {p.max_step}' if session.run_id else 'Step –',
+        'step_text': (f'Step {p.max_step if all_done else p.epoch_step} / {p.max_step}'
+                      if session.run_id else 'Step –'),
         'epoch_value': bar_value(p.epoch_fraction),
-        'step_value': bar_value(p.step_fraction),
+        'step_value': 1.0 if all_done else bar_value(p.step_fraction),
         'status': status,
     }
     if estimates:

@@ -99,6 +99,8 @@ def training_controls(config_session: ConfigSession, feed: LiveFeed, *,
         enabled = _ENABLED[session.phase]
         for name, button in buttons.items():
             button.set_enabled(name in enabled)
+        # a disabled red Stop still reads as "press me": it turns grey while nothing can be stopped
+        buttons['stop'].props(f'color={"negative" if "stop" in enabled else "grey-7"}')
         details.set_visibility(session.last_outcome == Outcome.FAILED and session.phase == Phase.IDLE)
 
     def on_change(change: FeedUpdate) -> None:

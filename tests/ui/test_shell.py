@@ -129,3 +129,10 @@ async def test_the_header_opens_help_whatever_the_tab_bar_shows(user: User) -> N
     await user.open('/?tab=training')
     user.find(marker='help-button').click()
     await user.should_see(marker='panel-help')
+
+
+async def test_stop_looks_disabled_while_nothing_runs(user: User) -> None:
+    await user.open('/')
+    with user:
+        stop = next(iter(user.find(marker='train-stop').elements))
+    assert not stop.enabled and stop.props['color'] == 'grey-7'
