@@ -12,6 +12,7 @@ import json
 import logging
 import os
 import posixpath
+import threading
 import time
 
 import paramiko
@@ -46,6 +47,8 @@ class CloudTrainer:
         self.errors: list[str] = []
         self._offset = 0
         self._sent_stop = False
+        self._pending: list[dict] = []  # commands from other threads, sent by the thread that owns the SFTP session
+        self._pending_lock = threading.Lock()
         cloud = config.cloud
         self.run_dir = posixpath.join(cloud.remote_dir, "runs", cloud.run_id or "run")
 
@@ -135,6 +138,7 @@ class CloudTrainer:
         events_path = posixpath.join(self.run_dir, "events.jsonl")
         while self.exit_code is None:
             try:
+                self._flush_commands()
                 events = self._new_events(events_path)
                 for event in events:
                     self._dispatch(event)
@@ -235,12 +239,18 @@ class CloudTrainer:
             entries.append({"command": "backup"})
         if commands.get_and_reset_save_command():
             entries.append({"command": "save"})
+        with self._pending_lock:
+            self._pending += entries
+
+    def _flush_commands(self) -> None:
+        with self._pending_lock:
+            entries, self._pending = self._pending, []
         if entries and self.connection is not None and self.connection.alive():
             try:
                 with self.connection.sftp.open(posixpath.join(self.run_dir, "commands.jsonl"), "a") as handle:
                     handle.write("".join(json.dumps(e) + "\n" for e in entries).encode())
             except OSError as exc:
-                log.warning("could not send %s to the remote run: %s", entries, exc)
+                log.warning("could not send %s to the remote run: %s", [e["command"] for e in entries], exc)
 
     # ---- end -------------------------------------------------------------------------------------------
     def end(self) -> None:
@@ -257,6 +267,7 @@ class CloudTrainer:
             elif self.connection.alive() and not self.config.cloud.detach_trainer and self.plan is not None:
                 self.commands.stop()  # this side gave up: the remote run ends too
                 self._send_commands(self.commands)
+                self._flush_commands()
         finally:
             self.connection.close()
 

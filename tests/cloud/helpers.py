@@ -4,12 +4,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
 
 PROJECT = Path(__file__).resolve().parents[2]
-TOKEN = "hf_never_leaves_this_machine_42"
+TOKEN = "hf_" + secrets.token_hex(12)  # made at run time: the uploaded source cannot contain it
 
 
 def cloud_config(config, remote: Path, **changes):
@@ -31,9 +32,9 @@ def write_run_files(config, server, folder: Path) -> tuple[Path, Path]:
     """The config and secrets files a CLI run reads (the secrets with a token that must stay here)."""
     config_path, secrets_path = folder / "config.json", folder / "secrets.json"
     config_path.write_text(json.dumps(config.to_pack_dict(secrets=False)))
-    secrets = server.secrets()
-    secrets.huggingface_token = TOKEN
-    secrets_path.write_text(json.dumps(secrets.to_dict()))
+    run_secrets = server.secrets()
+    run_secrets.huggingface_token = TOKEN
+    secrets_path.write_text(json.dumps(run_secrets.to_dict()))
     return config_path, secrets_path
 
 
