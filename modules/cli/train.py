@@ -126,6 +126,10 @@ def _train(trainer, commands) -> int:
         cancelled = True
         commands.stop()
         print("training cancelled", file=sys.stderr)
+    except CloudError as exc:  # the remote run failed or the connection was lost: one line
+        print(f"error: {exc}", file=sys.stderr)
+        trainer.end()
+        return 1
     if not cancelled or trainer.config.backup_before_save:
         trainer.end()
     return 0

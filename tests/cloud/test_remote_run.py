@@ -44,3 +44,24 @@ def test_cli_trains_remotely_and_the_lora_comes_back(make_config, ssh_server, tr
         pipe.load_lora_weights(output)
         trained = unet(latents, 10, encoder_hidden_states=text).sample
     assert not torch.allclose(base, trained)  # the adapter that came back was trained
+
+
+def test_a_failing_remote_run_is_one_line_and_leaves_no_secret(make_config, ssh_server, trusted, tmp_path):
+    from .helpers import remote_env
+
+    remote = tmp_path / "remote-machine"
+    config = cloud_config(make_config("STABLE_DIFFUSION_15", "LORA"), remote)
+    config_path, secrets_path = write_run_files(config, ssh_server, trusted)
+    env = dict(remote_env(), OT_CLOUD_PYTHON="/bin/false")  # the remote trainer ends at once, with status 1
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-m", "modules.cli.train", "--config-path", str(config_path),
+                             "--secrets-path", str(secrets_path)], cwd=trusted, env=env, capture_output=True,
+                            text=True, timeout=600)
+    assert result.returncode == 1
+    assert "error: the remote run failed (exit 1)" in result.stderr and "Traceback" not in result.stderr
+    run_dir = remote / "runs" / "test-run"
+    assert (run_dir / "events.jsonl").is_file()
+    assert not (run_dir / "secrets.json").exists() and files_containing(remote, TOKEN.encode()) == []
+    assert not os.path.exists(config.output_model_destination)
