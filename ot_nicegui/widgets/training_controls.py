@@ -7,6 +7,7 @@ idle (start), starting (stop), running (stop and every command), stopping (nothi
 from __future__ import annotations
 
 from collections.abc import Callable
+from pathlib import Path
 
 from nicegui import ui
 
@@ -37,6 +38,41 @@ def _icon_button(icon: str, label: str, marker: str, on_click) -> ui.button:
         .tooltip(label).mark(marker)
 
 
+def _filled_cache(config_session: ConfigSession) -> Path | None:
+    """The cache folder a start would clear, when it holds something."""
+    config = config_session.config
+    if not (config.latent_caching and config.clear_cache_before_training):
+        return None
+    folder = Path(config.cache_dir)
+    folder = folder if folder.is_absolute() else Path(config_session.data_dir) / folder
+    try:
+        return folder if folder.is_dir() and any(folder.iterdir()) else None
+    except OSError:
+        return None
+
+
+async def _ask_before_clearing(config_session: ConfigSession) -> str:
+    """Ask before a start deletes a filled cache ("Clear cache before training" is on): 'clear',
+    'keep' (start without clearing) or 'cancel'; 'clear' without asking when there is nothing to lose."""
+    folder = _filled_cache(config_session)
+    if folder is None:
+        return 'clear'
+    with ui.dialog() as dialog, ui.card().mark('clear-cache-dialog'):
+        ui.label('Clear the cache?').classes('text-subtitle1').props('role=heading aria-level=2')
+        ui.label(f'"Clear cache before training" is on: the cached latents and captions in {folder.name} '
+                 'are deleted and computed again.').classes('text-sm')
+        with ui.row().classes('w-full justify-end gap-2'):
+            ui.button('Cancel', on_click=lambda: dialog.submit('cancel')).props('flat no-caps') \
+                .mark('clear-cache-cancel')
+            ui.button('Keep the cache and start', on_click=lambda: dialog.submit('keep')) \
+                .props('flat no-caps').mark('clear-cache-keep')
+            ui.button('Clear and start', on_click=lambda: dialog.submit('clear')).props('no-caps') \
+                .mark('clear-cache-confirm')
+    answer = await dialog
+    dialog.delete()
+    return answer or 'cancel'
+
+
 def training_controls(config_session: ConfigSession, feed: LiveFeed, *,
                       index: Callable[[], list[Entry]] | None = None,
                       jump: Callable[[Entry], None] | None = None) -> None:
@@ -59,9 +95,16 @@ def training_controls(config_session: ConfigSession, feed: LiveFeed, *,
         if jump is not None and target.entry is not None:
             jump(target.entry)
 
-    def start() -> None:
+    async def start() -> None:
+        choice = await _ask_before_clearing(config_session)
+        if choice == 'cancel':
+            return
+        config = config_session.config
+        if choice == 'keep':  # this run only: the setting itself stays as the user set it
+            config = config.copy()
+            config.clear_cache_before_training = False
         try:
-            problems = session.start(config_session.config, config_session.data_dir)
+            problems = session.start(config, config_session.data_dir)
         except StartRefused as exc:
             if exc.problems:
                 show_problems(exc.problems, locate=locate(), go=go if jump is not None else None)

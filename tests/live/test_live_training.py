@@ -113,7 +113,8 @@ async def test_a_failing_run_shows_the_error_and_the_next_run_works(
     config.base_model_name = str(not_a_model)  # exists, so it passes validation, but cannot load
     session = get_training_session()
     user.find(marker='train-start').click()
-    await until(lambda: session.phase == Phase.IDLE and session.summary.outcome is not None, what='the failure')
+    await until(lambda: session.phase == Phase.IDLE and session.summary is not None
+                and session.summary.outcome is not None, what='the failure')
     assert session.last_outcome == Outcome.FAILED
     await user.should_see('Training failed')
     await user.should_see(marker='run-error')
@@ -125,8 +126,10 @@ async def test_a_failing_run_shows_the_error_and_the_next_run_works(
     caplog.clear()  # the failure was logged as an error on purpose
 
     config.base_model_name = str(tiny_model)
+    failed_run = session.run_id
     user.find(marker='train-start').click()
-    await until(lambda: session.phase == Phase.IDLE and session.summary.outcome is not None, what='the second run')
+    await until(lambda: session.run_id != failed_run and session.phase == Phase.IDLE
+                and session.summary.outcome is not None, what='the second run')
     assert session.last_outcome == Outcome.FINISHED
     await user.should_see('Training finished')
     await user.should_not_see(marker='run-error')

@@ -136,3 +136,36 @@ async def test_stop_looks_disabled_while_nothing_runs(user: User) -> None:
     with user:
         stop = next(iter(user.find(marker='train-stop').elements))
     assert not stop.enabled and stop.props['color'] == 'grey-7'
+
+
+async def test_start_asks_before_clearing_a_filled_cache(user: User, data_dir, monkeypatch) -> None:
+    from ot_nicegui.state.config_session import get_session
+    from ot_nicegui.state.training_session import StartRefused, get_training_session
+
+    started = []
+
+    def fake_start(config, base_dir=None):
+        started.append(config.clear_cache_before_training)
+        raise StartRefused('stopped here')
+
+    monkeypatch.setattr(get_training_session(), 'start', fake_start)
+    config = get_session().config
+    config.latent_caching, config.clear_cache_before_training = True, True
+    config.cache_dir = 'cache'
+    (data_dir / 'cache' / 'image').mkdir(parents=True)
+    await user.open('/')
+    user.find(marker='train-start').click()
+    await user.should_see(marker='clear-cache-dialog')
+    user.find(marker='clear-cache-cancel').click()
+    await user.should_not_see(marker='clear-cache-dialog')
+    assert started == []
+    user.find(marker='train-start').click()
+    await user.should_see(marker='clear-cache-dialog')
+    user.find(marker='clear-cache-keep').click()
+    await user.should_see('stopped here')
+    assert started == [False] and config.clear_cache_before_training  # this run only
+    user.find(marker='train-start').click()
+    await user.should_see(marker='clear-cache-dialog')
+    user.find(marker='clear-cache-confirm').click()
+    await user.should_not_see(marker='clear-cache-dialog')
+    assert started == [False, True]
