@@ -54,6 +54,7 @@ def create_router(queue: JobQueue, authenticator: Authenticator | None) -> APIRo
                                 headers={'WWW-Authenticate': 'Bearer'})
 
     open_router = APIRouter(prefix=PREFIX, tags=['access'])
+    # routes that touch the queue run on the event loop (async), where the session and the pages live
     router = APIRouter(prefix=PREFIX, dependencies=[Depends(require_token)])
 
     @open_router.post('/login', summary='Trade the app password for an API token')
@@ -72,55 +73,55 @@ def create_router(queue: JobQueue, authenticator: Authenticator | None) -> APIRo
         return {'running': queue.running, 'current': queue.current, 'jobs': [j.summary() for j in store.jobs()]}
 
     @router.get('/jobs', tags=['jobs'], summary='The queue: every job in order, and whether it runs')
-    def jobs() -> dict:
+    async def jobs() -> dict:
         return listing()
 
     @router.post('/jobs', tags=['jobs'], status_code=201, summary='Add a config as a job at the end of the queue')
-    def add_job(body: JobRequest) -> dict:
+    async def add_job(body: JobRequest) -> dict:
         return queue.add(body.config, body.name).summary()
 
     @router.get('/jobs/{job_id}', tags=['jobs'], summary='One job, with its config')
-    def job(job_id: int) -> dict:
+    async def job(job_id: int) -> dict:
         found = store.get(job_id)
         return found.summary() | {'config': found.config}
 
     @router.delete('/jobs/{job_id}', tags=['jobs'], summary='Remove a job that is not running')
-    def remove_job(job_id: int) -> dict:
+    async def remove_job(job_id: int) -> dict:
         queue.remove(job_id)
         return listing()
 
     @router.post('/jobs/{job_id}/move', tags=['jobs'], summary='Move a job to another place in the queue')
-    def move_job(job_id: int, body: MoveRequest) -> dict:
+    async def move_job(job_id: int, body: MoveRequest) -> dict:
         queue.move(job_id, body.position)
         return listing()
 
     @router.post('/jobs/{job_id}/start', tags=['jobs'], summary='Start this queued job now (the trainer must be free)')
-    def start_job(job_id: int) -> dict:
+    async def start_job(job_id: int) -> dict:
         return queue.run_now(job_id).summary()
 
     @router.post('/jobs/{job_id}/stop', tags=['jobs'], summary='Stop the running job (it saves first)')
-    def stop_job(job_id: int) -> dict:
+    async def stop_job(job_id: int) -> dict:
         queue.stop(job_id)
         return store.get(job_id).summary()
 
     @router.post('/jobs/{job_id}/resume', tags=['jobs'],
                  summary='Queue a stopped, failed or interrupted job again, from its last backup')
-    def resume_job(job_id: int) -> dict:
+    async def resume_job(job_id: int) -> dict:
         return queue.resume(job_id).summary()
 
     @router.post('/queue/start', tags=['queue'], summary='Run the queued jobs one after another')
-    def start_queue() -> dict:
+    async def start_queue() -> dict:
         queue.start()
         return listing()
 
     @router.post('/queue/pause', tags=['queue'], summary='Take no further job (a running one goes on)')
-    def pause_queue() -> dict:
+    async def pause_queue() -> dict:
         queue.pause()
         return listing()
 
     # ---- the run ----------------------------------------------------------------------------------------
     @router.get('/status', tags=['run'], summary='Phase, progress and outcome of the current or last run')
-    def status() -> dict:
+    async def status() -> dict:
         p = session.progress
         summary = session.summary
         return {
@@ -135,14 +136,14 @@ def create_router(queue: JobQueue, authenticator: Authenticator | None) -> APIRo
         }
 
     @router.get('/samples', tags=['run'], summary='The samples of the current or last run, newest last')
-    def samples(limit: int = 20) -> list[dict]:
+    async def samples(limit: int = 20) -> list[dict]:
         records = session.samples[-max(1, min(limit, 500)):]
         first = len(session.samples) - len(records)
         return [{'index': first + i, 'step': r.step, 'epoch': r.epoch, 'prompt': r.prompt, 'custom': r.custom,
                  'url': f'{PREFIX}/samples/{first + i}/file'} for i, r in enumerate(records)]
 
     @router.get('/samples/{index}/file', tags=['run'], summary='One sample file')
-    def sample_file(index: int) -> FileResponse:
+    async def sample_file(index: int) -> FileResponse:
         if not 0 <= index < len(session.samples) or session.workspace_root is None:
             raise HTTPException(404, f'there is no sample {index}')
         root = session.workspace_root.resolve()
