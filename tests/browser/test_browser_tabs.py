@@ -81,15 +81,6 @@ def _assert_screenshots(folder: Path, names: set[str], width: int) -> None:
             assert image.format == 'PNG' and image.width == width, name
 
 
-@pytest.fixture(scope='module')
-def pw_browser():
-    sync_api = pytest.importorskip('playwright.sync_api')
-    with sync_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 def _open(pw_browser, url: str, errors: list[str], width: int = 1400):
     page = pw_browser.new_page(viewport={'width': width, 'height': 900})
     page.on('console', lambda m: errors.append(m.text) if m.type == 'error' else None)

@@ -7,24 +7,11 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
-import pytest
-from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
+from deploy.harness import ARTIFACTS, run_app
 from deploy.test_look_and_access import AXE, serious_findings
 from PIL import Image
 
 SIZE = (160, 120)
-
-
-@pytest.fixture(scope='module')
-def pw_browser():
-    playwright_api = pytest.importorskip('playwright.sync_api')
-    executable = chromium_path()
-    if executable is None or not Path(executable).exists():
-        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def make_images(folder: Path) -> None:

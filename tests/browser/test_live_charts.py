@@ -9,8 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-from deploy.harness import CHROMIUM_ARGS, child_env, chromium_path, free_port, run_app, stop, wait_for_http
+from deploy.harness import child_env, free_port, run_app, stop, wait_for_http
 from live.support import write_run
 
 HERE = Path(__file__).resolve().parent
@@ -20,18 +19,6 @@ TRACES_JS = ('(title) => { const plot = [...document.querySelectorAll(".js-plotl
              ' return plot && plot.data ? plot.data.map(t => [...t.x]) : null; }')
 WINDOW = 5  # points the stream of stream_app.py keeps
 PERIOD = 0.2  # seconds between two of its points
-
-
-@pytest.fixture(scope='module')
-def pw_browser():
-    playwright_api = pytest.importorskip('playwright.sync_api')
-    executable = chromium_path()
-    if executable is None or not Path(executable).exists():
-        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_page(browser, url: str, errors: list[str]):

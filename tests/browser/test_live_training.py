@@ -9,8 +9,7 @@ import re
 import time
 from pathlib import Path
 
-import pytest
-from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app
+from deploy.harness import ARTIFACTS, run_app
 from live.support import build_concept, build_model, tiny_run
 
 # points of the first trace of the fullest chart on the page, read from plotly's own data
@@ -25,18 +24,6 @@ CHART_POINTS_JS = ('(title) => { const plot = [...document.querySelectorAll(".js
                    ' return plot && plot.data && plot.data[0] ? plot.data[0].x.length : 0; }')
 STEP_RE = re.compile(r'Step (\d+) / (\d+)')
 EPOCH_RE = re.compile(r'Epoch (\d+) / (\d+)')
-
-
-@pytest.fixture(scope='module')
-def pw_browser():
-    playwright_api = pytest.importorskip('playwright.sync_api')
-    executable = chromium_path()
-    if executable is None or not Path(executable).exists():
-        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_run_page(browser, url: str, errors: list[str]):

@@ -7,8 +7,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-from deploy.harness import CHROMIUM_ARGS, chromium_path, run_app
+from deploy.harness import run_app
 from live.support import build_concept, build_model, tiny_run
 
 EPOCHS = 10  # two images, batch size 1: two steps an epoch
@@ -18,18 +17,6 @@ TRACES_JS = ('(title) => { const plot = [...document.querySelectorAll(".js-plotl
              'p => p.offsetParent !== null && p.layout && p.layout.title && p.layout.title.text === title);'
              ' return plot && plot.data ? plot.data.map(t => [...t.x]) : null; }')
 STEP_RE = re.compile(r'Step (\d+) / (\d+)')
-
-
-@pytest.fixture(scope='module')
-def pw_browser():
-    playwright_api = pytest.importorskip('playwright.sync_api')
-    executable = chromium_path()
-    if executable is None or not Path(executable).exists():
-        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def open_run_tab(browser, url: str, errors: list[str]):

@@ -7,24 +7,12 @@ import shutil
 from pathlib import Path
 
 import pytest
-from deploy.harness import ARTIFACTS, CHROMIUM_ARGS, chromium_path, run_app, run_nginx
+from deploy.harness import ARTIFACTS, run_app, run_nginx
 from live.support import build_concept, build_model, tiny_run
 
 PASSWORD = 'run-page-pass-3'
 KEY_PARTS = ('[role=heading][aria-level="1"]', '.ot-run-progress', '[role=progressbar]',
              'button:has-text("Stop")', 'button:has-text("Sample now")', '.js-plotly-plot')
-
-
-@pytest.fixture(scope='module')
-def pw_browser():
-    playwright_api = pytest.importorskip('playwright.sync_api')
-    executable = chromium_path()
-    if executable is None or not Path(executable).exists():
-        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
-    with playwright_api.sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 def watch_console(page, errors: list[str]) -> None:
