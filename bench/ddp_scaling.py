@@ -20,22 +20,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def _prepare(work: Path) -> tuple[str, str]:
-    import numpy as np
-    from PIL import Image
-
-    from modules.families import family_for
-
-    model = family_for("STABLE_DIFFUSION_15").build_tiny(work / "model")
-    images = work / "images"
-    images.mkdir()
-    rng = np.random.default_rng(0)
-    for i in range(16):
-        Image.fromarray((rng.random((32, 32, 3)) * 255).astype("uint8")).save(images / f"{i}.png")
-        (images / f"{i}.txt").write_text(f"picture {i}")
-    return str(model), str(images)
+sys.path.insert(0, str(ROOT / "bench"))
+from train_speed import _prepare  # noqa: E402 - the same tiny model and images
 
 
 def run(model: str, images: str, steps: int, processes: int, work: Path) -> dict:
@@ -87,7 +73,7 @@ def main() -> None:
         print(json.dumps(run(model, images, args.steps, int(processes), Path(work))))
         return
     with tempfile.TemporaryDirectory() as tmp:
-        model, images = _prepare(Path(tmp))
+        model, images = _prepare(Path(tmp), count=16)
         best = {1: 0.0, 2: 0.0}
         for round_ in range(args.rounds):
             for processes in (1, 2):

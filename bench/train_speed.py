@@ -21,7 +21,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def _prepare(work: Path) -> tuple[str, str]:
+def _prepare(work: Path, count: int = 8) -> tuple[str, str]:
     import numpy as np
     from PIL import Image
 
@@ -31,7 +31,7 @@ def _prepare(work: Path) -> tuple[str, str]:
     images = work / "images"
     images.mkdir()
     rng = np.random.default_rng(0)
-    for i in range(8):
+    for i in range(count):
         Image.fromarray((rng.random((32, 32, 3)) * 255).astype("uint8")).save(images / f"{i}.png")
         (images / f"{i}.txt").write_text(f"picture {i}")
     return str(model), str(images)
