@@ -176,7 +176,8 @@ GENERAL: Schema = {'columns': [
 ]}
 
 DATA: Schema = {'columns': [
-    [section('Data loading', 'aspect_ratio_bucketing', 'latent_caching', 'clear_cache_before_training')],
+    [section('Image sizes', 'aspect_ratio_bucketing')],
+    [section('Cache', 'latent_caching', 'clear_cache_before_training')],
 ]}
 
 BACKUP: Schema = {'columns': [
@@ -211,15 +212,16 @@ _LORA_FIELDS = {
 
 def lora_schema(peft_type: PeftType) -> Schema:
     return {'columns': [
-        [section('Adapter', 'peft_type', 'lora_model_name', *_LORA_FIELDS.get(peft_type, ()),
-                 'dropout_probability', fd('lora_weight_dtype', choices=ADAPTER_DTYPES),
+        [section('Adapter', 'peft_type', 'lora_model_name', *_LORA_FIELDS.get(peft_type, ()))],
+        [section('Training and saving', 'dropout_probability', fd('lora_weight_dtype', choices=ADAPTER_DTYPES),
                  'bundle_additional_embeddings')],
     ]}
 
 
 EMBEDDING: Schema = {'columns': [
     [section('Embedding', 'embedding.model_name', 'embedding.placeholder', 'embedding.token_count',
-             'embedding.initial_embedding_text', fd('embedding_weight_dtype', choices=ADAPTER_DTYPES),
+             'embedding.initial_embedding_text')],
+    [section('Training and saving', fd('embedding_weight_dtype', choices=ADAPTER_DTYPES),
              'embedding.is_output_embedding')],
 ]}
 
