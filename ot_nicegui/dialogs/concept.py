@@ -44,8 +44,11 @@ TEXT_AUGMENTATIONS = ('enable_tag_shuffling', 'tag_delimiter', 'keep_tags_count'
 def open_concept_dialog(session: ConfigSession, concept: ConceptConfig,
                         on_close: Callable[[], None] | None = None) -> ui.dialog:
     """Edit one concept; every edit lands in the concept at once (the concept list saves it)."""
-    title = f'Concept: {concept.name or concept.path or "unnamed"}'
-    with dialog_frame(title, 'concept-dialog', width='1100px', on_close=on_close) as dialog:
+    def title() -> str:
+        return f'Concept: {concept.name or concept.path or "unnamed"}'
+
+    with dialog_frame(title(), 'concept-dialog', width='1100px', on_close=on_close) as dialog:
+        watch(concept, ('name', 'path'), lambda _value: dialog.title.set_text(title()), dialog)  # follows the typing
         with ui.tabs().classes('w-full') as tabs:
             general = ui.tab('General')
             image = ui.tab('Image augmentation')

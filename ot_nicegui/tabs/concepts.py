@@ -54,7 +54,7 @@ class ConceptsView(ListFileView):
 
     # ---- edits -------------------------------------------------------------------------------------
     def _add(self) -> None:
-        self.store.add()
+        self._edit(self.store.add())  # a new concept needs its folder at least: its editor opens
 
     def visible(self) -> list[ConceptConfig]:
         return [c for c in self.store.items

@@ -215,3 +215,13 @@ async def test_editor_shows_every_concept_field(session, monkeypatch):
     for cls in (ConceptConfig, ConceptImageConfig, ConceptTextConfig):
         editable = {f.name for f in cls.FIELDS if f.kind in ('scalar', 'enum')}
         assert editable - bound.get(cls, set()) == set(), cls.__name__
+
+
+async def test_a_new_concept_opens_its_editor_whose_title_follows_the_name(session):
+    async with user_simulation(page(session)) as user:
+        await user.open('/')
+        user.find(marker='concept-add').click()
+        await user.should_see(marker='concept-dialog')
+        await user.should_see('Concept: unnamed')
+        concept_store(session).items[0].name = 'cats'  # what typing in the name field does
+        await user.should_see('Concept: cats', marker='concept-dialog-title')
