@@ -34,8 +34,12 @@ _ENABLED = {
 
 
 def _icon_button(icon: str, label: str, marker: str, on_click) -> ui.button:
-    return ui.button(icon=icon, on_click=on_click).props(f'flat round color=white aria-label="{label}"') \
+    """An icon that also shows its words on wide screens (Quasar's `gt-md`: wider than 1439 px)."""
+    button = ui.button(icon=icon, on_click=on_click).props(f'flat dense no-caps color=white aria-label="{label}"') \
         .tooltip(label).mark(marker)
+    with button:
+        ui.label(label).classes('gt-md q-ml-xs').props('aria-hidden=true')
+    return button
 
 
 def _filled_cache(config_session: ConfigSession) -> Path | None:
