@@ -20,6 +20,7 @@ from modules.config.train_config import TrainConfig
 from ot_nicegui.auth import logout_button
 from ot_nicegui.dialogs.changes import open_changes_dialog
 from ot_nicegui.dialogs.entry_points import open_dialog
+from ot_nicegui.help_pages import DOCS_DIR, SCREENSHOTS_ROUTE
 from ot_nicegui.pages.dataset_editor import register as register_dataset_editor
 from ot_nicegui.pages.run_page import register as register_run_page
 from ot_nicegui.schemas.search import Entry, build_index
@@ -79,6 +80,8 @@ def visible_tabs(config: TrainConfig) -> list[TabSpec]:
 def setup(session: ConfigSession, *, login_required: bool = False) -> None:
     """Register the page and the lifecycle hooks; `login_required` adds a log-out button."""
     app.add_static_files('/ot-static', STATIC)
+    if (DOCS_DIR / 'screenshots').is_dir():  # the Help tab's screenshots page
+        app.add_static_files(f'/{SCREENSHOTS_ROUTE}', DOCS_DIR / 'screenshots')
     # Quasar's bar at the top of the window shows that a request is under way: a visual cue only
     # (the status line announces what happens), so assistive technology skips it
     app.config.quasar_config.setdefault('loadingBar', {})['aria-hidden'] = 'true'

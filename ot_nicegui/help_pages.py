@@ -60,10 +60,15 @@ def page_href(name: str, anchor: str = '') -> str:
     return f'?tab=help&doc={name}{anchor}'
 
 
+SCREENSHOTS_ROUTE = 'ot-docs/screenshots'  # relative: stays under a reverse-proxy prefix
+_SCREENSHOT = re.compile(r'\]\(screenshots/([A-Za-z0-9_.-]+\.jpg)\)')
+
+
 def with_anchors(text: str) -> str:
-    """Give ## and ### headings ids (for the table of contents) and point `page.md` links at the
-    Help tab."""
+    """Give ## and ### headings ids (for the table of contents), point `page.md` links at the
+    Help tab and screenshots at their route."""
     text = _PAGE_LINK.sub(lambda m: f']({page_href(m.group(1), m.group(2) or "")})', text)
+    text = _SCREENSHOT.sub(lambda m: f']({SCREENSHOTS_ROUTE}/{m.group(1)})', text)
     out = []
     for line, match in _lines_with_headings(text):
         if match:
