@@ -36,3 +36,18 @@ def model_type_without_family(monkeypatch):
     yield ModelType.PIXART_ALPHA
     monkeypatch.undo()
     registry._facts_by_model_type.cache_clear()
+
+
+@pytest.fixture(scope='module')
+def pw_browser():
+    """One Debian Chromium (through Playwright) per test module, for the tests in a real browser."""
+    from deploy.harness import CHROMIUM_ARGS, chromium_path
+
+    playwright_api = pytest.importorskip('playwright.sync_api')
+    executable = chromium_path()
+    if executable is None or not Path(executable).exists():
+        pytest.skip('chromium is not installed (tests/setup_system.sh installs it)')
+    with playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

@@ -7,7 +7,7 @@ import os
 import pytest
 
 from modules.cloud.connection import fetch_host_key, fingerprint, known_hosts_path
-from tests.browser.test_browser_tabs import CHROMIUM, _open, pw_browser, server  # noqa: F401 - fixtures
+from tests.browser.test_browser_tabs import CHROMIUM, _open, server  # noqa: F401 - fixtures
 
 pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
 
