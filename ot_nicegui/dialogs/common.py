@@ -24,7 +24,7 @@ def dialog_frame(title: str, marker: str, *, width: str = '860px',
         dialog = ui.dialog().mark(marker)
     with dialog, ui.card().style(f'width: {width}; max-width: 96vw').classes('gap-2'):
         with ui.row().classes('w-full items-center no-wrap'):
-            dialog.title = ui.label(title).classes('text-h6').mark(f'{marker}-title')
+            dialog.title = ui.label(title).classes('text-h6').mark('dialog-title')
             ui.space()
             ui.button(icon='close', on_click=dialog.close).props('flat round dense aria-label="Close"')
         yield dialog

@@ -87,7 +87,7 @@ def test_a_stopped_or_failed_run_is_recorded_and_pause_takes_no_further_job(tmp_
     queue.run_now(b.id)
     finish_run(session)
     failed = queue.store.get(b.id)
-    assert failed.state == JobState.FAILED and failed.message == 'ValueError: loss is nan'
+    assert failed.state == JobState.FAILED and failed.message == 'loss is nan'
 
 
 def test_a_job_running_when_the_app_died_is_interrupted_and_resumes_from_its_backup(

@@ -87,7 +87,7 @@ def test_the_end_of_a_run_reaches_the_webhook_and_the_pages(tmp_path: Path, conf
     session.drain()
     notifier.threads[-1].join(10)
     body = hook.bodies[0]
-    assert body['event'] == 'run_ended' and body['outcome'] == 'failed' and body['error'] == 'ValueError: loss is nan'
+    assert body['event'] == 'run_ended' and body['outcome'] == 'failed' and body['error'] == 'loss is nan'
     assert body['title'] == 'Training failed' and body['model_type'] == config.model_type.label
     assert shown == [body]
 

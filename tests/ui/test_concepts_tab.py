@@ -224,4 +224,4 @@ async def test_a_new_concept_opens_its_editor_whose_title_follows_the_name(sessi
         await user.should_see(marker='concept-dialog')
         await user.should_see('Concept: unnamed')
         concept_store(session).items[0].name = 'cats'  # what typing in the name field does
-        await user.should_see('Concept: cats', marker='concept-dialog-title')
+        await user.should_see('Concept: cats', marker='dialog-title')
