@@ -8,7 +8,7 @@ from nicegui.testing import User
 
 from live.support import tiny_run, until
 from ot_nicegui.state.config_session import get_session
-from ot_nicegui.state.training_session import Outcome, Phase, get_training_session
+from ot_nicegui.state.training_session import Outcome, Phase, Update, get_training_session
 
 
 def enabled(user: User, marker: str) -> bool:
@@ -17,6 +17,10 @@ def enabled(user: User, marker: str) -> bool:
 
 
 async def test_idle_page_disables_stop_and_sample(user: User) -> None:
+    session = get_training_session()
+    await until(lambda: not session.busy, what='an idle session')  # nothing of an earlier test still going
+    session.reset()
+    session.updated.emit(Update(session.run_id, reset=True, state=True))  # the live feed shows the reset
     await user.open('/run')
     await user.should_see('Training run')
     await user.should_see('Nothing is running', marker='run-page-idle')
