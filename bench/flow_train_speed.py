@@ -148,6 +148,33 @@ def _child(which: str, model_type: str, model: str, images: str, steps: int, wor
     print(json.dumps({"steps_per_s": fn(model_type, model, images, steps, Path(work))}))
 
 
+def main_with_baseline(script: str, model_type: str, baseline_inputs) -> None:
+    """The command line of a one-family bench whose baseline needs its own inputs (`baseline_inputs`
+    replaces `_baseline_inputs`); `script` is the bench file, started again for each side."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    global _baseline_inputs
+    _baseline_inputs = baseline_inputs
+    if args.child:
+        which, model, images, steps, work = args.child
+        _child(which, model_type, model, images, int(steps), work)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        model, images = _prepare(model_type, work)
+        rates: dict[str, list[float]] = {}
+        for which in ("baseline", "ours", "baseline", "ours"):  # alternated: the machine is noisy
+            out = subprocess.run([sys.executable, script, "--child", which, model, images, str(args.steps),
+                                  str(work / which)], capture_output=True, text=True, cwd=ROOT)
+            if out.returncode != 0:
+                raise SystemExit(out.stderr[-3000:])
+            rates.setdefault(which, []).append(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
+    base, ours = max(rates["baseline"]), max(rates["ours"])
+    print(f"{model_type}: baseline {base:.1f} steps/s, ours {ours:.1f} steps/s, ratio (ours / baseline) {ours / base:.2f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40)

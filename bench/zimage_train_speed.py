@@ -10,11 +10,7 @@ Prints steps/s of both sides and their ratio (ours / baseline).
 """
 from __future__ import annotations
 
-import argparse
-import json
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -51,31 +47,5 @@ def zimage_baseline_inputs(model_type: str, model: str, images: str):
     return transformer, latents, forward
 
 
-def _child(which: str, model: str, images: str, steps: int, work: str) -> None:
-    flow._baseline_inputs = zimage_baseline_inputs
-    flow._child(which, MODEL_TYPE, model, images, steps, work)
-
-
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    if args.child:
-        which, model, images, steps, work = args.child
-        _child(which, model, images, int(steps), work)
-        return
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        model, images = flow._prepare(MODEL_TYPE, work)
-        rates: dict[str, list[float]] = {}
-        for which in ("baseline", "ours", "baseline", "ours"):  # alternated: the machine is noisy
-            out = subprocess.run([sys.executable, __file__, "--child", which, model, images, str(args.steps),
-                                  str(work / which)], capture_output=True, text=True, check=True, cwd=flow.ROOT)
-            rates.setdefault(which, []).append(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
-    base, ours = max(rates["baseline"]), max(rates["ours"])
-    print(f"{MODEL_TYPE}: baseline {base:.1f} steps/s, ours {ours:.1f} steps/s, ratio (ours / baseline) {ours / base:.2f}")
-
-
 if __name__ == "__main__":
-    main()
+    flow.main_with_baseline(__file__, MODEL_TYPE, zimage_baseline_inputs)
