@@ -8,7 +8,6 @@ kept as SHA-256 digests only: a stolen database file logs nobody in.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 import sqlite3
@@ -238,14 +237,10 @@ class JobStore:
         """True when `token` was issued and not revoked (its use is recorded)."""
         if not isinstance(token, str) or not token.startswith(TOKEN_PREFIX):
             return False
-        digest = _digest(token)
-        with self._lock:
-            rows = self._db.execute('SELECT id, digest FROM tokens').fetchall()
-        match = next((row['id'] for row in rows if hmac.compare_digest(row['digest'], digest)), None)
-        if match is None:
-            return False
-        with self._transaction() as db:
-            db.execute('UPDATE tokens SET last_used_at = ? WHERE id = ?', (self._clock(), match))
+        with self._transaction() as db:  # a lookup by the digest: the token itself is never compared
+            cursor = db.execute('UPDATE tokens SET last_used_at = ? WHERE digest = ?', (self._clock(), _digest(token)))
+            if cursor.rowcount == 0:
+                return False
         return True
 
 
