@@ -108,12 +108,17 @@ class Connection:
             raise UnknownHostKey(self.host, self.port, exc.key.get_name(), fingerprint(exc.key), str(known_hosts),
                                  changed=True) from None
         except paramiko.AuthenticationException:
-            raise CloudError(f"{where} refused the login (check the user, key file or password)") from None
+            tried = " and ".join(n for n, v in (("the key file", key_file), ("the password", password)) if v)
+            raise CloudError(f"authentication refused by {where}: check the user and "
+                             f"{tried or 'your SSH agent or ~/.ssh keys'}") from None
         except FileNotFoundError:
             raise CloudError(f"SSH key file not found: {key_file}") from None
         except OSError as exc:  # unreachable, refused, timed out
             raise CloudError(f"cannot reach {self.host}:{self.port}: {getattr(exc, 'strerror', None) or exc}") from None
         except paramiko.SSHException as exc:
+            if "no authentication methods" in str(exc).lower():
+                raise CloudError(f"no login for {where}: set an SSH key file or a password (no SSH agent or "
+                                 "~/.ssh key was found)") from None
             raise CloudError(f"SSH to {where} failed: {exc}") from None
         self._sftp: paramiko.SFTPClient | None = None
 

@@ -6,13 +6,23 @@ import pytest
 pytest.importorskip("paramiko")
 from tests.engine.conftest import image_dir, make_config, tiny_model  # noqa: E402,F401 - the tiny run's fixtures
 
-from .sshd import SSHDUnavailable, running_sshd, trust  # noqa: E402
+from .sshd import SSHDUnavailable, password_login, running_sshd, trust  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def ssh_server(tmp_path_factory):
     try:
         with running_sshd(tmp_path_factory.mktemp("sshd")) as server:
+            yield server
+    except SSHDUnavailable as exc:
+        pytest.skip(str(exc))
+
+
+@pytest.fixture(scope="session")
+def password_server(tmp_path_factory):
+    """A second server that takes only the test user's password."""
+    try:
+        with password_login(tmp_path_factory.mktemp("sshd-password")) as server:
             yield server
     except SSHDUnavailable as exc:
         pytest.skip(str(exc))

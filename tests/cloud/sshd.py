@@ -1,10 +1,14 @@
 """A throwaway OpenSSH server on 127.0.0.1: its own host key, key-only login as the current user
-(the tests' and the bench's "remote machine" is a folder on this one)."""
+(the tests' and the bench's "remote machine" is a folder on this one). `password_login` starts one
+that takes only a password, and only from the test user `PASSWORD_USER` (created locked by
+tests/setup_system.sh), who has a random password while it runs."""
 from __future__ import annotations
 
 import contextlib
 import getpass
 import os
+import pwd
+import secrets
 import shutil
 import socket
 import subprocess
@@ -13,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 SSHD = shutil.which("sshd") or "/usr/sbin/sshd"
+PASSWORD_USER = "ot-cloud-test"
 
 
 class SSHDUnavailable(RuntimeError):
@@ -27,13 +32,14 @@ class SSHServer:
     key_file: str
     host_public_key: str
     folder: Path
+    password: str = ""
 
     def secrets(self, **changes):
         from modules.config.secrets_config import SecretsConfig
 
         secrets = SecretsConfig.default_values()
         secrets.cloud.host, secrets.cloud.port, secrets.cloud.user = self.host, str(self.port), self.user
-        secrets.cloud.key_file = self.key_file
+        secrets.cloud.key_file, secrets.cloud.password = self.key_file, self.password
         for name, value in changes.items():
             setattr(secrets.cloud, name, value)
         return secrets
@@ -50,7 +56,7 @@ def _keygen(path: Path) -> None:
 
 
 @contextlib.contextmanager
-def running_sshd(folder: Path):
+def running_sshd(folder: Path, password_user: str = "", password: str = ""):
     if not os.path.exists(SSHD) or not shutil.which("ssh-keygen"):
         raise SSHDUnavailable("openssh-server is not installed (tests/setup_system.sh installs it)")
     _keygen(folder / "host_key")
@@ -58,10 +64,12 @@ def running_sshd(folder: Path):
     (folder / "authorized_keys").write_text((folder / "client_key.pub").read_text())
     os.chmod(folder / "authorized_keys", 0o600)
     port = _free_port()
+    login = ([f"AllowUsers {password_user}", "PasswordAuthentication yes", "PubkeyAuthentication no"]
+             if password_user else ["PasswordAuthentication no", "PubkeyAuthentication yes"])
     (folder / "sshd_config").write_text("\n".join([
         f"Port {port}", "ListenAddress 127.0.0.1", f"HostKey {folder / 'host_key'}",
-        f"AuthorizedKeysFile {folder / 'authorized_keys'}", f"PidFile {folder / 'sshd.pid'}",
-        "PasswordAuthentication no", "KbdInteractiveAuthentication no", "PubkeyAuthentication yes",
+        f"AuthorizedKeysFile {folder / 'authorized_keys'}", f"PidFile {folder / 'sshd.pid'}", *login,
+        "KbdInteractiveAuthentication no", "PermitEmptyPasswords no",
         "PermitRootLogin prohibit-password", "UsePAM no", "StrictModes no", "MaxStartups 50",
         "AllowTcpForwarding yes", "X11Forwarding no", "Subsystem sftp internal-sftp", ""]))
     if os.geteuid() == 0:
@@ -79,11 +87,41 @@ def running_sshd(folder: Path):
                     break
                 except OSError:
                     time.sleep(0.1)
-            yield SSHServer("127.0.0.1", port, getpass.getuser(), str(folder / "client_key"),
-                            (folder / "host_key.pub").read_text(), folder)
+            if password_user:
+                yield SSHServer("127.0.0.1", port, password_user, "", (folder / "host_key.pub").read_text(), folder,
+                                password)
+            else:
+                yield SSHServer("127.0.0.1", port, getpass.getuser(), str(folder / "client_key"),
+                                (folder / "host_key.pub").read_text(), folder)
         finally:
             server.terminate()
             server.wait(timeout=10)
+
+
+@contextlib.contextmanager
+def password_login(folder: Path):
+    """A server taking only `PASSWORD_USER`'s password, a random one set for as long as it runs."""
+    try:
+        pwd.getpwnam(PASSWORD_USER)
+    except KeyError:
+        raise SSHDUnavailable(f"no user {PASSWORD_USER} (tests/setup_system.sh creates it)") from None
+    if os.geteuid() != 0 or not shutil.which("chpasswd") or not shutil.which("usermod"):
+        raise SSHDUnavailable("setting a test password needs root and chpasswd")
+    password = secrets.token_urlsafe(18)
+    subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}\n", text=True, check=True)  # never in argv
+    try:
+        with running_sshd(folder, PASSWORD_USER, password) as server:
+            yield server
+    finally:
+        subprocess.run(["usermod", "-p", "!", PASSWORD_USER], check=True)  # locked again
+
+
+def owned_by(user: str, folder: Path) -> Path:
+    """`folder` (made) belonging to `user`: a remote folder the password test user can write."""
+    entry = pwd.getpwnam(user)
+    folder.mkdir(parents=True, exist_ok=True)
+    os.chown(folder, entry.pw_uid, entry.pw_gid)
+    return folder
 
 
 def trust(server: SSHServer, data_dir: Path) -> Path:
