@@ -35,39 +35,60 @@ def make_remote_dirs(sftp, folder: str) -> None:
         sftp.mkdir(path)
 
 
-def _put(sftp, local: str, remote: str, stats: SyncStats) -> None:
-    info = os.stat(local)
-    sftp.put(local, remote)
-    sftp.utime(remote, (info.st_atime, info.st_mtime))
-    stats.files_sent += 1
-    stats.bytes_sent += info.st_size
+@dataclass(frozen=True)
+class Transfer:
+    """One file to send: its local path, its remote path and its size."""
+
+    local: str
+    remote: str
+    size: int
+
+
+def plan_upload(sftp, local: str, remote: str, stats: SyncStats | None = None) -> list[Transfer]:
+    """The files of the file or folder `local` that `remote` lacks or has with another size or time
+    (hidden folders left out); the unchanged ones are counted in `stats`. Nothing is changed there."""
+    stats = stats if stats is not None else SyncStats()
+    if os.path.isfile(local):
+        pairs = [(local, remote)]
+    else:
+        pairs = []
+        for folder, dirs, files in os.walk(local):
+            dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+            relative = os.path.relpath(folder, local)
+            target = remote if relative == "." else posixpath.join(remote, relative.replace(os.sep, "/"))
+            pairs += [(os.path.join(folder, name), posixpath.join(target, name)) for name in sorted(files)]
+    listings: dict[str, dict[str, tuple[int, int]]] = {}
+    transfers = []
+    for source, target in pairs:
+        folder = posixpath.dirname(target)
+        if folder not in listings:
+            listings[folder] = _remote_listing(sftp, folder)
+        info = os.stat(source)
+        if listings[folder].get(posixpath.basename(target)) == (info.st_size, int(info.st_mtime)):
+            stats.files_skipped += 1
+        else:
+            transfers.append(Transfer(source, target, info.st_size))
+    return transfers
+
+
+def send_sftp(sftp, transfers: list[Transfer], stats: SyncStats) -> None:
+    """Sends `transfers` over SFTP, each with its modification time (what the next comparison reads)."""
+    made: set[str] = set()
+    for transfer in transfers:
+        if posixpath.dirname(transfer.remote) not in made:
+            make_remote_dirs(sftp, posixpath.dirname(transfer.remote))
+            made.add(posixpath.dirname(transfer.remote))
+        info = os.stat(transfer.local)
+        sftp.put(transfer.local, transfer.remote)
+        sftp.utime(transfer.remote, (info.st_atime, info.st_mtime))
+        stats.files_sent += 1
+        stats.bytes_sent += info.st_size
 
 
 def upload(sftp, local: str, remote: str, stats: SyncStats | None = None) -> SyncStats:
-    """Copies the file or folder `local` to `remote`, sending only changed files."""
-    stats = stats or SyncStats()
-    if os.path.isfile(local):
-        make_remote_dirs(sftp, posixpath.dirname(remote))
-        info = os.stat(local)
-        there = _remote_listing(sftp, posixpath.dirname(remote)).get(posixpath.basename(remote))
-        if there == (info.st_size, int(info.st_mtime)):
-            stats.files_skipped += 1
-        else:
-            _put(sftp, local, remote, stats)
-        return stats
-    for folder, dirs, files in os.walk(local):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        relative = os.path.relpath(folder, local)
-        target = remote if relative == "." else posixpath.join(remote, relative.replace(os.sep, "/"))
-        make_remote_dirs(sftp, target)
-        listing = _remote_listing(sftp, target)
-        for name in sorted(files):
-            path = os.path.join(folder, name)
-            info = os.stat(path)
-            if listing.get(name) == (info.st_size, int(info.st_mtime)):
-                stats.files_skipped += 1
-            else:
-                _put(sftp, path, posixpath.join(target, name), stats)
+    """Copies the file or folder `local` to `remote` over SFTP, sending only changed files."""
+    stats = stats if stats is not None else SyncStats()
+    send_sftp(sftp, plan_upload(sftp, local, remote, stats), stats)
     return stats
 
 

@@ -78,14 +78,17 @@ class CloudTrainer:
         if running:
             raise CloudError(f"run {cloud.run_id!r} is still running on the remote machine: reattach to it or "
                              "choose another run id")
-        from . import install, sync
+        from . import install, preflight, sync
 
-        python = install.prepare(self.connection, self.config, status)
         sftp = self.connection.sftp
         stats = sync.SyncStats()
-        for local, remote in self.plan.uploads.items():
-            status(f"uploading {os.path.basename(local)}")
-            sync.upload(sftp, local, remote, stats)
+        planned = {local: sync.plan_upload(sftp, local, remote, stats) for local, remote in self.plan.uploads.items()}
+        preflight.check(self.connection, self.config, sum(t.size for ts in planned.values() for t in ts))
+        python = install.prepare(self.connection, self.config, status)
+        for local, transfers in planned.items():
+            if transfers:
+                status(f"uploading {os.path.basename(local)}")
+                sync.send_sftp(sftp, transfers, stats)
         log.info("uploaded %d files (%d bytes), %d unchanged", stats.files_sent, stats.bytes_sent, stats.files_skipped)
         self.upload_stats = stats
         q = _q
