@@ -88,12 +88,16 @@ def create_trainer(config, callbacks=None, commands=None, *, reattach: bool = Fa
     from modules.train.trainer import GenericTrainer
 
     cloud = getattr(config, "cloud", None)
+    if getattr(cloud, "enabled", False) and str(cloud.type) == "RUNPOD":
+        from modules.cloud.pod_trainer import RunPodTrainer  # a RunPod pod, then the SSH run on it
+
+        return RunPodTrainer(config, callbacks, commands, reattach=reattach)
     if getattr(cloud, "enabled", False) and str(cloud.type) == "LINUX":
         from modules.cloud.trainer import CloudTrainer  # trains on the remote machine: no family here
 
         return CloudTrainer(config, callbacks, commands, reattach=reattach)
     if reattach:
-        raise ValueError("only a cloud run (Cloud tab: enabled, type LINUX) can be reattached to")
+        raise ValueError("only a cloud run (Cloud tab: enabled, type LINUX or RUNPOD) can be reattached to")
     family = family_for(config.model_type)
     if getattr(cloud, "enabled", False):
         import logging

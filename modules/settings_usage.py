@@ -161,6 +161,10 @@ GENERIC: dict[str, str] = {
         'update_onetrainer', 'detach_trainer', 'run_id', 'download_samples', 'download_output_model', 'download_saves',
         'download_backups', 'download_tensorboard', 'delete_workspace')},
     **{f'secrets.cloud.{name}': 'cloud training (SSH login)' for name in ('host', 'port', 'user', 'key_file', 'password')},
+    # a RunPod pod for the run (modules/cloud/pod_trainer.py)
+    **{f'cloud.{name}': 'cloud training (RunPod pod)' for name in (
+        'create', 'name', 'sub_type', 'gpu_type', 'volume_size', 'min_download', 'on_finish', 'on_error')},
+    **{f'secrets.cloud.{name}': 'cloud training (RunPod API)' for name in ('api_key', 'id')},
 }
 
 # Settings that only the UI reads: they take effect there, not in a training run.
@@ -218,11 +222,9 @@ NOT_IMPLEMENTED: dict[str, str] = {
     'optimizer.min_beta1': 'no optimizer takes it',
     **{f'quantization.{name}': 'quantization' for name in
        ('svd_dtype', 'svd_rank', 'cache_dir')},
-    # RunPod machines and the pod actions; every transfer uses SFTP whatever `file_sync` says
+    # the pod actions of a detached run; every transfer uses SFTP whatever `file_sync` says
     **{f'cloud.{name}': _CLOUD for name in (
-        'file_sync', 'create', 'name', 'tensorboard_tunnel', 'sub_type', 'gpu_type', 'volume_size', 'min_download',
-        'on_finish', 'on_error', 'on_detached_finish', 'on_detached_error')},
-    **{f'secrets.cloud.{name}': _CLOUD for name in ('api_key', 'id')},
+        'file_sync', 'tensorboard_tunnel', 'on_detached_finish', 'on_detached_error')},
 }
 PART_NOT_IMPLEMENTED: dict[str, str] = {
     'offload_fraction': 'layer offloading',
