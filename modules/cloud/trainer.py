@@ -24,6 +24,7 @@ from .run_files import complete_lines
 
 log = logging.getLogger(__name__)
 POLL_SECONDS = 0.5
+RECONNECT_DELAYS = (1, 2, 4, 8, 16, 32)  # seconds before each try after a lost connection (about a minute)
 DOWNLOADS = {  # switch → the workspace sub-folder it brings back
     "download_samples": "samples",
     "download_saves": "save",
@@ -53,16 +54,20 @@ class CloudTrainer:
         self.run_dir = posixpath.join(cloud.remote_dir, "runs", cloud.run_id or "run")
 
     # ---- start -----------------------------------------------------------------------------------------
-    def start(self) -> None:
+    def _connect(self):
         from .connection import Connection, known_hosts_path
 
-        cloud, secrets = self.config.cloud, self.config.secrets.cloud
+        secrets = self.config.secrets.cloud
+        return Connection(secrets.host, int(secrets.port or 22), secrets.user, key_file=secrets.key_file,
+                          password=secrets.password, known_hosts=known_hosts_path(self.data_dir))
+
+    def start(self) -> None:
+        cloud = self.config.cloud
         if cloud.type != CloudType.LINUX:
             raise CloudError(f"cloud type {cloud.type.name} is not available: choose LINUX (a machine reachable by SSH)")
         if not cloud.run_id or "/" in cloud.run_id:
             raise CloudError(f"run id {cloud.run_id!r} cannot name a folder")
-        self.connection = Connection(secrets.host, int(secrets.port or 22), secrets.user, key_file=secrets.key_file,
-                                     password=secrets.password, known_hosts=known_hosts_path(self.data_dir))
+        self.connection = self._connect()
         status = self.callbacks.on_update_status
         cuda = self.connection.run("nvidia-smi -L", check=False)[0] == 0
         from .paths import plan_remote_run
@@ -150,12 +155,38 @@ class CloudTrainer:
             except (OSError, EOFError, paramiko.SSHException) as exc:
                 if self.connection.alive():
                     raise
-                raise CloudError(f"lost the connection to the remote machine; run {self.config.cloud.run_id!r} "
-                                 "goes on there: reattach to follow it") from exc
+                self._reconnect(exc)
+                continue
             if self.exit_code is None:
                 time.sleep(POLL_SECONDS)
         if self.exit_code != 0:
             raise CloudError(f"the remote run failed (exit {self.exit_code}): {self._last_words()}")
+
+    def _reconnect(self, cause: BaseException) -> None:
+        """A new connection after a lost one, trying again after 1, 2, 4 ... seconds; the remote run does
+        not depend on the connection, so following it goes on where it stopped."""
+        from .errors import UnknownHostKey
+
+        status, why = self.callbacks.on_update_status, cause
+        for attempt, delay in enumerate(RECONNECT_DELAYS, 1):
+            status(f"connection lost, reconnecting (attempt {attempt})")
+            time.sleep(delay)
+            try:
+                connection = self._connect()
+            except UnknownHostKey:
+                raise  # another machine answers: never follow it
+            except CloudError as exc:
+                why = exc
+                continue
+            try:
+                self.connection.close()
+            except (OSError, EOFError, paramiko.SSHException):
+                pass
+            self.connection = connection
+            status("reconnected")
+            return
+        raise CloudError(f"lost the connection to the remote machine ({why}); run {self.config.cloud.run_id!r} "
+                         "goes on there: reattach to follow it") from cause
 
     def _new_events(self, events_path: str) -> list[dict]:
         try:

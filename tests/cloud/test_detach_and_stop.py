@@ -3,6 +3,7 @@ reattaching, and stops on a local Stop with the model, samples and workspace han
 from __future__ import annotations
 
 import os
+import socket
 import sys
 
 import pytest
@@ -26,18 +27,28 @@ def test_detached_run_survives_a_dropped_connection_and_reattaches(make_config, 
     config.secrets = ssh_server.secrets()
     inputs_before = tree_digest(image_dir)
 
-    seen_first = []
+    seen_first, statuses = [], []
+    port = config.secrets.cloud.port
 
     def drop_on_first_progress(progress, max_step, max_epoch):
+        if not seen_first:
+            with socket.socket() as probe:  # the machine can no longer be reached: nobody listens there
+                probe.bind(("127.0.0.1", 0))
+                config.secrets.cloud.port = str(probe.getsockname()[1])
+            first.connection.client.close()  # the network goes away
         seen_first.append(progress.global_step)
-        first.connection.client.close()  # the network goes away
 
-    first = CloudTrainer(config, TrainCallbacks(on_update_train_progress=drop_on_first_progress))
+    monkeypatch.setattr("modules.cloud.trainer.RECONNECT_DELAYS", (0, 0.1))
+    first = CloudTrainer(config, TrainCallbacks(on_update_train_progress=drop_on_first_progress,
+                                                on_update_status=statuses.append))
     first.start()
-    with pytest.raises(CloudError, match="lost the connection.*reattach"):
+    with pytest.raises(CloudError, match=r"lost the connection .*\(cannot reach .*\).*reattach"):
         first.train()
     first.end()
+    config.secrets.cloud.port = port
     assert seen_first
+    assert [s for s in statuses if "reconnect" in s] == ["connection lost, reconnecting (attempt 1)",
+                                                          "connection lost, reconnecting (attempt 2)"]
 
     with pytest.raises(CloudError, match="still running"):
         CloudTrainer(config).start()  # the run goes on there: a second one would clash with it
