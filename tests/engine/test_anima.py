@@ -274,9 +274,13 @@ def test_samples_render_through_the_modular_pipeline_with_its_guidance(tiny_mode
 
 
 def test_tiny_model_cli_writes_a_folder_that_the_modular_pipeline_loads(tmp_path):
+    """The released folder's layout: the modular pipeline's index and no `model_index.json` (diffusers
+    0.42 has Anima only as a modular pipeline; see tests/engine/test_pipeline_folders.py)."""
     from diffusers import AnimaModularPipeline
 
     pipe = tiny_model_from_cli(ANIMA, tmp_path / "a", load=_pipeline)
+    assert (tmp_path / "a" / "modular_model_index.json").is_file()
+    assert not (tmp_path / "a" / "model_index.json").exists()
     assert isinstance(pipe, AnimaModularPipeline)
     assert type(pipe.transformer).__name__ == "CosmosTransformer3DModel"
     assert type(pipe.text_conditioner).__name__ == "AnimaTextConditioner"

@@ -168,14 +168,15 @@ def test_every_lora_format_round_trips_each_module_delta(make_config, tmp_path):
 
 
 def test_fine_tune_saves_a_loadable_folder_and_the_original_prior_file(make_config, tmp_path):
+    from diffusers import DiffusionPipeline
+
     from modules.config.enums import ModelFormat
-    from modules.families.parts import stage_c
     from modules.families.stable_cascade.keymap import prior_from_original
 
     cfg = make_config(SC, "FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=True)
     trainer, before, after = train_measured(cfg)
     assert after < before
-    pipe = stage_c.load_pipeline(cfg.output_model_destination)
+    pipe = DiffusionPipeline.from_pretrained(cfg.output_model_destination)
     assert type(pipe).__name__ == "StableCascadeCombinedPipeline"
     trained = trainer.model["prior"].state_dict()
     assert all(torch.equal(pipe.prior_prior.state_dict()[k], v) for k, v in trained.items())
@@ -234,12 +235,10 @@ def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_
     check_resume_repeats_the_losses(config)
 
 
-def test_cli_writes_a_tiny_folder_whose_components_load_and_render(tmp_path):
-    """As for Würstchen: the folder's index names `PaellaVQModel`, which diffusers 0.42's
-    `DiffusionPipeline.from_pretrained` cannot resolve; each component loads with its own class."""
-    from modules.families.parts import stage_c
-
-    pipe = tiny_model_from_cli(SC, tmp_path / "tiny", load=stage_c.load_pipeline)  # in process: the subprocess is checked for Würstchen
+def test_cli_writes_a_tiny_folder_that_the_diffusion_pipeline_loads_and_renders(tmp_path):
+    """As for Würstchen: the folder's index names `PaellaVQModel` by its module, which diffusers 0.42's
+    `DiffusionPipeline.from_pretrained` resolves."""
+    pipe = tiny_model_from_cli(SC, tmp_path / "tiny")  # in process: the subprocess is checked for Würstchen
     assert type(pipe).__name__ == "StableCascadeCombinedPipeline"
     assert type(pipe.prior_prior).__name__ == "StableCascadeUNet" and type(pipe.decoder).__name__ == "StableCascadeUNet"
     assert type(pipe.prior_text_encoder).__name__ == "CLIPTextModelWithProjection"

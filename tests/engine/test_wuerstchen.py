@@ -240,12 +240,14 @@ def test_other_adapter_types_train_the_prior_and_save(make_config, fields):
 
 
 def test_fine_tune_loss_falls_and_the_saved_folder_loads_and_renders(make_config):
+    from diffusers import DiffusionPipeline
+
     from modules.families.parts import stage_c
 
     cfg = make_config(W, "FINE_TUNE", epochs=3, learning_rate=3e-4, text_encoder__train=True)
     trainer, before, after = train_measured(cfg)
     assert after < before
-    pipe = stage_c.load_pipeline(cfg.output_model_destination)
+    pipe = DiffusionPipeline.from_pretrained(cfg.output_model_destination)
     assert type(pipe).__name__ == "WuerstchenCombinedPipeline"
     for saved, part in ((pipe.prior_prior, "prior"), (pipe.prior_text_encoder, "text_encoder")):
         trained = trainer.model[part].state_dict()
@@ -292,12 +294,10 @@ def test_resume_from_a_backup_repeats_the_uninterrupted_losses(make_config, tmp_
     check_resume_repeats_the_losses(config)
 
 
-def test_cli_writes_a_tiny_folder_whose_components_load_and_render(tmp_path):
-    """diffusers 0.42's `DiffusionPipeline.from_pretrained` cannot resolve the moved Würstchen classes that
-    the folder's index names (released folders alike): each component loads with its own class."""
-    from modules.families.parts import stage_c
-
-    pipe = tiny_model_from_cli(W, tmp_path / "tiny", subprocess=True, load=stage_c.load_pipeline)
+def test_cli_writes_a_tiny_folder_that_the_diffusion_pipeline_loads_and_renders(tmp_path):
+    """The folder's index names the moved Würstchen classes by their module (see `parts/stage_c.py`), so
+    diffusers 0.42's `DiffusionPipeline.from_pretrained` loads it in a fresh process's way."""
+    pipe = tiny_model_from_cli(W, tmp_path / "tiny", subprocess=True)
     assert type(pipe).__name__ == "WuerstchenCombinedPipeline"
     assert type(pipe.prior_prior).__name__ == "WuerstchenPrior" and type(pipe.decoder).__name__ == "WuerstchenDiffNeXt"
     assert type(pipe.vqgan).__name__ == "PaellaVQModel" and type(pipe.text_encoder).__name__ == "CLIPTextModel"

@@ -1,6 +1,11 @@
-"""A random tiny Anima model, saved as a diffusers folder for the Anima modular pipeline: the Cosmos
-transformer, the Anima text conditioner, a Qwen3 text encoder with its tokenizer, the T5 tokenizer
-whose ids the conditioner embeds, the Qwen-Image autoencoder and a flow-matching scheduler."""
+"""A random tiny Anima model: the Cosmos transformer, the Anima text conditioner, a Qwen3 text encoder with
+its tokenizer, the T5 tokenizer whose ids the conditioner embeds, the Qwen-Image autoencoder and a
+flow-matching scheduler.
+
+It is saved as the released diffusers folder is (diffusers' Anima converter saves the modular pipeline):
+one sub-folder per component and `modular_model_index.json`, no `model_index.json`. diffusers 0.42 has
+Anima only as a modular pipeline (`AnimaModularPipeline`, no `DiffusionPipeline` class), so
+`ModularPipeline.from_pretrained` + `load_components` load it, not `DiffusionPipeline.from_pretrained`."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -12,7 +17,6 @@ from ..parts import qwen3, qwen_image_vae, t5
 LATENT_CHANNELS = 16
 TEXT_WIDTH = 32  # the Qwen3 hidden size the conditioner reads
 CONDITION_WIDTH = 32  # the conditioner's output width = the transformer's text width
-PIPELINE = "AnimaModularPipeline"
 
 
 def tiny_transformer(seed: int = 0):
@@ -53,11 +57,10 @@ def tiny_components(seed: int = 0) -> dict:
 
 
 def build_tiny_anima(out_dir, seed: int = 0) -> Path:
-    from ..parts import diffusers_io
+    from diffusers import AnimaAutoBlocks
 
     out = Path(out_dir)
-    diffusers_io.save_folder(tiny_components(seed), out, PIPELINE)
-    from .family import write_modular_index
-
-    write_modular_index(out)
+    pipe = AnimaAutoBlocks().init_pipeline()
+    pipe.update_components(**tiny_components(seed))
+    pipe.save_pretrained(str(out), overwrite_modular_index=True)
     return out

@@ -33,7 +33,7 @@ def load_folder(path: str, config, keymap=None) -> dict:
     import diffusers
     import transformers
 
-    index = json.loads((Path(path) / "model_index.json").read_text())
+    index = read_index(path)
     components = {}
     for name, spec in index.items():
         if name.startswith("_") or not isinstance(spec, list) or spec[1] is None:
@@ -50,6 +50,17 @@ def load_folder(path: str, config, keymap=None) -> dict:
             continue
         components[name] = load_component(cls, path, name, config, keymap)
     return components
+
+
+def read_index(path: str | Path) -> dict:
+    """`model_index.json`, or where a folder has only the index of a modular pipeline (Anima's released
+    folder) the `[library, class]` of each component that `modular_model_index.json` names."""
+    folder = Path(path)
+    if (folder / "model_index.json").is_file() or not (folder / "modular_model_index.json").is_file():
+        return json.loads((folder / "model_index.json").read_text())
+    modular = json.loads((folder / "modular_model_index.json").read_text())
+    return {name: spec[:2] if isinstance(spec, list) and len(spec) == 3 and isinstance(spec[2], dict) else spec
+            for name, spec in modular.items()}
 
 
 def load_component(cls, path: str, name: str, config, keymap=None):

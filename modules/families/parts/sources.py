@@ -11,6 +11,7 @@ import os
 
 DIFFUSERS_FOLDER_PATTERNS = [
     'model_index.json',
+    'modular_model_index.json',
     '*/*.json',
     '*/*.txt',
     '*/*.model',

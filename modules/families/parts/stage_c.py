@@ -20,10 +20,14 @@ Folders. A model is read from either
 replaces the prior alone. The decoder stage loads on first use (sampling, saving), not for training.
 
 diffusers 0.42 moved the Würstchen classes (`WuerstchenPrior`, `WuerstchenDiffNeXt`, `PaellaVQModel`) to
-`diffusers.pipelines.deprecated.wuerstchen`, and `DiffusionPipeline.from_pretrained` can no longer
-resolve the class names that these folders' `model_index.json` (ours and the released ones) record.
-So components are read one by one with their own class's `from_pretrained(folder, subfolder=...)` and
-the pipelines are built from them (`load_pipeline` below does exactly that for any such folder).
+`diffusers.pipelines.deprecated.wuerstchen`. Its `DiffusionPipeline.from_pretrained` resolves neither the
+library the released folders record for them (`["wuerstchen", "PaellaVQModel"]`: `diffusers.pipelines` has
+no `wuerstchen` any more) nor the one its own `save_pretrained` now writes (`["diffusers", "PaellaVQModel"]`:
+`diffusers` has no such attribute). A library that names the class's module is resolved from
+`sys.modules`, where importing the pipeline class put it, so the folders written here record that module
+(`record_moved_classes`) and load with `DiffusionPipeline.from_pretrained`. Reading, components are
+taken one by one with their own class's `from_pretrained(folder, subfolder=...)`, whichever library the
+index names, so the released folders load as well (`load_pipeline` builds a pipeline that way).
 """
 from __future__ import annotations
 
@@ -65,6 +69,22 @@ def component_class(library: str, name: str):
         if cls is not None:
             return cls
     raise ValueError(f"unknown component class {library}.{name}")
+
+
+MOVED_CLASSES = ("WuerstchenPrior", "WuerstchenDiffNeXt", "PaellaVQModel")
+
+
+def record_moved_classes(folder: str | Path) -> None:
+    """Name the module of each moved Würstchen class as its library in the folder's `model_index.json`
+    (see the module docstring), so that `DiffusionPipeline.from_pretrained` loads the folder."""
+    from diffusers.pipelines.deprecated import wuerstchen
+
+    index_file = Path(folder) / "model_index.json"
+    index = json.loads(index_file.read_text())
+    for name, spec in index.items():
+        if isinstance(spec, list) and len(spec) == 2 and spec[1] in MOVED_CLASSES:
+            index[name] = [getattr(wuerstchen, spec[1]).__module__, spec[1]]
+    index_file.write_text(json.dumps(index, indent=2))
 
 
 def read_index(folder: str | Path) -> dict:
@@ -320,6 +340,7 @@ class StageCFamily(DiffusersFamily):
             "tokenizer": model["tokenizer" if shared else "decoder_tokenizer"],
         }
         diffusers_io.save_folder(components, path, self.combined_pipeline_class, dtype)
+        record_moved_classes(path)
         encoder = model["effnet_encoder"]
         if dtype is not None and next(encoder.parameters()).dtype != dtype:
             import copy

@@ -2,10 +2,10 @@
 encoder with projection (hidden states and the pooled embedding) that learns EfficientNet image latents
 in continuous time (ε target, timestep ratio in [0, 1], cosine schedule), and a frozen decoder stage
 (a second `StableCascadeUNet`, stage B, and the Paella VQGAN, stage A) that renders them with the same
-text encoder. The model folders are described in `parts/stage_c.py`: diffusers 0.42's
-`DiffusionPipeline.from_pretrained` cannot resolve the moved `PaellaVQModel` class that their
-`model_index.json` names, so `parts.stage_c.load_pipeline` reads each component with its own class (the
-tiny folder of `python -m modules.cli.tiny_model` loads that way as `StableCascadeCombinedPipeline`)."""
+text encoder. The model folders are described in `parts/stage_c.py`: ours name the moved `PaellaVQModel`
+class by its module, so `DiffusionPipeline.from_pretrained` loads them (the tiny folder of
+`python -m modules.cli.tiny_model` as `StableCascadeCombinedPipeline`); the released decoder folder, whose
+index diffusers 0.42 cannot resolve, loads component by component."""
 from __future__ import annotations
 
 from ..base import FamilyFacts, TextEncoderFacts

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ..parts import clip, effnet
+from ..parts import clip, effnet, stage_c
 
 CLIP_WIDTH = 32
 LATENT_CHANNELS = 16  # the effnet latents the prior learns
@@ -52,5 +52,6 @@ def build_tiny_stable_cascade(out_dir, seed: int = 0) -> Path:
         prior_text_encoder=text_encoder, prior_tokenizer=tokenizer, prior_scheduler=DDPMWuerstchenScheduler())
     out = Path(out_dir)
     pipe.save_pretrained(out)
+    stage_c.record_moved_classes(out)
     effnet.tiny(seed + 5, LATENT_CHANNELS, mapper_affine=False).save_pretrained(out / "effnet_encoder")
     return out

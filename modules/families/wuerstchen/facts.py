@@ -1,10 +1,10 @@
 """Würstchen v2 as data: a text-conditioned prior (`WuerstchenPrior`, one CLIP text encoder) that learns
 EfficientNet image latents in continuous time (ε target, timestep ratio in [0, 1], cosine schedule),
 and a frozen decoder stage (`WuerstchenDiffNeXt` with its own CLIP text encoder, Paella VQGAN) that
-renders them. The model folders are described in `parts/stage_c.py`: diffusers 0.42's
-`DiffusionPipeline.from_pretrained` cannot resolve the moved Würstchen classes their `model_index.json`
-names, so `parts.stage_c.load_pipeline` reads each component with its own class (the tiny folder of
-`python -m modules.cli.tiny_model` loads that way as `WuerstchenCombinedPipeline`)."""
+renders them. The model folders are described in `parts/stage_c.py`: ours name the moved Würstchen
+classes by their module, so `DiffusionPipeline.from_pretrained` loads them (the tiny folder of
+`python -m modules.cli.tiny_model` as `WuerstchenCombinedPipeline`); the released ones, whose index
+diffusers 0.42 cannot resolve, load component by component."""
 from __future__ import annotations
 
 from ..base import FamilyFacts, TextEncoderFacts

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-from ..parts import clip, effnet
+from ..parts import clip, effnet, stage_c
 
 CLIP_WIDTH = 32
 LATENT_CHANNELS = 16  # the effnet latents the prior learns
@@ -36,5 +36,6 @@ def build_tiny_wuerstchen(out_dir, seed: int = 0) -> Path:
         prior_scheduler=DDPMWuerstchenScheduler())
     out = Path(out_dir)
     pipe.save_pretrained(out)
+    stage_c.record_moved_classes(out)
     effnet.tiny(seed + 5, LATENT_CHANNELS, mapper_affine=True).save_pretrained(out / "effnet_encoder")
     return out
