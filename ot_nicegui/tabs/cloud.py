@@ -9,7 +9,14 @@ from ot_nicegui.tabs.context import TabContext
 
 
 def render(ctx: TabContext) -> None:
-    render_schema_tab(ctx, 'cloud')
+    from ot_nicegui.dialogs.runpod_gpus import gpu_types_button
+
+    render_schema_tab(ctx, 'cloud', extras={'cloud.gpu_type': lambda: gpu_types_button(ctx.config)})
+    with ui.row().classes('items-center gap-2').mark('cloud-runpod-note'):
+        ui.label('New machine and the actions when the run ends apply to RunPod pods only (Stop or Delete '
+                 'the pod through the RunPod API); a LINUX machine is left as it is.').classes('text-caption')
+        ui.link('Create a pod on RunPod\'s website', 'https://www.runpod.io/console/deploy', new_tab=True) \
+            .classes('text-caption')
     try:
         import modules.cloud.connection as connection
     except ImportError:  # the `cloud` extra (paramiko) is not installed
@@ -73,8 +80,8 @@ def _reattach(ctx: TabContext) -> None:
     from ot_nicegui.state.training_session import StartRefused
 
     config = ctx.config
-    if not (config.cloud.enabled and config.cloud.type.name == 'LINUX'):
-        ui.notify('Reattach follows a cloud run: turn Enabled on and choose LINUX', type='warning')
+    if not (config.cloud.enabled and config.cloud.type.name in ('LINUX', 'RUNPOD')):
+        ui.notify('Reattach follows a cloud run: turn Enabled on and choose LINUX or RUNPOD', type='warning')
         return
     try:
         ctx.feed.session.start(config, ctx.session.data_dir, reattach=True)
