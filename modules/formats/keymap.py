@@ -31,6 +31,8 @@ class TextEncoderKeys:
     rooted_segments: tuple[str, ...] = ()
     # LEGACY_LORA prefix where it is not the kohya one (Chroma's single T5: `lora_te`)
     legacy_prefix: str | None = None
+    # kohya prefixes other tools write for this encoder: read, never written
+    read_prefixes: tuple[str, ...] = ()
 
     def file_path(self, module_path: str) -> str:
         """In-memory module path -> the path files use (always with the wrapper level)."""

@@ -171,7 +171,7 @@ class FlatCodec(LoraCodec):
                 return ParsedKey(keymap.denoiser, _denoiser_from_file(path, keymap, native), suffix,
                                  _is_native(path, keymap))
         for te in keymap.text_encoders:
-            for prefix in (te.kohya_prefix, te.legacy_prefix or te.kohya_prefix):
+            for prefix in (te.kohya_prefix, te.legacy_prefix or te.kohya_prefix, *te.read_prefixes):
                 if flat.startswith(prefix + "_"):
                     path = unflatten(flat[len(prefix) + 1:], keymap.vocabulary)
                     return ParsedKey(te.part, path, suffix)

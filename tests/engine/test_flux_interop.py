@@ -343,3 +343,21 @@ def test_a_dense_fused_adapter_splits_and_fuses_without_changing_its_effect(pipe
     fused_down, fused_up = again[f"{name}.lora_down.weight"], again[f"{name}.lora_up.weight"]
     delta = fused_up @ fused_down * (again[f"{name}.alpha"].item() / fused_down.shape[0])
     torch.testing.assert_close(delta, up @ down * (ALPHA / RANK))
+
+
+# ---------------------------------------------------------------- text encoder prefixes
+def test_kohya_scripts_t5_prefix_reads_as_the_t5_encoder(pipelines):
+    """Flux's T5 is `lora_te2` in our kohya files (OneTrainer's name; ComfyUI maps it); kohya's sd-scripts writes
+    `lora_te3` for it, which reads as the same encoder."""
+    from modules.families import family_for
+    from modules.formats import decode_lora
+
+    t5 = pipelines(FLUX).text_encoder_2
+    adapters = random_adapters(t5, linear_names(t5, lambda n: ".block.0." in n), torch.Generator().manual_seed(7))
+    ours = encode({"text_encoder_2": adapters}, FLUX, KOHYA)
+    assert ours and all(k.startswith("lora_te2_encoder_block_0_") for k in ours)
+    theirs = {k.replace("lora_te2_", "lora_te3_", 1): v for k, v in ours.items()}
+    read = decode_lora(theirs, family_for(FLUX).keymap).parts
+    assert set(read) == {"text_encoder_2"}
+    for key, value in adapters.items():
+        assert torch.equal(read["text_encoder_2"][key], value), key

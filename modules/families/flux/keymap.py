@@ -44,7 +44,8 @@ FLUX = FamilyKeymap(
     denoiser="transformer",
     text_encoders=(
         clip_text_encoder("text_encoder", "lora_te1", "clip_l", "clip_l", "clip_l"),
-        t5_text_encoder("text_encoder_2", "lora_te2"),
+        # kohya's sd-scripts names Flux's T5 `lora_te3` (ComfyUI reads both)
+        t5_text_encoder("text_encoder_2", "lora_te2", read_prefixes=("lora_te3",)),
     ),
     native_map=native_map_factory(FLUX_DEV_LAYOUT),
     native_roots=FLUX_NATIVE_ROOTS,

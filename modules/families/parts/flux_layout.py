@@ -220,7 +220,7 @@ T5_VOCABULARY = frozenset({"relative_attention_bias", "layer_norm", "final_layer
 
 
 def t5_text_encoder(part: str, kohya_prefix: str, comfy_name: str | None = "t5xxl", embedding_key: str = "t5",
-                    bundle_key: str = "t5") -> TextEncoderKeys:
+                    bundle_key: str = "t5", read_prefixes: tuple[str, ...] = ()) -> TextEncoderKeys:
     """File names of a T5 encoder: transformers' module paths (`encoder.block.0.layer.0.SelfAttention.q`)."""
     return TextEncoderKeys(part=part, kohya_prefix=kohya_prefix, comfy_name=comfy_name,
-                           embedding_key=embedding_key, bundle_key=bundle_key)
+                           embedding_key=embedding_key, bundle_key=bundle_key, read_prefixes=read_prefixes)
