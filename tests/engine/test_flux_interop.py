@@ -361,3 +361,40 @@ def test_kohya_scripts_t5_prefix_reads_as_the_t5_encoder(pipelines):
     assert set(read) == {"text_encoder_2"}
     for key, value in adapters.items():
         assert torch.equal(read["text_encoder_2"][key], value), key
+
+
+_T5_FILE_NAMES = {  # (model type, format) -> T5 module path -> file module, by ComfyUI's key map (`comfy/lora.py`)
+    (FLUX, KOHYA): lambda path: "lora_te2_" + path.replace(".", "_"),
+    (CHROMA, KOHYA): lambda path: "lora_te1_" + path.replace(".", "_"),
+    (FLUX, COMFY): lambda path: "text_encoders.t5xxl.transformer." + path,
+    (CHROMA, COMFY): lambda path: "text_encoders.t5xxl.transformer." + path,
+}
+
+
+@pytest.mark.parametrize("model_type", [FLUX, CHROMA])
+@pytest.mark.parametrize("fmt", [KOHYA, COMFY])
+def test_t5_adapters_read_back_by_the_published_naming(pipelines, model_type, fmt):
+    """diffusers reads no T5 adapters from these conventions (its Flux importer drops ComfyUI's `t5xxl` keys and
+    reads kohya text encoders as CLIP), so the T5 part is read by ComfyUI's naming: transformers' module paths
+    below `text_encoders.t5xxl.transformer.`, or flattened below the encoder's kohya prefix."""
+    pipe = pipelines(model_type)
+    t5 = pipe.text_encoder_2 if model_type == FLUX else pipe.text_encoder
+    part = "text_encoder_2" if model_type == FLUX else "text_encoder"
+    names = linear_names(t5, lambda n: ".block." in n)
+    adapters = random_adapters(t5, names, torch.Generator().manual_seed(8))
+    tensors = encode({part: adapters}, model_type, fmt)
+    _, down_suffix, up_suffix = _FILE_NAMING[fmt]
+    name_of = _T5_FILE_NAMES[model_type, fmt]
+    merged, used = copy.deepcopy(t5), set()
+    with torch.no_grad():
+        for path in names:
+            keys = [f"{name_of(path)}.{suffix}" for suffix in (down_suffix, up_suffix, "alpha")]
+            down, up, alpha = (tensors[k] for k in keys)
+            used.update(keys)
+            merged.get_submodule(path).weight += up @ down * (alpha.item() / down.shape[0])
+    assert used == set(tensors)
+    ids = torch.tensor([[5, 6, 7, 8, 1]])
+    with torch.no_grad():
+        want = merged_reference(t5, adapters)(ids).last_hidden_state
+        assert (want - t5(ids).last_hidden_state).abs().max() > 1e-3
+        torch.testing.assert_close(merged(ids).last_hidden_state, want)
