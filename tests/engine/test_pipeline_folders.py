@@ -109,6 +109,20 @@ def test_the_anima_folder_is_the_released_modular_layout_and_denoises(tiny_model
     assert image.shape[:2] == (32, 32)
 
 
+def test_the_wuerstchen_and_cascade_folders_load_in_a_fresh_process(tiny_model):
+    """The moved classes' modules are resolved from `sys.modules`: importing the pipeline class must be
+    enough, with nothing of ours imported before (this process has imported them already)."""
+    import subprocess
+    import sys
+
+    folders = [tiny_model("WUERSTCHEN_2"), tiny_model("STABLE_CASCADE_1")]
+    script = ("import sys\nfrom diffusers import DiffusionPipeline\n"
+              "for folder in sys.argv[1:]:\n    print(type(DiffusionPipeline.from_pretrained(folder).vqgan).__name__)")
+    done = subprocess.run([sys.executable, "-c", script, *folders], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["PaellaVQModel", "PaellaVQModel"]
+
+
 @pytest.mark.parametrize("model_type", ["WUERSTCHEN_2", "STABLE_CASCADE_1"])
 def test_a_folder_in_the_released_index_convention_still_loads_with_the_family(tiny_model, tmp_path, model_type):
     """The released folders name the moved classes under `wuerstchen`: diffusers 0.42 refuses that
