@@ -160,6 +160,7 @@ GENERIC: dict[str, str] = {
         'enabled', 'type', 'remote_dir', 'huggingface_cache_dir', 'onetrainer_dir', 'install_cmd', 'install_onetrainer',
         'update_onetrainer', 'detach_trainer', 'run_id', 'download_samples', 'download_output_model', 'download_saves',
         'download_backups', 'download_tensorboard', 'delete_workspace')},
+    'cloud.file_sync': 'cloud training (uploads with scp or SFTP)',
     **{f'secrets.cloud.{name}': 'cloud training (SSH login)' for name in ('host', 'port', 'user', 'key_file', 'password')},
     # a RunPod pod for the run (modules/cloud/pod_trainer.py)
     **{f'cloud.{name}': 'cloud training (RunPod pod)' for name in (
@@ -222,9 +223,9 @@ NOT_IMPLEMENTED: dict[str, str] = {
     'optimizer.min_beta1': 'no optimizer takes it',
     **{f'quantization.{name}': 'quantization' for name in
        ('svd_dtype', 'svd_rank', 'cache_dir')},
-    # the pod actions of a detached run; every transfer uses SFTP whatever `file_sync` says
+    # the pod actions of a detached run
     **{f'cloud.{name}': _CLOUD for name in (
-        'file_sync', 'tensorboard_tunnel', 'on_detached_finish', 'on_detached_error')},
+        'tensorboard_tunnel', 'on_detached_finish', 'on_detached_error')},
 }
 PART_NOT_IMPLEMENTED: dict[str, str] = {
     'offload_fraction': 'layer offloading',

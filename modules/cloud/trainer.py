@@ -90,10 +90,11 @@ class CloudTrainer:
         planned = {local: sync.plan_upload(sftp, local, remote, stats) for local, remote in self.plan.uploads.items()}
         preflight.check(self.connection, self.config, sum(t.size for ts in planned.values() for t in ts))
         python = install.prepare(self.connection, self.config, status)
+        send = self._sender(sftp)
         for local, transfers in planned.items():
             if transfers:
                 status(f"uploading {os.path.basename(local)}")
-                sync.send_sftp(sftp, transfers, stats)
+                send(transfers, stats)
         log.info("uploaded %d files (%d bytes), %d unchanged", stats.files_sent, stats.bytes_sent, stats.files_skipped)
         self.upload_stats = stats
         q = _q
@@ -107,6 +108,23 @@ class CloudTrainer:
         self.connection.run(f"cd {q(self.run_dir)} && (setsid nohup sh run.sh > /dev/null 2>&1 < /dev/null & "
                             "echo $! > pid)")
         self.commands.set_on_command(self._send_commands)
+
+    def _sender(self, sftp):
+        """How the upload sends its files: the system's scp (NATIVE_SCP) or this SFTP session (FABRIC_SFTP)."""
+        from modules.config.enums import CloudFileSync
+
+        from . import scp, sync
+
+        if self.config.cloud.file_sync == CloudFileSync.NATIVE_SCP:
+            if scp.available():
+                from .connection import known_hosts_path
+
+                secrets = self.config.secrets.cloud
+                login = scp.ScpLogin(self.connection.host, self.connection.port, self.connection.user,
+                                     secrets.key_file, secrets.password, known_hosts_path(self.data_dir))
+                return lambda transfers, stats: scp.send(login, sftp, transfers, stats)
+            self.callbacks.on_update_status("scp is not installed here: the files go over SFTP")
+        return lambda transfers, stats: sync.send_sftp(sftp, transfers, stats)
 
     def _script(self, python: str) -> str:
         q, run = _q, self.run_dir

@@ -15,7 +15,11 @@ def test_a_dropped_connection_reconnects_and_the_run_is_followed_to_its_end(make
     from modules.train import TrainCallbacks
 
     monkeypatch.setenv("OT_CLOUD_PYTHON", sys.executable)
-    config = cloud_config(make_config("STABLE_DIFFUSION_15", "LORA", epochs=4), tmp_path / "remote-machine")
+    from modules.config.enums import CloudFileSync
+
+    # the upload over this SFTP session (the other tests' runs send with scp, the default)
+    config = cloud_config(make_config("STABLE_DIFFUSION_15", "LORA", epochs=4), tmp_path / "remote-machine",
+                          file_sync=CloudFileSync.FABRIC_SFTP)
     config.secrets = ssh_server.secrets()
     steps, statuses, dropped = [], [], []
 
