@@ -161,6 +161,7 @@ GENERIC: dict[str, str] = {
         'update_onetrainer', 'detach_trainer', 'run_id', 'download_samples', 'download_output_model', 'download_saves',
         'download_backups', 'download_tensorboard', 'delete_workspace')},
     'cloud.file_sync': 'cloud training (uploads with scp or SFTP)',
+    'cloud.tensorboard_tunnel': "cloud training (the remote run's TensorBoard forwarded here)",
     **{f'secrets.cloud.{name}': 'cloud training (SSH login)' for name in ('host', 'port', 'user', 'key_file', 'password')},
     # a RunPod pod for the run (modules/cloud/pod_trainer.py)
     **{f'cloud.{name}': 'cloud training (RunPod pod)' for name in (
@@ -225,7 +226,7 @@ NOT_IMPLEMENTED: dict[str, str] = {
        ('svd_dtype', 'svd_rank', 'cache_dir')},
     # the pod actions of a detached run
     **{f'cloud.{name}': _CLOUD for name in (
-        'tensorboard_tunnel', 'on_detached_finish', 'on_detached_error')},
+        'on_detached_finish', 'on_detached_error')},
 }
 PART_NOT_IMPLEMENTED: dict[str, str] = {
     'offload_fraction': 'layer offloading',

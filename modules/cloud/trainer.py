@@ -50,6 +50,8 @@ class CloudTrainer:
         self._sent_stop = False
         self._pending: list[dict] = []  # commands from other threads, sent by the thread that owns the SFTP session
         self._pending_lock = threading.Lock()
+        self.tunnel = None  # the forward to the remote TensorBoard (`tensorboard_tunnel`)
+        self.tensorboard_url: str | None = None
         cloud = config.cloud
         self.run_dir = posixpath.join(cloud.remote_dir, "runs", cloud.run_id or "run")
 
@@ -79,6 +81,7 @@ class CloudTrainer:
                 raise CloudError(f"no run {cloud.run_id!r} on the remote machine to reattach to")
             status(f"reattached to run {cloud.run_id}")
             self.commands.set_on_command(self._send_commands)
+            self._open_tunnel()
             return
         if running:
             raise CloudError(f"run {cloud.run_id!r} is still running on the remote machine: reattach to it or "
@@ -97,6 +100,8 @@ class CloudTrainer:
                 send(transfers, stats)
         log.info("uploaded %d files (%d bytes), %d unchanged", stats.files_sent, stats.bytes_sent, stats.files_skipped)
         self.upload_stats = stats
+        if self._tunnel_wanted():
+            self.plan.config.tensorboard_always_on = False  # the remote trainer starts its TensorBoard
         q = _q
         self.connection.run(f"rm -rf {q(self.run_dir)} && mkdir -p {q(self.run_dir)}")
         self._write_private("config.json", json.dumps(self.plan.config.to_pack_dict(secrets=False)))
@@ -108,6 +113,7 @@ class CloudTrainer:
         self.connection.run(f"cd {q(self.run_dir)} && (setsid nohup sh run.sh > /dev/null 2>&1 < /dev/null & "
                             "echo $! > pid)")
         self.commands.set_on_command(self._send_commands)
+        self._open_tunnel()
 
     def _sender(self, sftp):
         """How the upload sends its files: the system's scp (NATIVE_SCP) or this SFTP session (FABRIC_SFTP)."""
@@ -125,6 +131,19 @@ class CloudTrainer:
                 return lambda transfers, stats: scp.send(login, sftp, transfers, stats)
             self.callbacks.on_update_status("scp is not installed here: the files go over SFTP")
         return lambda transfers, stats: sync.send_sftp(sftp, transfers, stats)
+
+    def _tunnel_wanted(self) -> bool:
+        return bool(self.config.cloud.tensorboard_tunnel and self.config.tensorboard)
+
+    def _open_tunnel(self) -> None:
+        """The remote run's TensorBoard (on its machine's loopback) at a free port of this one."""
+        if not self._tunnel_wanted():
+            return
+        from .tunnel import PortForward
+
+        self.tunnel = PortForward(lambda: self.connection.client.get_transport(), self.plan.config.tensorboard_port)
+        self.tensorboard_url = self.tunnel.url
+        self.callbacks.on_update_status(f"TensorBoard of the remote run: {self.tensorboard_url}")
 
     def _script(self, python: str) -> str:
         q, run = _q, self.run_dir
@@ -321,6 +340,8 @@ class CloudTrainer:
                 self._send_commands(self.commands)
                 self._flush_commands()
         finally:
+            if self.tunnel is not None:
+                self.tunnel.close()
             self.connection.close()
 
     def _download(self) -> None:

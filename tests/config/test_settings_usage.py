@@ -190,14 +190,14 @@ def test_defaults_give_no_warning(model_type: ModelType) -> None:
 
 def test_changed_settings_that_do_nothing_are_named() -> None:
     config = _config()
-    config.cloud.tensorboard_tunnel = False  # cloud training over SSH has no tunnel yet
+    config.debug_dir = 'my-debug'
     config.quantization.svd_rank = 32
     config.text_encoder_2.train = False
     config.text_encoder_2_layer_skip = 2
     config.attention_mechanism = AttentionMechanism.FLASH
     config.unet.offload_fraction = 0.5
     assert _warnings(config) == {
-        'cloud.tensorboard_tunnel': 'not implemented yet',
+        'debug_dir': 'not implemented yet',
         'quantization.svd_rank': 'not implemented yet',
         'text_encoder_2.train': 'not used by SD 1.5',
         'text_encoder_2_layer_skip': 'not used by SD 1.5',
@@ -253,10 +253,10 @@ def test_check_at_start_includes_the_warnings() -> None:
 
     config = _config()
     config.training_method = TrainingMethod.LORA
-    config.cloud.tensorboard_tunnel = False
+    config.debug_dir = 'my-debug'
     config.text_encoder_2.learning_rate = 1e-4
     found = {(p.path, p.message, p.severity) for p in check(config, paths=False)}
-    assert ('cloud.tensorboard_tunnel', 'not implemented yet', 'warning') in found
+    assert ('debug_dir', 'not implemented yet', 'warning') in found
     assert ('text_encoder_2.learning_rate', 'not used by SD 1.5', 'warning') in found
 
 
@@ -267,7 +267,7 @@ def test_setting_status_answers_per_model_type(model_type_without_family) -> Non
     assert facts_for(without_family) is None
     assert su.setting_status('text_encoder_2.train', sd) == 'not used by SD 1.5'
     assert su.setting_status('text_encoder_2.train', sdxl) is None
-    assert su.setting_status('cloud.tensorboard_tunnel', sdxl) == 'not implemented yet'
+    assert su.setting_status('debug_dir', sdxl) == 'not implemented yet'
     assert su.setting_status('learning_rate', sd) is None
     assert su.setting_status('dynamic_timestep_shifting', sdxl) == 'not used by SDXL 1.0 Base'
     # a model type without a family is refused as a whole; its settings are not judged one by one

@@ -27,13 +27,12 @@ async def test_warning_appears_when_changed_and_goes_when_reverted(user: User) -
 async def test_a_change_made_elsewhere_shows_the_warning(user: User) -> None:
     await user.open('/')
     config = get_session().config
-    user.find(marker='tab-cloud').click()
-    await user.should_see(marker='cloud.tensorboard_tunnel')
-    await user.should_not_see(marker='setting-warning-cloud.tensorboard_tunnel')
-    config.cloud.tensorboard_tunnel = False  # cloud training over SSH has no tunnel yet
-    await user.should_see(marker='setting-warning-cloud.tensorboard_tunnel')
-    config.cloud.tensorboard_tunnel = True
-    await user.should_not_see(marker='setting-warning-cloud.tensorboard_tunnel')
+    await user.should_see(marker='debug_dir')
+    await user.should_not_see(marker='setting-warning-debug_dir')
+    config.debug_dir = 'changed-elsewhere'  # not through the widget
+    await user.should_see(marker='setting-warning-debug_dir')
+    config.debug_dir = TrainConfig.get_field('debug_dir').default
+    await user.should_not_see(marker='setting-warning-debug_dir')
 
 
 async def test_settings_that_take_effect_never_warn(user: User) -> None:
