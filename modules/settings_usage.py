@@ -165,7 +165,8 @@ GENERIC: dict[str, str] = {
     **{f'secrets.cloud.{name}': 'cloud training (SSH login)' for name in ('host', 'port', 'user', 'key_file', 'password')},
     # a RunPod pod for the run (modules/cloud/pod_trainer.py)
     **{f'cloud.{name}': 'cloud training (RunPod pod)' for name in (
-        'create', 'name', 'sub_type', 'gpu_type', 'volume_size', 'min_download', 'on_finish', 'on_error')},
+        'create', 'name', 'sub_type', 'gpu_type', 'volume_size', 'min_download', 'on_finish', 'on_error',
+        'on_detached_finish', 'on_detached_error')},
     **{f'secrets.cloud.{name}': 'cloud training (RunPod API)' for name in ('api_key', 'id')},
 }
 
@@ -200,7 +201,6 @@ PART_FAMILY_SETTINGS: frozenset[str] = frozenset({
 })
 
 # ---- not implemented yet: nothing reads them ------------------------------------------------------
-_CLOUD = 'cloud training'
 NOT_IMPLEMENTED: dict[str, str] = {
     'debug_mode': 'debug output of the data pipeline and training steps',
     'debug_dir': 'debug output',
@@ -224,9 +224,6 @@ NOT_IMPLEMENTED: dict[str, str] = {
     'optimizer.min_beta1': 'no optimizer takes it',
     **{f'quantization.{name}': 'quantization' for name in
        ('svd_dtype', 'svd_rank', 'cache_dir')},
-    # the pod actions of a detached run
-    **{f'cloud.{name}': _CLOUD for name in (
-        'on_detached_finish', 'on_detached_error')},
 }
 PART_NOT_IMPLEMENTED: dict[str, str] = {
     'offload_fraction': 'layer offloading',

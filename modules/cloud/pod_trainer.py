@@ -2,7 +2,7 @@
 id), waits until the pod's SSH port is public and hands that address to the SSH run of
 `CloudTrainer`; when the run ends it applies the pod action the settings ask for — `on_finish` after
 a run that succeeded, `on_error` after any failure once the pod exists, so no pod is forgotten.
-A run that goes on without us (detached, connection lost) is left alone.
+A run that goes on without us (detached, connection lost) is left to the pod: see `pod_end`.
 """
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from modules.config.enums import CloudAction, CloudType
 
+from . import pod_end
 from .errors import CloudError
 from .runpod import Pod, RunPodClient, RunPodError
 
@@ -88,6 +89,11 @@ class RunPodTrainer:
                                 data_dir=self.data_dir)
         self.ssh.start()
         log.info("RunPod pod %s (%s) trains run %s", self.pod_id, cloud.name, cloud.run_id)
+        if not self.reattach and pod_end.wanted(cloud):  # the pod acts on itself if no one follows the run's end
+            from .install import remote_python
+
+            pod_end.start_watcher(self.ssh.connection, self.ssh.run_dir, self.pod_id, remote_python(ssh_config),
+                                  cloud)
 
     def _pod(self) -> Pod:
         cloud, secrets = self.config.cloud, self.config.secrets.cloud
@@ -151,6 +157,12 @@ class RunPodTrainer:
         except BaseException:
             self.failed = True
             raise
+        finally:
+            if self.ssh.exit_code is not None and pod_end.wanted(self.config.cloud):
+                try:  # this side saw the end: the pod leaves the action to it
+                    pod_end.mark_followed(self.ssh.connection, self.ssh.run_dir)
+                except Exception as exc:  # noqa: BLE001 - the connection went: the pod then acts after its grace
+                    log.warning("could not tell pod %s that the run's end was seen: %s", self.pod_id, exc)
 
     def end(self) -> None:
         succeeded = self._succeeded()  # before the SSH run's end closes the connection

@@ -30,6 +30,8 @@ class FakeRunPod:
     calls: list[tuple[str, dict]] = field(default_factory=list)  # (operation, variables) of accepted calls
     request_paths: list[str] = field(default_factory=list)
     auth_headers: list[str] = field(default_factory=list)
+    pod_key: str = ""  # the key RunPod gives a pod for calls about itself
+    pod_calls: list[tuple[str, dict]] = field(default_factory=list)  # calls made with the pod's key
     capacity: bool = True
     never_ssh: bool = False
     polls_before_ssh: int = 2
@@ -92,16 +94,17 @@ class _Handler(BaseHTTPRequestHandler):
         auth = self.headers.get("Authorization", "")
         api.auth_headers.append(auth)
         body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
-        if auth != f"Bearer {api.api_key}":
-            self._send(401, {"errors": [{"message": "Unauthorized"}]})
-            return
         found = _FIRST_FIELD.search(body.get("query", ""))
         operation = found.group(1) if found else ""
+        by_pod = bool(api.pod_key) and auth == f"Bearer {api.pod_key}" and operation in ("podStop", "podTerminate")
+        if auth != f"Bearer {api.api_key}" and not by_pod:
+            self._send(401, {"errors": [{"message": "Unauthorized"}]})
+            return
         variables = body.get("variables") or {}
         with self.server.lock:
             answer = api.answer(operation, variables)
             if "errors" not in answer:
-                api.calls.append((operation, variables))
+                (api.pod_calls if by_pod else api.calls).append((operation, variables))
         self._send(200, answer)
 
     def _send(self, status: int, payload: dict) -> None:

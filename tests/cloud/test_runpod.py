@@ -62,7 +62,8 @@ def test_a_created_pod_trains_the_lora_and_is_deleted_after(make_config, ssh_ser
     data.mkdir()  # no known-hosts file: the new pod's key is trusted when it first answers
     config = runpod_config(make_config, ssh_server, remote, create=True, name="ot-test", gpu_type=GPU,
                            sub_type="COMMUNITY", volume_size=20, min_download=200,
-                           on_finish=CloudAction.DELETE, on_error=CloudAction.STOP)
+                           on_finish=CloudAction.DELETE, on_error=CloudAction.STOP, detach_trainer=True,
+                           on_detached_finish=CloudAction.STOP, on_detached_error=CloudAction.STOP)
 
     result = run_cli(config, data, OT_RUNPOD_API_URL=os.environ["OT_RUNPOD_API_URL"])
     assert result.returncode == 0, result.stderr[-3000:]
@@ -80,7 +81,11 @@ def test_a_created_pod_trains_the_lora_and_is_deleted_after(make_config, ssh_ser
     public_key = open(ssh_server.key_file + ".pub").read().strip()
     assert created["env"] == [{"key": "PUBLIC_KEY", "value": public_key}]  # the key file logs in to the pod
     assert runpod.inputs("podTerminate") == [{"podId": "pod001"}] and runpod.pods["pod001"].status == "TERMINATED"
-    assert runpod.inputs("podStop") == []
+    # this side followed the run to its end: the pod's own watcher left the action to it
+    watcher_log = remote / "runs" / "test-run" / "pod_end.log"
+    wait_for(lambda: watcher_log.is_file() and "followed" in watcher_log.read_text(), "the pod's watcher")
+    assert watcher_log.read_text() == "run followed to its end (exit 0): the local side acts\n"
+    assert runpod.inputs("podStop") == [] and runpod.pod_calls == []
 
     assert os.path.isfile(config.output_model_destination)  # the LoRA came back before the pod went
     mapped = remote / "remote" / config.output_model_destination.lstrip("/")
@@ -119,6 +124,49 @@ def test_a_failing_run_on_an_existing_stopped_pod_resumes_it_and_stops_it(make_c
     assert runpod.inputs("podStop") == [{"podId": "existing1"}] and runpod.pods["existing1"].status == "EXITED"
     assert "stopping pod existing1" in result.stdout
     assert API_KEY not in result.stdout + result.stderr and key_leaks(runpod, remote, trusted) == []
+
+
+def test_a_detached_run_no_one_follows_has_the_pod_delete_itself(make_config, ssh_server, runpod, tmp_path,
+                                                                 monkeypatch):
+    import modules.cloud.pod_end as pod_end
+    from modules.cloud.pod_trainer import RunPodTrainer
+    from modules.config.enums import CloudAction
+    from modules.train import TrainCallbacks
+
+    monkeypatch.setenv("OT_CLOUD_PYTHON", sys.executable)
+    monkeypatch.setattr(pod_end, "FOLLOW_GRACE_SECONDS", 2)
+    pod_key = "rpk_" + secrets.token_hex(8)  # what RunPod gives the pod: only this pod's calls
+    runpod.pod_key = pod_key
+    environment = tmp_path / "rp_environment"  # the pod's variables, as RunPod's images keep them
+    environment.write_text(f'export RUNPOD_API_KEY="{pod_key}"\n')
+    monkeypatch.setattr(pod_end, "POD_ENVIRONMENT", str(environment))
+    remote, data = tmp_path / "remote-machine", tmp_path / "data"
+    data.mkdir()
+    config = runpod_config(make_config, ssh_server, remote, create=True, gpu_type=GPU, detach_trainer=True,
+                           on_finish=CloudAction.STOP, on_error=CloudAction.STOP,
+                           on_detached_finish=CloudAction.DELETE, on_detached_error=CloudAction.STOP)
+
+    trainer = RunPodTrainer(config, TrainCallbacks(), data_dir=str(data))
+    trainer.start()
+    trainer.end()  # this side leaves without following the run (the app closed): the run goes on
+    assert [name for name in runpod.operations() if name != "pod"] == ["podFindAndDeployOnDemand"]  # left alone here
+
+    wait_for(lambda: runpod.pod_calls, "the pod's own call", timeout=400)
+    assert runpod.pod_calls == [("podTerminate", {"input": {"podId": "pod001"}})]  # on_detached_finish, by the pod
+    assert runpod.pods["pod001"].status == "TERMINATED"
+    log_text = (remote / "runs" / "test-run" / "pod_end.log").read_text()
+    assert log_text.splitlines() == ["run ended (exit 0) with no one following: pod action DELETE",
+                                     "pod pod001: delete asked"]
+    assert key_leaks(runpod, remote, data) == [] and files_containing(remote, pod_key.encode()) == []
+
+
+def wait_for(condition, what: str, timeout: float = 30.0) -> None:
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} did not come within {timeout:g} s"
+        time.sleep(0.2)
 
 
 # ---- the errors: one line each, and a pod that exists gets the error action ----------------------------------
