@@ -76,3 +76,51 @@ def test_sd21_trains_against_v_prediction_and_zero_terminal_snr(make_config):
     scheduler = trainer.model.extra["train_scheduler"]
     assert scheduler.config.prediction_type == "v_prediction"
     assert float(scheduler.alphas_cumprod[-1]) < 1e-6
+
+
+def test_the_depth_folder_runs_depth2img_with_its_own_depth_estimator(tiny_model):
+    """No depth map given: the pipeline's feature extractor and depth estimator compute it, and it varies
+    over the image (a constant map would divide by zero in the pipeline's normalisation)."""
+    import numpy as np
+    from diffusers import DiffusionPipeline
+    from PIL import Image
+
+    pipe = DiffusionPipeline.from_pretrained(tiny_model("STABLE_DIFFUSION_20_DEPTH"))
+    pipe.set_progress_bar_config(disable=True)
+    image = Image.fromarray((np.random.RandomState(0).rand(32, 48, 3) * 255).astype("uint8"))
+    depth = pipe.prepare_depth_map(image, None, 1, False, torch.float32, torch.device("cpu"))
+    assert depth.shape == (1, 1, 32 // pipe.vae_scale_factor, 48 // pipe.vae_scale_factor)
+    assert float(depth.min()) == pytest.approx(-1.0) and float(depth.max()) == pytest.approx(1.0)
+    out = pipe("a red thing", image=image, num_inference_steps=2, strength=1.0, output_type="np",
+               generator=torch.Generator().manual_seed(0)).images
+    assert out.shape == (1, 32, 48, 3) and np.isfinite(out).all()
+
+
+def test_depth_training_reads_the_folders_estimator_or_the_luminance_without_one(tiny_model, tmp_path):
+    """The family loads the estimator and reads depth from it at any aspect ratio; a folder whose index
+    names no estimator loads too, and depth falls back to the image's luminance."""
+    import json
+    import shutil
+
+    from modules.config.enums import ModelType
+    from modules.families import family_for
+    from modules.families.parts import depth
+
+    family = family_for(ModelType("STABLE_DIFFUSION_20_DEPTH"))
+    pixels = torch.rand(2, 3, 32, 48, generator=torch.Generator().manual_seed(0)) * 2 - 1
+    model = family.load(tiny_model("STABLE_DIFFUSION_20_DEPTH"), None)
+    estimated = depth.depth_map(model.get("depth_estimator"), pixels, (4, 6))
+    luminance = depth.depth_map(None, pixels, (4, 6))
+    assert estimated.shape == luminance.shape == (2, 1, 4, 6)
+    assert (estimated - luminance).abs().max() > 0.1
+
+    bare = tmp_path / "no_estimator"
+    shutil.copytree(tiny_model("STABLE_DIFFUSION_20_DEPTH"), bare)
+    index = json.loads((bare / "model_index.json").read_text())
+    index.update(depth_estimator=[None, None], feature_extractor=[None, None])
+    (bare / "model_index.json").write_text(json.dumps(index))
+    for name in ("depth_estimator", "feature_extractor"):
+        shutil.rmtree(bare / name)
+    model = family.load(str(bare), None)
+    assert model.get("depth_estimator") is None and "unet" in model.components
+    assert torch.equal(depth.depth_map(model.get("depth_estimator"), pixels, (4, 6)), luminance)

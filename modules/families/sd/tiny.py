@@ -1,6 +1,7 @@
 """A random tiny SD 1.x/2.x model of any variant, saved as a diffusers folder."""
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import torch
@@ -31,9 +32,9 @@ def build_tiny_sd(model_type: ModelType, out_dir, seed: int = 0) -> Path:
                               set_alpha_to_one=False, steps_offset=1,
                               prediction_type="v_prediction" if v_pred else "epsilon")
     if model_type.has_depth_input():
-        pipe = diffusers.StableDiffusionDepth2ImgPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                                          unet=unet, scheduler=scheduler, depth_estimator=None,
-                                                          feature_extractor=None)
+        pipe = diffusers.StableDiffusionDepth2ImgPipeline(
+            vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet, scheduler=scheduler,
+            depth_estimator=tiny_depth_estimator(seed), feature_extractor=tiny_depth_processor())
     else:
         cls = diffusers.StableDiffusionInpaintPipeline if model_type.has_mask_input() \
             else diffusers.StableDiffusionPipeline
@@ -41,4 +42,41 @@ def build_tiny_sd(model_type: ModelType, out_dir, seed: int = 0) -> Path:
                    safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     out = Path(out_dir)
     pipe.save_pretrained(out)
+    if model_type.has_depth_input():
+        _name_published_processor(out)
     return out
+
+
+def _name_published_processor(out: Path) -> None:
+    """Without torchvision transformers builds an image processor's PIL backend (`DPTImageProcessorPil`),
+    which the index would name; the published folder names `DPTImageProcessor`, the class the pipeline
+    expects, which loads with either backend."""
+    index_file = out / "model_index.json"
+    index = json.loads(index_file.read_text())
+    index["feature_extractor"] = ["transformers", "DPTImageProcessor"]
+    index_file.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
+
+
+# the published depth model's estimator is a DPT-Hybrid at 384 px; a small plain ViT DPT at the tiny
+# model's image size stands in for it
+DEPTH_IMAGE_SIZE = 32
+
+
+def tiny_depth_estimator(seed: int = 0):
+    from transformers import DPTConfig, DPTForDepthEstimation
+
+    config = DPTConfig(hidden_size=16, num_hidden_layers=4, num_attention_heads=2, intermediate_size=32,
+                       image_size=DEPTH_IMAGE_SIZE, patch_size=8, is_hybrid=False, backbone_out_indices=[0, 1, 2, 3],
+                       neck_hidden_sizes=[4, 8, 16, 16], fusion_hidden_size=8,
+                       # at the usual 0.02 the random head's output is all but constant, a degenerate depth map
+                       initializer_range=0.2)
+    torch.manual_seed(seed)
+    return DPTForDepthEstimation(config).eval()
+
+
+def tiny_depth_processor():
+    """The published feature extractor's preprocessing (square resize, mean and std 0.5) at the tiny size."""
+    from transformers import DPTImageProcessor
+
+    return DPTImageProcessor(size={"height": DEPTH_IMAGE_SIZE, "width": DEPTH_IMAGE_SIZE}, keep_aspect_ratio=False,
+                             image_mean=[0.5, 0.5, 0.5], image_std=[0.5, 0.5, 0.5])
