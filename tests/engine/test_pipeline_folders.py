@@ -150,3 +150,18 @@ def test_a_folder_in_the_released_index_convention_still_loads_with_the_family(t
     family.load_decoder(model)
     assert type(model["decoder_vqgan"]).__name__ == "PaellaVQModel"
     assert type(model["prior"]).__name__ == index["prior_prior"][1]
+
+
+def test_saved_folders_name_image_processors_as_published(tmp_path):
+    """A processor built on its PIL backend is recorded under the published class name, which older
+    transformers (and the pipelines' signatures) know."""
+    from transformers import CLIPImageProcessor
+
+    from modules.families.parts.diffusers_io import save_folder
+
+    processor = CLIPImageProcessor()
+    save_folder({"feature_extractor": processor}, tmp_path, "StableDiffusionPipeline")
+    index = json.loads((tmp_path / "model_index.json").read_text())
+    assert index["feature_extractor"] == ["transformers", "CLIPImageProcessor"]
+    assert type(CLIPImageProcessor.from_pretrained(tmp_path / "feature_extractor")).__name__.startswith(
+        "CLIPImageProcessor")

@@ -161,6 +161,14 @@ def freeze(components: dict, parts: tuple[str, ...], config) -> None:
                 components[part].to(dtype=weight_dtype(getattr(config, part, None)))
 
 
+def published_class_name(component) -> str:
+    """The class name a published folder records for `component`. Without torchvision, transformers
+    builds an image processor's PIL backend (`CLIPImageProcessorPil`); the published name
+    (`CLIPImageProcessor`) loads with either backend and with older transformers too."""
+    name = type(component).__name__
+    return name.removesuffix("Pil") if name.endswith("ImageProcessorPil") else name
+
+
 def save_folder(components: dict, path: str | Path, pipeline_class: str, dtype: torch.dtype | None = None,
                 extra_components: dict | None = None) -> None:
     """Write components and `model_index.json` so `DiffusionPipeline.from_pretrained` loads the folder."""
@@ -179,5 +187,5 @@ def save_folder(components: dict, path: str | Path, pipeline_class: str, dtype: 
             comp.save_pretrained(target)
         else:
             continue
-        index[name] = [type(comp).__module__.split(".")[0], type(comp).__name__]
+        index[name] = [type(comp).__module__.split(".")[0], published_class_name(comp)]
     (path / "model_index.json").write_text(json.dumps(index, indent=2))

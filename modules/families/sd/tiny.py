@@ -10,6 +10,7 @@ from modules.config.enums import ModelType
 
 from ..parts import clip
 from ..parts import vae as vae_part
+from ..parts.diffusers_io import published_class_name
 
 
 def build_tiny_sd(model_type: ModelType, out_dir, seed: int = 0) -> Path:
@@ -43,17 +44,16 @@ def build_tiny_sd(model_type: ModelType, out_dir, seed: int = 0) -> Path:
     out = Path(out_dir)
     pipe.save_pretrained(out)
     if model_type.has_depth_input():
-        _name_published_processor(out)
+        _name_published_processor(out, pipe.feature_extractor)
     return out
 
 
-def _name_published_processor(out: Path) -> None:
-    """Without torchvision transformers builds an image processor's PIL backend (`DPTImageProcessorPil`),
-    which the index would name; the published folder names `DPTImageProcessor`, the class the pipeline
-    expects, which loads with either backend."""
+def _name_published_processor(out: Path, processor) -> None:
+    """diffusers' `save_pretrained` names the processor's class as built (its PIL backend without
+    torchvision); the published folder names the class the pipeline expects."""
     index_file = out / "model_index.json"
     index = json.loads(index_file.read_text())
-    index["feature_extractor"] = ["transformers", "DPTImageProcessor"]
+    index["feature_extractor"] = ["transformers", published_class_name(processor)]
     index_file.write_text(json.dumps(index, indent=2, sort_keys=True) + "\n")
 
 
