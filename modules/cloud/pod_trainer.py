@@ -109,7 +109,7 @@ class RunPodTrainer:
                 self.client.resume_pod(pod.id)
             return pod
         if not cloud.create:
-            raise RunPodError("no RunPod pod: enter the pod's id (Cloud id) or turn on Create to create one")
+            raise RunPodError("no RunPod pod: enter the pod's ID on the Cloud tab or turn on Create")
         status(f"creating a RunPod pod with {cloud.gpu_type or 'no GPU type'}")
         pod = self.client.create_pod(name=cloud.name, gpu_type=cloud.gpu_type, cloud_type=cloud.sub_type,
                                      volume_gb=cloud.volume_size, min_download=cloud.min_download,
@@ -122,7 +122,7 @@ class RunPodTrainer:
         found = [p.id for p in self.client.pods() if p.name == name and p.desired_status != "TERMINATED"]
         if len(found) != 1:
             raise RunPodError(f"{'no' if not found else 'more than one'} RunPod pod named {name!r} to reattach to: "
-                              "enter the pod's id (Cloud id)")
+                              "enter the pod's ID on the Cloud tab")
         return found[0]
 
     def _wait_for_ssh(self, pod: Pod) -> tuple[str, int]:

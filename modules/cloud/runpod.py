@@ -23,6 +23,7 @@ CONTAINER_DISK_GB = 30  # the image and the virtual environment; data and models
 VOLUME_MOUNT = "/workspace"  # the default remote folder of a cloud run
 SSH_PORT = 22
 CLOUD_TYPES = {"": "ALL", "COMMUNITY": "COMMUNITY", "SECURE": "SECURE"}  # cloud.sub_type → RunPod's cloudType
+_CLOUD_WORDS = {"ALL": "community or secure cloud", "COMMUNITY": "community cloud", "SECURE": "secure cloud"}
 
 
 class RunPodError(CloudError):
@@ -98,7 +99,7 @@ class RunPodClient:
             pod_input["env"] = [{"key": "PUBLIC_KEY", "value": public_key}]  # the image adds it to root's keys
         data = self._call("mutation Deploy($input: PodFindAndDeployOnDemandInput!) { "
                           f"podFindAndDeployOnDemand(input: $input) {{ {_POD_FIELDS} }} }}", {"input": pod_input},
-                          what=f"creating a {gpu_type.strip()} pod ({pod_input['cloudType'].lower()} cloud)")
+                          what=f"creating a pod with {gpu_type.strip()} ({_CLOUD_WORDS[pod_input['cloudType']]})")
         pod = data.get("podFindAndDeployOnDemand")
         if not pod:
             raise RunPodError(f"RunPod created no {gpu_type.strip()} pod: no machine with that GPU is available")

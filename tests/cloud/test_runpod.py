@@ -191,8 +191,8 @@ def test_a_wrong_api_key_is_said_and_nothing_is_created(make_config, ssh_server,
     config = runpod_config(make_config, ssh_server, tmp_path / "remote", create=True, gpu_type=GPU)
     runpod.api_key = "rpa_another"  # the account's key is not the one in secrets.json
     message, _ = _start(config, caplog, tmp_path)
-    assert message == (f"creating a {GPU} pod (all cloud): RunPod refused the API key (HTTP 401); check the API key "
-                       "on the Cloud tab")
+    assert message == (f"creating a pod with {GPU} (community or secure cloud): RunPod refused the API key (HTTP 401); "
+                       "check the API key on the Cloud tab")
     assert runpod.calls == [] and runpod.pods == {}
 
 
@@ -203,7 +203,7 @@ def test_no_machine_with_that_gpu_is_said(make_config, ssh_server, runpod, tmp_p
                            sub_type="SECURE", on_error=CloudAction.DELETE)
     runpod.capacity = False
     message, _ = _start(config, caplog, tmp_path)
-    assert message == f"creating a {GPU} pod (secure cloud): {NO_CAPACITY}"
+    assert message == f"creating a pod with {GPU} (secure cloud): {NO_CAPACITY}"
     assert runpod.calls == []  # no pod, so nothing to delete
 
 
@@ -238,7 +238,7 @@ def test_an_error_with_action_none_says_the_pod_still_runs(make_config, ssh_serv
 
 
 @pytest.mark.parametrize(("changes", "expected"), [
-    ({"create": False}, "no RunPod pod: enter the pod's id (Cloud id) or turn on Create to create one"),
+    ({"create": False}, "no RunPod pod: enter the pod's ID on the Cloud tab or turn on Create"),
     ({"create": True, "gpu_type": ""}, "no GPU type for the new pod: choose one on the Cloud tab (GPU)"),
     ({"create": True, "gpu_type": GPU, "sub_type": "CHEAP"},
      "unknown machine sub-type 'CHEAP': leave it empty, COMMUNITY or SECURE"),
