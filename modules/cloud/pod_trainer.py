@@ -183,6 +183,8 @@ class RunPodTrainer:
         ssh = self.ssh
         if ssh is not None and ssh.exit_code is not None:
             return ssh.exit_code == 0 and not self.failed
+        if self.reattach:
+            return None  # a run this side did not start: acted on only once followed to its end
         lost = ssh is not None and ssh.connection is not None and not ssh.connection.alive()
         if lost and self.config.cloud.detach_trainer:
             return None  # the remote run goes on where it is

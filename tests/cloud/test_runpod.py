@@ -258,6 +258,41 @@ def test_an_unknown_pod_id_and_a_missing_key_are_said(make_config, ssh_server, r
     assert _start(config, caplog, tmp_path)[0] == "no RunPod API key: set it on the Cloud tab (stored in secrets.json)"
 
 
+def test_reattach_finds_the_pod_by_name_and_leaves_it_alone_when_there_is_no_run(make_config, ssh_server, runpod,
+                                                                                  trusted, tmp_path, caplog):
+    from modules.cloud.errors import CloudError
+    from modules.cloud.pod_trainer import RunPodTrainer
+    from modules.config.enums import CloudAction
+
+    runpod.pods["other1"] = FakePod("other1", "someone else's")
+    runpod.pods["mine22"] = FakePod("mine22", "ot-run")
+    config = runpod_config(make_config, ssh_server, tmp_path / "remote", create=True, name="ot-run",
+                           on_error=CloudAction.DELETE)
+    trainer = RunPodTrainer(config, reattach=True, data_dir=str(trusted))
+    with pytest.raises(CloudError, match="no run 'test-run' on the remote machine to reattach to"):
+        trainer.start()
+    trainer.end()
+    assert runpod.operations()[0] == "myself" and set(runpod.operations()[1:]) == {"pod"}  # no create, no action
+    assert runpod.inputs("pod")[0] == {"podId": "mine22"}
+
+    runpod.pods["mine23"] = FakePod("mine23", "ot-run")
+    with pytest.raises(CloudError, match="more than one RunPod pod named 'ot-run' to reattach to"):
+        RunPodTrainer(config, reattach=True, data_dir=str(trusted)).start()
+
+
+def test_the_public_key_comes_from_the_pub_file_or_the_key_itself(ssh_server, tmp_path):
+    import shutil
+
+    from modules.cloud.pod_trainer import public_key_of
+
+    published = open(ssh_server.key_file + ".pub").read().split()
+    assert public_key_of(ssh_server.key_file).split() == published
+    alone = tmp_path / "key-without-pub"
+    shutil.copy(ssh_server.key_file, alone)
+    assert public_key_of(str(alone)).split() == published[:2]  # derived: the same key, without the comment
+    assert public_key_of(str(tmp_path / "missing")) == "" and public_key_of("") == ""
+
+
 def test_the_gpu_types_are_listed_smallest_first(runpod):
     from modules.cloud.runpod import RunPodClient
 
