@@ -238,9 +238,27 @@ def _cached_dataset(path: str) -> bool:
     return is_cached_dataset(path)
 
 
+def check_runpod(config: TrainConfig) -> list[Problem]:
+    """What a RunPod run needs before it can ask RunPod for a pod (cloud training on, type RUNPOD)."""
+    cloud, secrets = config.cloud, getattr(config.secrets, 'cloud', None)
+    if not (cloud.enabled and str(cloud.type) == 'RUNPOD') or secrets is None:
+        return []
+    problems = []
+    if not str(secrets.api_key).strip():
+        problems.append(Problem('secrets.cloud.api_key', 'a RunPod run needs the API key of your RunPod account'))
+    if not str(secrets.id).strip():
+        if not cloud.create:
+            problems.append(Problem('cloud.create', "turn on Create for a new pod, or enter the pod's ID"))
+        elif not str(cloud.gpu_type).strip():
+            problems.append(Problem('cloud.gpu_type', 'a new pod needs a GPU type'))
+    if str(cloud.sub_type).strip().upper() not in ('', 'COMMUNITY', 'SECURE'):
+        problems.append(Problem('cloud.sub_type', 'leave it empty, or COMMUNITY or SECURE'))
+    return problems
+
+
 def validate(config: TrainConfig, *, paths: bool = True, base_dir: str | None = None) -> list[Problem]:
     """Every problem of `config`: bad values, impossible combinations and (optionally) missing paths."""
-    problems = check_fields(config) + check_combinations(config)
+    problems = check_fields(config) + check_combinations(config) + check_runpod(config)
     if paths:
         problems += check_paths(config, base_dir)
     return problems

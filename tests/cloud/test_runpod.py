@@ -293,6 +293,23 @@ def test_the_public_key_comes_from_the_pub_file_or_the_key_itself(ssh_server, tm
     assert public_key_of(str(tmp_path / "missing")) == "" and public_key_of("") == ""
 
 
+def test_a_runpod_config_that_cannot_ask_for_a_pod_is_refused_before_the_start(make_config, ssh_server, tmp_path):
+    from modules.config.validation import errors
+    from modules.engine import check
+
+    config = runpod_config(make_config, ssh_server, tmp_path / "remote", create=True, gpu_type=GPU)
+    assert not [p for p in errors(check(config)) if "cloud" in p.path]
+    config.secrets.cloud.api_key, config.cloud.gpu_type, config.cloud.sub_type = "", "", "cheap"
+    assert {(p.path, p.message) for p in errors(check(config)) if "cloud" in p.path} == {
+        ("secrets.cloud.api_key", "a RunPod run needs the API key of your RunPod account"),
+        ("cloud.gpu_type", "a new pod needs a GPU type"),
+        ("cloud.sub_type", "leave it empty, or COMMUNITY or SECURE")}
+    config.cloud.create = False
+    assert "turn on Create for a new pod, or enter the pod's ID" in [p.message for p in check(config)]
+    config.secrets.cloud.id = "mine22"  # an existing pod: neither Create nor a GPU type needed
+    assert {p.path for p in errors(check(config)) if "cloud" in p.path} == {"secrets.cloud.api_key", "cloud.sub_type"}
+
+
 def test_the_gpu_types_are_listed_smallest_first(runpod):
     from modules.cloud.runpod import RunPodClient
 
