@@ -23,8 +23,8 @@ def mask_secret(value: str) -> str:
 
 
 CloudSecretsConfig.FIELDS = fields(
-    F('api_key', '', str, widget='secret', tooltip='Provider API key.'),
-    F('id', '', str, tooltip='Pod/instance id.'),
+    F('api_key', '', str, widget='secret', tooltip='RunPod: the API key of your account (kept here, never sent to the pod).'),
+    F('id', '', str, tooltip='RunPod: the id of an existing pod to train on (empty: Create makes one).'),
     F('host', '', str, tooltip='SSH host.'),
     F('port', 0, str, tooltip='SSH port (registered as str, default int 0).'),
     F('user', 'root', str, tooltip='SSH user.'),
