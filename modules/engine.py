@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from enum import Enum
 
+from modules import training_extras
 from modules.config.validation import Problem, enum_label, validate
 
 
@@ -33,8 +34,10 @@ def family_problems(config) -> list[Problem]:
             problems.append(Problem(f"{encoder.part}.include", f"{enum_label(config.model_type)} cannot train without "
                                                                "this text encoder"))
     problems += quantization_problems(config, facts)  # a quantized part that cannot run here
-    # what the family accepts but handles its own way
-    problems += [Problem(path, message, "warning") for path, message in family_for(config.model_type).warnings(config)]
+    # what the family accepts but handles its own way (its behaviour needs the training extras)
+    if training_extras.available():
+        problems += [Problem(path, message, "warning")
+                     for path, message in family_for(config.model_type).warnings(config)]
     refused = {p.path for p in problems}
     return problems + [w for w in setting_warnings(config, facts) if w.path not in refused]
 
@@ -42,17 +45,20 @@ def family_problems(config) -> list[Problem]:
 def check(config, *, paths: bool = True, base_dir: str | None = None) -> list[Problem]:
     """Every problem (errors refuse a start) and warning of `config`, most important first."""
     problems = validate(config, paths=paths, base_dir=base_dir)
+    if not training_extras.trains_remotely(config) and not training_extras.available():
+        problems.append(Problem("cloud.enabled", training_extras.NO_LOCAL_TRAINING))
     if isinstance(config.model_type, Enum) and isinstance(config.training_method, Enum):
         reported = {p.path for p in problems if p.severity == "error"}  # one message per setting
         problems += [p for p in family_problems(config) if p.path not in reported]
-    problems += optimizer_problems(config)
+    if training_extras.available():  # a light client's run trains elsewhere, with the libraries there
+        problems += optimizer_problems(config)
     problems += multi_process_problems(config)
     return problems
 
 
 def multi_process_problems(config) -> list[Problem]:
     """Devices a multi-process run cannot have."""
-    if not getattr(config, "multi_gpu", False):
+    if not getattr(config, "multi_gpu", False) or training_extras.trains_remotely(config):
         return []
     import torch
 
@@ -85,7 +91,6 @@ def create_trainer(config, callbacks=None, commands=None, *, reattach: bool = Fa
     """The trainer of `config`, with its model family (raises UnsupportedModelType when there is none).
     `reattach`: follow the cloud run of `config.cloud.run_id` that is already going instead of starting one."""
     from modules.families import family_for
-    from modules.train.trainer import GenericTrainer
 
     cloud = getattr(config, "cloud", None)
     if getattr(cloud, "enabled", False) and str(cloud.type) == "RUNPOD":
@@ -98,6 +103,8 @@ def create_trainer(config, callbacks=None, commands=None, *, reattach: bool = Fa
         return CloudTrainer(config, callbacks, commands, reattach=reattach)
     if reattach:
         raise ValueError("only a cloud run (Cloud tab: enabled, type LINUX or RUNPOD) can be reattached to")
+    if not training_extras.available():
+        raise training_extras.NoLocalTraining()
     family = family_for(config.model_type)
     if getattr(cloud, "enabled", False):
         import logging
@@ -108,6 +115,8 @@ def create_trainer(config, callbacks=None, commands=None, *, reattach: bool = Fa
         from modules.train.multi_process import MultiProcessTrainer
 
         return MultiProcessTrainer(config, family, callbacks, commands, processes=processes)
+    from modules.train.trainer import GenericTrainer
+
     return GenericTrainer(config, family, callbacks, commands)
 
 

@@ -94,6 +94,10 @@ def main(argv: list[str] | None = None) -> int:
                 on_update_status=lambda s: print(s, flush=True), on_update_train_progress=progress)
         if args.command_path:
             watch_commands(args.command_path, commands)
+    from modules.training_extras import trains_remotely
+
+    if trains_remotely(config):  # the run is on another machine: no process group (and no torch) here
+        return _train(create_trainer(config, callbacks, commands), commands)
     from modules.train.distributed import World, join, launched_world, leave, rank_device
 
     # one process of several (started by torchrun or by a multi-process run): join the others first
