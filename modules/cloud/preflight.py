@@ -34,13 +34,14 @@ def python_version(connection: Connection, python: str) -> tuple[int, ...] | Non
     return tuple(int(part) for part in found.groups()) if status == 0 and found else None
 
 
-def free_space(connection: Connection, folder: str) -> tuple[int, str]:
-    """Bytes free for `folder` (or, while it does not exist, for the nearest folder above it), and that folder."""
+def free_space(connection: Connection, folder: str) -> tuple[int, str, bool]:
+    """Bytes free for `folder` (or, while it does not exist, for the nearest folder above it), that
+    folder, and whether the login may write there."""
     command = (f"d={quote(folder)}; while [ ! -d \"$d\" ]; do d=$(dirname \"$d\"); done; "
-               "echo \"$d\"; df -Pk \"$d\" | tail -n 1")
+               "echo \"$d\"; if [ -w \"$d\" ]; then echo writable; else echo read-only; fi; df -Pk \"$d\" | tail -n 1")
     lines = connection.run(command)[1].strip().splitlines()
     try:
-        return int(lines[-1].split()[3]) * 1024, lines[0]
+        return int(lines[-1].split()[3]) * 1024, lines[0], lines[1] == "writable"
     except (IndexError, ValueError):
         raise CloudError(f"cannot read the free disk space of {folder} on the remote machine") from None
 
@@ -56,7 +57,10 @@ def check(connection: Connection, config, upload_bytes: int) -> None:
         raise CloudError(f"the remote machine has no Python {wanted} or newer: {python} is "
                          f"{'.'.join(map(str, version))}")
     needed = upload_bytes + RESERVE_BYTES + (SETUP_BYTES if fresh else 0)
-    free, where = free_space(connection, config.cloud.remote_dir)
+    free, where, writable = free_space(connection, config.cloud.remote_dir)
+    if not writable:
+        raise CloudError(f"{connection.user} may not write to {where} on the remote machine: choose a Remote folder "
+                         "there that this login can write")
     if free < needed:
         parts = [f"{_gb(upload_bytes)} to upload"] + ([f"{_gb(SETUP_BYTES)} to set up the trainer"] if fresh else [])
         parts.append(f"{_gb(RESERVE_BYTES)} for what it writes")

@@ -97,7 +97,11 @@ class CloudTrainer:
         for local, transfers in planned.items():
             if transfers:
                 status(f"uploading {os.path.basename(local)}")
-                send(transfers, stats)
+                try:
+                    send(transfers, stats)
+                except OSError as exc:  # a folder there this login may not write, a full disk ...
+                    raise CloudError(f"uploading {local} to {self.plan.uploads[local]} on the remote machine failed: "
+                                     f"{exc.strerror or exc}") from None
         log.info("uploaded %d files (%d bytes), %d unchanged", stats.files_sent, stats.bytes_sent, stats.files_skipped)
         self.upload_stats = stats
         if self._tunnel_wanted():

@@ -90,3 +90,38 @@ def test_a_cloud_run_starts_with_a_password_login(make_config, password_server, 
     events = remote / "runs" / "test-run" / "events.jsonl"
     assert pwd.getpwuid(events.stat().st_uid).pw_name == password_server.user  # the trainer ran as that user
     assert files_containing(remote, password_server.password.encode()) == []  # the login stays here
+
+
+def test_a_remote_folder_the_login_may_not_write_is_refused_in_one_line(make_config, password_server, tmp_path,
+                                                                          remote_folder, monkeypatch):
+    from modules.cloud.trainer import CloudTrainer
+    from modules.config.enums import CloudFileSync
+
+    data_dir = trust(password_server, tmp_path / "data")
+    monkeypatch.setenv("OT_CLOUD_PYTHON", "/usr/bin/python3")
+    if not os.path.exists("/usr/bin/python3"):
+        pytest.skip("no system python for the password user")
+    theirs = Path(tempfile.mkdtemp(prefix="ot-cloud-not-yours-"))  # this user's, readable by all, writable by none else
+    theirs.chmod(0o755)
+    try:
+        config = cloud_config(make_config("STABLE_DIFFUSION_15", "LORA"), theirs / "machine")
+        config.secrets = password_server.secrets()
+        trainer = CloudTrainer(config, data_dir=str(data_dir))
+        with pytest.raises(CloudError, match=f"ot-cloud-test may not write to {theirs} on the remote machine") as caught:
+            trainer.start()
+        trainer.end()
+        assert "\n" not in str(caught.value) and list(theirs.iterdir()) == []
+
+        # a writable folder with one sub-folder that is not: the upload stops with one line
+        config = cloud_config(make_config("STABLE_DIFFUSION_15", "LORA"), remote_folder / "machine",
+                              file_sync=CloudFileSync.FABRIC_SFTP)
+        config.secrets = password_server.secrets()
+        owned_by(password_server.user, remote_folder / "machine")
+        (remote_folder / "machine" / "remote").mkdir(mode=0o755)  # this user's, not the login's
+        trainer = CloudTrainer(config, data_dir=str(data_dir))
+        with pytest.raises(CloudError, match=r"uploading .* on the remote machine failed: .*Permission denied") as caught:
+            trainer.start()
+        trainer.end()
+        assert "\n" not in str(caught.value)
+    finally:
+        shutil.rmtree(theirs, ignore_errors=True)
