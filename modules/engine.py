@@ -45,6 +45,11 @@ def family_problems(config) -> list[Problem]:
 def check(config, *, paths: bool = True, base_dir: str | None = None) -> list[Problem]:
     """Every problem (errors refuse a start) and warning of `config`, most important first."""
     problems = validate(config, paths=paths, base_dir=base_dir)
+    if training_extras.trains_remotely(config):
+        from modules.cloud.paths import remote_only_fields
+
+        remote = remote_only_fields(config)  # checked by the remote run, which reads them
+        problems = [p for p in problems if p.path not in remote]
     if not training_extras.trains_remotely(config) and not training_extras.available():
         problems.append(Problem("cloud.enabled", training_extras.NO_LOCAL_TRAINING))
     if isinstance(config.model_type, Enum) and isinstance(config.training_method, Enum):

@@ -48,7 +48,14 @@ def _path_fields(config, prefix=""):
     for f in config.FIELDS:
         if f.kind == "config_list":
             for index, item in enumerate(getattr(config, f.name) or []):
-                yield from _path_fields(item, f"{prefix}{f.name}[{index}].")
+                yield from _path_fields(item, f"{prefix}.{f.name}[{index}]" if prefix else f"{f.name}[{index}]")
+
+
+def remote_only_fields(config) -> set[str]:
+    """The dotted paths of the path settings that name a file on the remote machine (a `cloud:` value):
+    nothing here can check them."""
+    return {name for name, owner, f in _path_fields(config)
+            if str(getattr(owner, f.name) or "").startswith(CLOUD_PREFIX)}
 
 
 def plan_remote_run(config, remote_dir: str, *, cuda: bool, base_dir: str = ".") -> RemotePlan:

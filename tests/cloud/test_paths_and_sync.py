@@ -5,6 +5,7 @@ import json
 import os
 import threading
 import time
+from pathlib import Path
 
 from modules.cloud.paths import plan_remote_run, remote_path
 
@@ -91,3 +92,17 @@ def test_command_file_lines_reach_the_trainer_commands(tmp_path):
         time.sleep(0.05)
     stopped.set()
     assert commands.get_stop_command()
+
+
+def test_cloud_paths_are_left_to_the_remote_machine_by_the_start_check(make_config):
+    from modules.config.validation import errors
+    from modules.engine import check
+
+    from .helpers import cloud_config
+
+    config = cloud_config(make_config("STABLE_DIFFUSION_15", "LORA"), Path("/ws"))
+    config.base_model_name = "cloud:/models/there-only"
+    config.concepts[0].path = "cloud:/data/there-only"
+    assert not {p.path for p in errors(check(config))} & {"base_model_name", "concepts[0].path"}
+    config.cloud.enabled = False  # a local run cannot read them
+    assert {p.path for p in errors(check(config))} >= {"base_model_name", "concepts[0].path"}
