@@ -1,13 +1,12 @@
 """The Cloud tab's RunPod parts: the GPU types listed with the API key and chosen for a new pod, a refused key
-said in one line, the note that pod actions are RunPod's only; in Chromium too, light and dark."""
+said in one line, the note that pod actions are RunPod's only; a RunPod start that RunPod refuses ends the run
+with RunPod's reason."""
 from __future__ import annotations
 
 import os
 
 import pytest
 from nicegui.testing import User
-
-from tests.browser.test_browser_tabs import CHROMIUM, server  # noqa: F401 - the app server fixture
 
 from .runpod_api import FakeRunPod, RunPodServer
 
@@ -56,46 +55,43 @@ async def test_gpu_types_are_listed_and_one_is_chosen(user: User, runpod) -> Non
     assert runpod.operations() == ["gpuTypes"]
 
 
-@pytest.fixture(scope="module")
-def runpod_for_server():
-    """The API stand-in, in the environment of the app server the browser test starts next."""
-    api = FakeRunPod(API_KEY, "127.0.0.1", 22)
-    with RunPodServer(api) as stand_in:
-        before = os.environ.get("OT_RUNPOD_API_URL")
-        os.environ["OT_RUNPOD_API_URL"] = stand_in.url
-        try:
-            yield api
-        finally:
-            if before is None:
-                os.environ.pop("OT_RUNPOD_API_URL", None)
-            else:
-                os.environ["OT_RUNPOD_API_URL"] = before
+@pytest.fixture
+def idle_training():
+    """A run this test leaves behind (on failure) is stopped before the next test."""
+    from ot_nicegui.state.training_session import get_training_session
+
+    session = get_training_session()
+    yield session
+    session.stop()
+    assert session.wait(120), "the training thread did not end"
+    session.drain()
+    session.reset()
 
 
-@pytest.fixture(scope="module")
-def browser_server(runpod_for_server, server):  # noqa: F811 - the API stand-in first: the server inherits its URL
-    return server
+async def test_a_runpod_start_in_the_app_ends_with_runpods_reason(user: User, runpod, idle_training, data_dir,
+                                                                   tmp_path, tiny_model, caplog) -> None:
+    from pathlib import Path
 
+    from modules.config.enums import CloudType
+    from ot_nicegui.state.config_session import get_session
+    from ot_nicegui.state.training_session import Outcome, Phase
+    from tests.live.support import build_concept, tiny_run, until
 
-@pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="chromium is not installed")
-def test_gpu_types_in_the_browser(runpod_for_server, browser_server, pw_browser) -> None:
-    from tests.browser.test_browser_tabs import _open
+    from .runpod_api import NO_CAPACITY
 
-    url, _ = browser_server
-    errors: list[str] = []
-    page = _open(pw_browser, url, errors)
-    page.get_by_role("tab", name="Cloud", exact=True).click()
-    page.get_by_label("API key", exact=True).fill(API_KEY)
-    for theme in ("light", "dark"):
-        if (theme == "dark") != page.evaluate("document.body.classList.contains('body--dark')"):
-            page.locator('[aria-label^="Switch to"]').click()
-            page.wait_for_function(f"document.body.classList.contains('body--dark') === {str(theme == 'dark').lower()}")
-        page.get_by_role("button", name="RunPod GPU types").click()
-        page.get_by_text("RTX 4090", exact=True).click()
-        page.wait_for_function("[...document.querySelectorAll('input')].some(i => i.value === "
-                               "'NVIDIA GeForce RTX 4090')")
-        page.get_by_label("GPU type", exact=True).fill("")
-    assert page.get_by_text("apply to RunPod pods only", exact=False).is_visible()
-    assert runpod_for_server.operations() == ["gpuTypes", "gpuTypes"]
-    page.close()
-    assert not errors, errors
+    config = get_session().config
+    tiny_run(config, data_dir, Path(tiny_model("STABLE_DIFFUSION_15")), build_concept(tmp_path / "concept"))
+    config.cloud.enabled, config.cloud.type = True, CloudType.RUNPOD
+    config.cloud.create, config.cloud.gpu_type = True, "NVIDIA A40"
+    config.secrets.cloud.api_key = API_KEY
+    runpod.capacity = False  # RunPod has no A40 free
+    session = idle_training
+    await user.open("/?tab=run")
+    user.find(marker="train-start").click()
+    await until(lambda: session.phase == Phase.IDLE and session.last_outcome is not None, timeout=120,
+                what="the end of the start")
+    assert session.last_outcome == Outcome.FAILED
+    assert session.summary.error == f"creating a pod with NVIDIA A40 (community or secure cloud): {NO_CAPACITY}"
+    assert runpod.calls == [] and not (data_dir / "models").exists()  # nothing trained here instead
+    await user.should_see("There are no longer any instances available")
+    caplog.clear()  # the failure was logged as an error on purpose
