@@ -6,6 +6,7 @@ import pytest
 pytest.importorskip("paramiko")
 from tests.engine.conftest import image_dir, make_config, tiny_model  # noqa: E402,F401 - the tiny run's fixtures
 
+from .light import light_env  # noqa: E402,F401 - a light client's environment
 from .sshd import SSHDUnavailable, password_login, running_sshd, trust  # noqa: E402
 
 
