@@ -23,6 +23,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 SSH_WAIT_SECONDS = 900.0  # a new pod pulls its image first: minutes
 POLL_SECONDS = (1.0, 10.0)  # the first wait between two looks at the pod, and the longest (the waits grow)
+NO_PUBLIC_SSH_LOOKS = 3  # a running pod whose ports show without a public 22 gets none later
 
 
 def pod_action(cloud, succeeded: bool | None) -> CloudAction:
@@ -106,7 +107,7 @@ class RunPodTrainer:
             self.pod_id = pod.id
             if pod.desired_status not in ("RUNNING", ""):
                 status(f"starting pod {pod.id} ({pod.desired_status.lower()})")
-                self.client.resume_pod(pod.id)
+                self.client.resume_pod(pod.id, pod.gpu_count)
             return pod
         if not cloud.create:
             raise RunPodError("no RunPod pod: enter the pod's ID on the Cloud tab or turn on Create")
@@ -131,8 +132,13 @@ class RunPodTrainer:
 
         deadline = time.monotonic() + SSH_WAIT_SECONDS
         wait, longest = POLL_SECONDS
+        looks_without = 0  # looks at a running pod whose ports show, none of them a public 22
         while True:
             address = pod.ssh_address()
+            looks_without = looks_without + 1 if address is None and pod.ports else 0
+            if looks_without >= NO_PUBLIC_SSH_LOOKS:
+                raise RunPodError(f"pod {pod.id} has no public SSH port: expose TCP port 22 on a public IP "
+                                  "(RunPod's pod settings), or create the pod here")
             if address is not None:
                 try:
                     key = fetch_host_key(*address)

@@ -43,6 +43,7 @@ class Pod:
     name: str
     desired_status: str  # RUNNING, EXITED (stopped), TERMINATED ...
     ports: tuple[dict, ...]  # runtime.ports: empty until the container runs
+    gpu_count: int = 1
 
     def ssh_address(self) -> tuple[str, int] | None:
         """The public address of the pod's SSH port, once RunPod has mapped it."""
@@ -53,7 +54,7 @@ class Pod:
         return None
 
 
-_POD_FIELDS = "id name desiredStatus runtime { ports { ip isIpPublic privatePort publicPort type } }"
+_POD_FIELDS = "id name desiredStatus gpuCount runtime { ports { ip isIpPublic privatePort publicPort type } }"
 
 
 class RunPodClient:
@@ -116,9 +117,9 @@ class RunPodClient:
         data = self._call(f"query Pods {{ myself {{ pods {{ {_POD_FIELDS} }} }} }}", what="listing the pods")
         return [_pod(p) for p in (data.get("myself") or {}).get("pods") or []]
 
-    def resume_pod(self, pod_id: str) -> None:
+    def resume_pod(self, pod_id: str, gpu_count: int = 1) -> None:
         self._call("mutation Resume($input: PodResumeInput!) { podResume(input: $input) { id desiredStatus } }",
-                   {"input": {"podId": pod_id, "gpuCount": 1}}, what=f"starting pod {pod_id}")
+                   {"input": {"podId": pod_id, "gpuCount": max(1, int(gpu_count))}}, what=f"starting pod {pod_id}")
 
     def stop_pod(self, pod_id: str) -> None:
         self._call("mutation Stop($input: PodStopInput!) { podStop(input: $input) { id desiredStatus } }",
@@ -162,4 +163,4 @@ class RunPodClient:
 def _pod(data: dict) -> Pod:
     runtime = data.get("runtime") or {}
     return Pod(str(data["id"]), str(data.get("name") or ""), str(data.get("desiredStatus") or ""),
-               tuple(p for p in runtime.get("ports") or [] if isinstance(p, dict)))
+               tuple(p for p in runtime.get("ports") or [] if isinstance(p, dict)), int(data.get("gpuCount") or 1))

@@ -19,6 +19,8 @@ class FakePod:
     name: str
     status: str = "RUNNING"
     polls_before_ssh: int = 0  # pod queries answered without runtime ports first (the image starting)
+    public_ssh: bool = True  # False: port 22 is mapped on the private network only
+    gpu_count: int = 1
 
 
 @dataclass
@@ -79,10 +81,12 @@ class FakeRunPod:
                 pod.polls_before_ssh -= 1
             elif count and not self.never_ssh:
                 runtime = {"ports": [
-                    {"ip": "100.64.0.2", "isIpPublic": False, "privatePort": 22, "publicPort": 22, "type": "tcp"},
-                    {"ip": self.ssh_host, "isIpPublic": True, "privatePort": 22, "publicPort": self.ssh_port,
-                     "type": "tcp"}]}
-        return {"id": pod.id, "name": pod.name, "desiredStatus": pod.status, "runtime": runtime}
+                    {"ip": "100.64.0.2", "isIpPublic": False, "privatePort": 22, "publicPort": 22, "type": "tcp"}]}
+                if pod.public_ssh:
+                    runtime["ports"].append({"ip": self.ssh_host, "isIpPublic": True, "privatePort": 22,
+                                             "publicPort": self.ssh_port, "type": "tcp"})
+        return {"id": pod.id, "name": pod.name, "desiredStatus": pod.status, "gpuCount": pod.gpu_count,
+                "runtime": runtime}
 
 
 class _Handler(BaseHTTPRequestHandler):

@@ -103,7 +103,7 @@ def test_a_failing_run_on_an_existing_stopped_pod_resumes_it_and_stops_it(make_c
                                                                            trusted, tmp_path):
     from modules.config.enums import CloudAction
 
-    runpod.pods["existing1"] = FakePod("existing1", "mine", status="EXITED")
+    runpod.pods["existing1"] = FakePod("existing1", "mine", status="EXITED", gpu_count=2)
     remote = tmp_path / "remote-machine"
     config = runpod_config(make_config, ssh_server, remote, create=False, gpu_type=GPU,
                            on_finish=CloudAction.DELETE, on_error=CloudAction.STOP)
@@ -121,6 +121,7 @@ def test_a_failing_run_on_an_existing_stopped_pod_resumes_it_and_stops_it(make_c
     operations = runpod.operations()
     assert "podFindAndDeployOnDemand" not in operations and "podTerminate" not in operations
     assert operations[:2] == ["pod", "podResume"] and operations[-1] == "podStop"
+    assert runpod.inputs("podResume") == [{"podId": "existing1", "gpuCount": 2}]  # as many GPUs as it had
     assert runpod.inputs("podStop") == [{"podId": "existing1"}] and runpod.pods["existing1"].status == "EXITED"
     assert "stopping pod existing1" in result.stdout
     assert API_KEY not in result.stdout + result.stderr and key_leaks(runpod, remote, trusted) == []
@@ -222,6 +223,21 @@ def test_a_pod_that_never_opens_ssh_is_named_and_deleted(make_config, ssh_server
                        "console")
     assert runpod.operations()[-1] == "podTerminate" and runpod.inputs("podTerminate") == [{"podId": "pod001"}]
     assert statuses[-1] == "deleting pod pod001"
+
+
+def test_an_existing_pod_without_a_public_ssh_port_is_said_at_once(make_config, ssh_server, runpod, tmp_path,
+                                                                     caplog, monkeypatch):
+    import modules.cloud.pod_trainer as pod_trainer
+    from modules.config.enums import CloudAction
+
+    monkeypatch.setattr(pod_trainer, "POLL_SECONDS", (0.05, 0.1))  # the 15 minutes are never waited for
+    runpod.pods["private7"] = FakePod("private7", "mine", public_ssh=False)
+    config = runpod_config(make_config, ssh_server, tmp_path / "remote", on_error=CloudAction.STOP)
+    config.secrets.cloud.id = "private7"
+    message, _ = _start(config, caplog, tmp_path)
+    assert message == ("pod private7 has no public SSH port: expose TCP port 22 on a public IP (RunPod's pod "
+                       "settings), or create the pod here")
+    assert runpod.inputs("podStop") == [{"podId": "private7"}]  # on_error, as after any failure with a pod
 
 
 def test_an_error_with_action_none_says_the_pod_still_runs(make_config, ssh_server, runpod, tmp_path, caplog,
