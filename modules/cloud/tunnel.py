@@ -13,6 +13,12 @@ import paramiko
 
 log = logging.getLogger(__name__)
 CHUNK = 65536
+_OPEN: list[PortForward] = []  # the forwards of this process, newest last (the TensorBoard tab shows the newest)
+
+
+def newest_url() -> str | None:
+    """The address of the newest open forward (a remote run's TensorBoard), or None."""
+    return _OPEN[-1].url if _OPEN else None
 
 
 class PortForward:
@@ -28,6 +34,7 @@ class PortForward:
         self._threads: list[threading.Thread] = []
         self._accepting = threading.Thread(target=self._accept, name="tunnel-accept", daemon=True)
         self._accepting.start()
+        _OPEN.append(self)
 
     @property
     def url(self) -> str:
@@ -73,6 +80,8 @@ class PortForward:
             pass  # either side went away
 
     def close(self) -> None:
+        if self in _OPEN:
+            _OPEN.remove(self)
         self._closed.set()
         self._listener.close()
         self._accepting.join(timeout=2)

@@ -10,6 +10,7 @@ different choice (runs, tags, smoothing) gives the chart a new stream with the w
 """
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from nicegui import run, ui
@@ -77,7 +78,21 @@ class TensorBoardView:
             self.stop_button = ui.button('Stop TensorBoard', on_click=self.stop_server).props('flat') \
                 .mark('tb-stop')
             self.link = ui.link('', '', new_tab=True).mark('tb-link')
+            self.remote_link = ui.link('', '', new_tab=True).mark('tb-remote-link')
         self._show_server(server)
+        self._show_remote()
+        ui.timer(1.0, self._show_remote)  # a cloud run's TensorBoard comes and goes with the run
+
+    def _show_remote(self) -> None:
+        """The forwarded TensorBoard of a cloud run (`cloud.tensorboard_tunnel`) while the run goes."""
+        tunnel = sys.modules.get('modules.cloud.tunnel')  # never imported: no cloud run has forwarded one
+        url = tunnel.newest_url() if tunnel is not None else None
+        if url == getattr(self, '_remote_url', ''):
+            return
+        self._remote_url = url
+        self.remote_link.set_text(f'TensorBoard of the remote run at {url}' if url else '')
+        self.remote_link.props(f'href={url}' if url else 'href=""')
+        self.remote_link.set_visibility(bool(url))
 
     def _show_server(self, server) -> None:
         url = server.url
