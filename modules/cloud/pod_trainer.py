@@ -64,6 +64,7 @@ class RunPodTrainer:
         self.client: RunPodClient | None = None
         self.pod_id: str | None = None
         self.created = False
+        self.started = False  # the pod was stopped and this run started it
         self.ssh: CloudTrainer | None = None  # the SSH run, once the pod answers
         self.failed = False
 
@@ -108,6 +109,7 @@ class RunPodTrainer:
             if pod.desired_status not in ("RUNNING", ""):
                 status(f"starting pod {pod.id} ({pod.desired_status.lower()})")
                 self.client.resume_pod(pod.id, pod.gpu_count)
+                self.started = True
             return pod
         if not cloud.create:
             raise RunPodError("no RunPod pod: enter the pod's ID on the Cloud tab or turn on Create")
@@ -127,8 +129,8 @@ class RunPodTrainer:
         return found[0]
 
     def _wait_for_ssh(self, pod: Pod) -> tuple[str, int]:
-        """The pod's public SSH address, once its SSH server answers (a new pod's key is trusted then)."""
-        from .connection import fetch_host_key, known_hosts_path, trust_host_key
+        """The pod's public SSH address, once its SSH server answers (its key trusted as `_trust` says)."""
+        from .connection import fetch_host_key
 
         deadline = time.monotonic() + SSH_WAIT_SECONDS
         wait, longest = POLL_SECONDS
@@ -145,16 +147,32 @@ class RunPodTrainer:
                 except CloudError:
                     key = None  # the port is mapped, the SSH server not up yet
                 if key is not None:
-                    if self.created:  # a machine made for this run a moment ago: nothing to compare its key with
-                        trust_host_key(*address, key, known_hosts_path(self.data_dir))
+                    self._trust(*address, key)
                     self.callbacks.on_update_status(f"pod {pod.id}: SSH at {address[0]}:{address[1]}")
                     return address
+            if self.commands.get_stop_command():
+                raise RunPodError(f"stopped while waiting for pod {pod.id} to open its SSH port")
             if time.monotonic() > deadline:
                 raise RunPodError(f"pod {pod.id} opened no public SSH port within {SSH_WAIT_SECONDS:g} s "
                                   f"({pod.desired_status.lower() or 'no status'}): check it in the RunPod console")
             time.sleep(wait)
             wait = min(wait * 1.5, longest)
             pod = self.client.pod(pod.id)
+
+    def _trust(self, host: str, port: int, key) -> None:
+        """RunPod shows no pod's host key, and a pod makes new ones each time it starts: the key is trusted
+        when the pod was created or started for this run, or when its address (named by RunPod's API) has
+        no key yet; a running pod whose known key changed is refused by the SSH run."""
+        import paramiko
+
+        from .connection import known_hosts_path, trust_host_key
+
+        path = known_hosts_path(self.data_dir)
+        known = paramiko.HostKeys()
+        if path.is_file():
+            known.load(str(path))
+        if self.created or self.started or known.lookup(host if port == 22 else f"[{host}]:{port}") is None:
+            trust_host_key(host, port, key, path)
 
     # ---- train and end -----------------------------------------------------------------------------------
     def train(self) -> None:

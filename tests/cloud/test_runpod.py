@@ -101,9 +101,12 @@ def test_a_created_pod_trains_the_lora_and_is_deleted_after(make_config, ssh_ser
 
 def test_a_failing_run_on_an_existing_stopped_pod_resumes_it_and_stops_it(make_config, ssh_server, runpod,
                                                                            trusted, tmp_path):
+    from modules.cloud.connection import fetch_host_key, is_trusted, known_hosts_path
     from modules.config.enums import CloudAction
 
     runpod.pods["existing1"] = FakePod("existing1", "mine", status="EXITED", gpu_count=2)
+    known_hosts_path(trusted).unlink()
+    trust_another_key(ssh_server, trusted, tmp_path)  # the key the pod had before it was stopped
     remote = tmp_path / "remote-machine"
     config = runpod_config(make_config, ssh_server, remote, create=False, gpu_type=GPU,
                            on_finish=CloudAction.DELETE, on_error=CloudAction.STOP)
@@ -124,7 +127,21 @@ def test_a_failing_run_on_an_existing_stopped_pod_resumes_it_and_stops_it(make_c
     assert runpod.inputs("podResume") == [{"podId": "existing1", "gpuCount": 2}]  # as many GPUs as it had
     assert runpod.inputs("podStop") == [{"podId": "existing1"}] and runpod.pods["existing1"].status == "EXITED"
     assert "stopping pod existing1" in result.stdout
+    # a started pod has new host keys: its new one was trusted in place of the old
+    assert is_trusted(ssh_server.host, ssh_server.port, fetch_host_key(ssh_server.host, ssh_server.port),
+                      known_hosts_path(trusted))
     assert API_KEY not in result.stdout + result.stderr and key_leaks(runpod, remote, trusted) == []
+
+
+def trust_another_key(server, data_dir, folder) -> None:
+    """The known-hosts file of `data_dir` holds another ed25519 key for `server`'s address."""
+    import paramiko
+
+    from modules.cloud.connection import known_hosts_path, trust_host_key
+
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(folder / "old_host_key")], check=True)
+    old = paramiko.Ed25519Key.from_private_key_file(str(folder / "old_host_key"))
+    trust_host_key(server.host, server.port, old, known_hosts_path(data_dir))
 
 
 def test_a_detached_run_no_one_follows_has_the_pod_delete_itself(make_config, ssh_server, runpod, tmp_path,
@@ -240,6 +257,41 @@ def test_an_existing_pod_without_a_public_ssh_port_is_said_at_once(make_config, 
     assert runpod.inputs("podStop") == [{"podId": "private7"}]  # on_error, as after any failure with a pod
 
 
+def test_a_running_pod_whose_known_key_changed_is_refused(make_config, ssh_server, runpod, tmp_path, caplog):
+    from modules.config.enums import CloudAction
+
+    runpod.pods["running3"] = FakePod("running3", "mine")
+    data = tmp_path / "data"
+    data.mkdir()
+    trust_another_key(ssh_server, data, tmp_path)
+    config = runpod_config(make_config, ssh_server, tmp_path / "remote", on_error=CloudAction.STOP)
+    config.secrets.cloud.id = "running3"
+    message, _ = _start(config, caplog, data)
+    assert message.startswith(f"the host key of {ssh_server.host}:{ssh_server.port} changed (ssh-ed25519 SHA256:")
+    assert runpod.inputs("podStop") == [{"podId": "running3"}]
+
+
+def test_stop_while_waiting_for_the_pod_ends_the_wait(make_config, ssh_server, runpod, tmp_path, caplog,
+                                                      monkeypatch):
+    import modules.cloud.pod_trainer as pod_trainer
+    from modules.cloud.errors import CloudError
+    from modules.cloud.pod_trainer import RunPodTrainer
+    from modules.config.enums import CloudAction
+    from modules.train import TrainCommands
+
+    monkeypatch.setattr(pod_trainer, "POLL_SECONDS", (0.05, 0.1))
+    config = runpod_config(make_config, ssh_server, tmp_path / "remote", create=True, gpu_type=GPU,
+                           on_error=CloudAction.DELETE)
+    runpod.never_ssh = True
+    commands = TrainCommands()
+    commands.stop()  # Stop pressed while the pod starts
+    trainer = RunPodTrainer(config, commands=commands, data_dir=str(tmp_path))
+    with pytest.raises(CloudError, match="^stopped while waiting for pod pod001 to open its SSH port$"):
+        trainer.start()
+    trainer.end()
+    assert runpod.inputs("podTerminate") == [{"podId": "pod001"}]
+
+
 def test_an_error_with_action_none_says_the_pod_still_runs(make_config, ssh_server, runpod, tmp_path, caplog,
                                                             monkeypatch):
     import modules.cloud.pod_trainer as pod_trainer
@@ -275,7 +327,7 @@ def test_an_unknown_pod_id_and_a_missing_key_are_said(make_config, ssh_server, r
 
 
 def test_reattach_finds_the_pod_by_name_and_leaves_it_alone_when_there_is_no_run(make_config, ssh_server, runpod,
-                                                                                  trusted, tmp_path, caplog):
+                                                                                  tmp_path, caplog):
     from modules.cloud.errors import CloudError
     from modules.cloud.pod_trainer import RunPodTrainer
     from modules.config.enums import CloudAction
@@ -284,7 +336,9 @@ def test_reattach_finds_the_pod_by_name_and_leaves_it_alone_when_there_is_no_run
     runpod.pods["mine22"] = FakePod("mine22", "ot-run")
     config = runpod_config(make_config, ssh_server, tmp_path / "remote", create=True, name="ot-run",
                            on_error=CloudAction.DELETE)
-    trainer = RunPodTrainer(config, reattach=True, data_dir=str(trusted))
+    data = tmp_path / "data"  # no key known for the pod's address: the one it shows is taken
+    data.mkdir()
+    trainer = RunPodTrainer(config, reattach=True, data_dir=str(data))
     with pytest.raises(CloudError, match="no run 'test-run' on the remote machine to reattach to"):
         trainer.start()
     trainer.end()
@@ -293,7 +347,7 @@ def test_reattach_finds_the_pod_by_name_and_leaves_it_alone_when_there_is_no_run
 
     runpod.pods["mine23"] = FakePod("mine23", "ot-run")
     with pytest.raises(CloudError, match="more than one RunPod pod named 'ot-run' to reattach to"):
-        RunPodTrainer(config, reattach=True, data_dir=str(trusted)).start()
+        RunPodTrainer(config, reattach=True, data_dir=str(data)).start()
 
 
 def test_the_public_key_comes_from_the_pub_file_or_the_key_itself(ssh_server, tmp_path):
