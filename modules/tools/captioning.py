@@ -9,17 +9,16 @@ from __future__ import annotations
 
 import csv
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from modules.tools.image_folder import batches, check_readable, folder_images, load_rgb
+from modules.tools.background_writer import BackgroundWriter
+from modules.tools.image_folder import check_readable, folder_images, loaded_batches
 from modules.tools.pretrained import load_failure, model_folder, onnx_providers, torch_device_and_dtype
 from modules.tools.task import ToolError, ToolTask
 
-WRITERS = 4  # an fsync waits for the disk, not the CPU: a few at once keep up with a fast model
 MODES = {'replace': 'Replace all captions', 'fill': 'Create if absent', 'add': 'Add as new line'}
 
 
@@ -216,30 +215,22 @@ def generate_captions(task: ToolTask, request: CaptionRequest, captioner: Captio
         task.log('Loading the model …')
         captioner = load_captioner(request)
     written = 0
-    # Files are written (each with its fsync) by a few threads while the model captions the next batch;
-    # leaving the block waits for them, so a cancel or an error keeps every caption already made.
-    with ThreadPoolExecutor(max_workers=WRITERS) as writer:
-        pending = []
-        for batch in batches(images, request.batch_size):
+    # The captions of a batch are written (each with its fsync) by a background thread while the model
+    # captions the next batch; leaving the block waits for them, so a cancel or an error keeps every
+    # caption already made, and a failed write stops the run.
+    with BackgroundWriter() as writer:
+        done = 0
+        for batch, loaded in loaded_batches(images, request.batch_size):
             task.check()
-            captions = captioner([load_rgb(path) for path in batch], request.initial_caption)
+            captions = captioner(loaded, request.initial_caption)
+            files = []
             for path, caption in zip(batch, captions, strict=True):
                 text = new_caption_text(existing[path], f'{request.prefix}{caption}{request.postfix}', request.mode)
                 if text is not None:
-                    pending.append(writer.submit(_write, caption_path(path), text))
-                    written += 1
+                    files.append((caption_path(path), text))
                     task.log(f'{path.name}: {caption}')
-            for future in [f for f in pending if f.done()]:
-                future.result()  # a failed write stops the run
-                pending.remove(future)
-            task.step(images.index(batch[-1]) + 1, len(images))
-        for future in pending:
-            future.result()
+            writer.put(files)
+            written += len(files)
+            done += len(batch)
+            task.step(done, len(images))
     return written
-
-
-def _write(path: Path, text: str) -> None:
-    from modules.config.files import atomic_write_text
-
-    atomic_write_text(path, text)
-

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, UnidentifiedImageError
@@ -53,3 +55,22 @@ def save_png_atomic(image: Image.Image, target: Path) -> None:
 
 def batches(items: list, size: int) -> list[list]:
     return [items[i:i + size] for i in range(0, len(items), max(1, size))]
+
+
+def loaded_batches(paths: list[Path], size: int) -> Iterator[tuple[list[Path], list[Image.Image]]]:
+    """Batches of paths with their images in RGB. A thread reads the next batch while the caller
+    works on this one (a model then never waits for the disk), so at most two batches are in memory."""
+    groups = batches(paths, size)
+    if not groups:
+        return
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix='image-loader') as loader:
+        ahead = loader.submit(_load_all, groups[0])
+        for index, group in enumerate(groups):
+            images = ahead.result()
+            if index + 1 < len(groups):
+                ahead = loader.submit(_load_all, groups[index + 1])
+            yield group, images
+
+
+def _load_all(paths: list[Path]) -> list[Image.Image]:
+    return [load_rgb(path) for path in paths]
