@@ -37,8 +37,9 @@ def available() -> bool:
     return shutil.which("scp") is not None
 
 
-def command(login: ScpLogin, sources: list[str], target: str) -> list[str]:
-    """The scp argument list copying `sources` to the remote `target` (a folder ending in '/', or a file)."""
+def _options(login: ScpLogin, control: str = "") -> list[str]:
+    """The SSH options scp passes on: our known hosts only, the login's key or password, and (with
+    `control`, a socket path) one connection shared by all the calls of a transfer."""
     options = ["-F", "/dev/null", "-o", f"UserKnownHostsFile={login.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
                "-o", "StrictHostKeyChecking=yes", "-o", f"ConnectTimeout={int(CONNECT_TIMEOUT)}"]
     if login.key_file:
@@ -47,8 +48,18 @@ def command(login: ScpLogin, sources: list[str], target: str) -> list[str]:
         options += ["-o", "BatchMode=yes"]  # never a prompt
     elif not login.key_file:
         options += ["-o", "PubkeyAuthentication=no"]  # as the connection: the password alone
-    host = f"[{login.host}]" if ":" in login.host else login.host
-    return ["scp", "-p", "-P", str(login.port), *options, "--", *sources, f"{login.user}@{host}:{target}"]
+    if control:
+        options += ["-o", "ControlMaster=auto", "-o", f"ControlPath={control}", "-o", "ControlPersist=30"]
+    return options
+
+
+def _host(login: ScpLogin) -> str:
+    return f"{login.user}@[{login.host}]" if ":" in login.host else f"{login.user}@{login.host}"
+
+
+def command(login: ScpLogin, sources: list[str], target: str, control: str = "") -> list[str]:
+    """The scp argument list copying `sources` to the remote `target` (a folder ending in '/', or a file)."""
+    return ["scp", "-p", "-P", str(login.port), *_options(login, control), "--", *sources, f"{_host(login)}:{target}"]
 
 
 def send(login: ScpLogin, sftp, transfers: list[Transfer], stats: SyncStats) -> None:
@@ -59,14 +70,19 @@ def send(login: ScpLogin, sftp, transfers: list[Transfer], stats: SyncStats) -> 
         same_name = posixpath.basename(transfer.remote) == os.path.basename(transfer.local)
         target = posixpath.dirname(transfer.remote) + "/" if same_name else transfer.remote
         groups.setdefault(target, []).append(transfer)
-    with _environment(login) as env:
-        for target, group in groups.items():
-            make_remote_dirs(sftp, target.rstrip("/") if target.endswith("/") else posixpath.dirname(target))
-            for start in range(0, len(group), FILES_PER_CALL):
-                chunk = group[start:start + FILES_PER_CALL]
-                _run(command(login, [t.local for t in chunk], target), env, login)
-                stats.files_sent += len(chunk)
-                stats.bytes_sent += sum(t.size for t in chunk)
+    with _environment(login) as (env, control):
+        try:
+            for target, group in groups.items():
+                make_remote_dirs(sftp, target.rstrip("/") if target.endswith("/") else posixpath.dirname(target))
+                for start in range(0, len(group), FILES_PER_CALL):
+                    chunk = group[start:start + FILES_PER_CALL]
+                    _run(command(login, [t.local for t in chunk], target, control), env, login)
+                    stats.files_sent += len(chunk)
+                    stats.bytes_sent += sum(t.size for t in chunk)
+        finally:
+            if groups:  # the shared connection ends with the transfer
+                subprocess.run(["ssh", "-p", str(login.port), *_options(login, control), "-O", "exit", _host(login)],
+                               env=env, stdin=subprocess.DEVNULL, capture_output=True, timeout=30)
 
 
 def _run(argv: list[str], env: dict, login: ScpLogin) -> None:
@@ -83,21 +99,23 @@ def _run(argv: list[str], env: dict, login: ScpLogin) -> None:
 
 
 class _environment:
-    """scp's environment; with a password, an askpass program (in a private folder) that prints it."""
+    """scp's environment and the path of its shared connection's socket, both in a private folder;
+    with a password, an askpass program there that prints it."""
 
     def __init__(self, login: ScpLogin):
         self.login, self.folder = login, None
 
-    def __enter__(self) -> dict:
+    def __enter__(self) -> tuple[dict, str]:
         env = dict(os.environ)
+        self.folder = tempfile.mkdtemp(prefix="ot-scp-")  # owner-only
+        control = str(Path(self.folder) / "connection")
         if not self.login.password:
-            return env
-        self.folder = tempfile.mkdtemp(prefix="ot-scp-")
+            return env, control
         askpass = Path(self.folder) / "askpass"
         askpass.write_text(f'#!/bin/sh\nprintf "%s\\n" "${PASSWORD_ENV}"\n')
         askpass.chmod(0o700)
         env.update({PASSWORD_ENV: self.login.password, "SSH_ASKPASS": str(askpass), "SSH_ASKPASS_REQUIRE": "force"})
-        return env
+        return env, control
 
     def __exit__(self, *exc) -> None:
         if self.folder:
