@@ -125,6 +125,48 @@ def test_the_denoiser_call_is_the_pipelines_and_padding_changes_nothing(tiny_mod
     assert (differs[1] - out[1]).abs().max() > 1e-4
 
 
+def test_a_mask_that_masks_nothing_is_left_out_of_the_denoiser_call(tiny_model):
+    """Captions that all fill the trimmed text length (one caption, or captions of one length) reach the
+    transformer without a mask, as the pipeline passes them; the prediction is the masked call's. Captions
+    of different lengths keep their mask."""
+    from modules.families.base import Inputs
+
+    family, model, cfg = _load(tiny_model)
+    transformer = model["transformer"]
+    calls = []
+    hook = transformer.register_forward_pre_hook(
+        lambda module, args, kwargs: calls.append(kwargs["encoder_hidden_states_mask"]), with_kwargs=True)
+    x = torch.randn(2, 16, 1, 4, 6, generator=torch.Generator().manual_seed(0))
+    timesteps = torch.tensor([0.3, 0.7])
+    try:
+        with torch.no_grad():
+            for captions in (["a red thing", "a big doggo"], ["a red thing", "a cat"]):
+                cond = family.encode_prompts(model, captions, cfg)
+                out = family.run_denoiser(model, x, timesteps, Inputs(latents=x, conditioning=cond), cfg)
+                longest = int(cond["prompt_mask"].sum(dim=1).max())
+                masked = transformer(hidden_states=_packed(x), timestep=timesteps,
+                                     encoder_hidden_states=cond["prompt_embeds"][:, :longest],
+                                     encoder_hidden_states_mask=cond["prompt_mask"][:, :longest],
+                                     img_shapes=[[(1, 2, 3)]] * 2).sample
+                torch.testing.assert_close(out, _unpacked(masked), rtol=0, atol=0)
+    finally:
+        hook.remove()
+    assert calls[0] is None  # the two captions have one length (the tiny tokenizer: a token a character)
+    assert calls[2] is not None and not calls[2].all()  # "a cat" is shorter: its padding stays masked
+
+
+def _packed(x):
+    from diffusers import QwenImagePipeline
+
+    return QwenImagePipeline._pack_latents(x[:, :, 0], *x.shape[:2], *x.shape[-2:])
+
+
+def _unpacked(tokens):
+    from diffusers import QwenImagePipeline
+
+    return QwenImagePipeline._unpack_latents(tokens, 32, 48, 8)
+
+
 def test_lora_with_masks_and_cached_5d_latents_trains_samples_render_and_files_load_in_diffusers(
         make_config, tiny_model, tmp_path):
     """Masked training on cached [B, C, 1, h, w] latents; the transformer adapters of the diffusers, kohya,

@@ -71,11 +71,15 @@ class QwenFamily(FlowMatchingObjective, DiffusersFamily):
         cond = inputs.conditioning
         b, _, frames, h, w = x.shape
         hidden = cond["prompt_embeds"].to(x.device, dtype)
-        if "prompt_mask" in cond:
-            mask = cond["prompt_mask"].to(x.device)
-        else:
-            mask = torch.ones(hidden.shape[:2], dtype=torch.long, device=x.device)
-        hidden, mask = trimmed(hidden, mask)
+        mask = cond.get("prompt_mask")
+        if mask is not None:
+            hidden, mask = trimmed(hidden, mask.to(x.device))
+            if bool(mask.all()):
+                # every caption fills the trimmed length (always so for one caption a batch): a mask that
+                # masks nothing is left out, as the pipeline leaves it out; the same prediction, without
+                # the joint attention mask built and applied in every block (the kernels without a mask
+                # are the faster ones)
+                mask = None
         out = transformer(hidden_states=pack(x[:, :, 0]).to(dtype), timestep=timesteps.to(dtype),
                           encoder_hidden_states=hidden, encoder_hidden_states_mask=mask,
                           img_shapes=[[(frames, h // 2, w // 2)]] * b, return_dict=False)[0]
