@@ -40,7 +40,8 @@ def available() -> bool:
 def _options(login: ScpLogin, control: str = "") -> list[str]:
     """The SSH options scp passes on: our known hosts only, the login's key or password, and (with
     `control`, a socket path) one connection shared by all the calls of a transfer."""
-    options = ["-F", "/dev/null", "-o", f"UserKnownHostsFile={login.known_hosts}", "-o", "GlobalKnownHostsFile=/dev/null",
+    known_hosts = os.path.abspath(login.known_hosts)  # quoted: ssh splits this option's value at spaces
+    options = ["-F", "/dev/null", "-o", f'UserKnownHostsFile="{known_hosts}"', "-o", "GlobalKnownHostsFile=/dev/null",
                "-o", "StrictHostKeyChecking=yes", "-o", f"ConnectTimeout={int(CONNECT_TIMEOUT)}"]
     if login.key_file:
         options += ["-i", os.path.expanduser(login.key_file), "-o", "IdentitiesOnly=yes"]

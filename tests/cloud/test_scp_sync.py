@@ -84,7 +84,7 @@ def tree_bytes(folder: Path) -> int:
 
 def test_scp_with_a_password_login(password_server, tmp_path):
     local = _local_tree(tmp_path / "local")
-    data_dir = trust(password_server, tmp_path / "data")
+    data_dir = trust(password_server, tmp_path / "data folder")  # a space in the known-hosts path too
     remote_root = owned_by(password_server.user, Path(tempfile.mkdtemp(prefix="ot-cloud-remote-")))
     try:
         connection = _connect(password_server, data_dir)
