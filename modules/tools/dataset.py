@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import io
 import os
+import re
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -203,3 +204,49 @@ def filter_images(root: Path, images: Iterable[DatasetImage], text: str = '', mi
             continue
         chosen.append(image)
     return chosen
+
+
+@dataclass(frozen=True)
+class CaptionChange:
+    """One caption file a find-and-replace changes: the image (relative) and the file's new text."""
+    relative: str
+    path: Path
+    text: str
+
+
+def caption_changes(root: Path, images: Iterable[DatasetImage], find: str, replacement: str,
+                    regex: bool = False, ignore_case: bool = False) -> list[CaptionChange]:
+    """What replacing `find` by `replacement` in every line of the images' captions changes. Reads
+    everything first: a bad pattern or an unreadable caption raises before any file is written."""
+    if not find:
+        raise ToolError('nothing to find: give the text to replace')
+    try:
+        pattern = re.compile(find if regex else re.escape(find),
+                             re.MULTILINE | (re.IGNORECASE if ignore_case else 0))  # ^ and $ at each line
+    except re.error as exc:
+        raise ToolError(f'{find!r} is not a valid regular expression: {exc}') from None
+    changes = []
+    for image in images:
+        if not image.has_caption:
+            continue
+        path = caption_path(root / image.relative)
+        try:
+            old = path.read_text(encoding='utf-8')
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ToolError(f'cannot read the caption {path}: {exc}; nothing was changed') from None
+        try:
+            new = pattern.sub(replacement if regex else lambda _: replacement, old)
+        except (re.error, IndexError) as exc:
+            raise ToolError(f'the replacement {replacement!r} does not fit the pattern: {exc}') from None
+        if new != old:
+            changes.append(CaptionChange(image.relative, path, new))
+    return changes
+
+
+def apply_caption_changes(changes: Iterable[CaptionChange]) -> int:
+    """Write each changed caption atomically; returns how many were written."""
+    written = 0
+    for change in changes:
+        atomic_write_text(change.path, change.text)
+        written += 1
+    return written
