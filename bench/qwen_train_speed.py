@@ -3,7 +3,9 @@
 The same comparison as `flow_train_speed.py` (tiny model, transformer LoRA on every Linear layer,
 rank 4, AdamW, batch 2, 64 px, cached latents and captions, each side in its own process), with the
 baseline written for Qwen-Image: 5-D latents normalised per channel, 2×2-packed, the caption mask and
-`img_shapes` passed to the transformer.
+`img_shapes` passed to the transformer. The mask is passed as the pipeline passes it: left out when no
+caption is padded (the bench's captions have one length), as our trainer leaves out a mask that masks
+nothing; so both sides run the same attention.
 
     .venv/bin/python bench/qwen_train_speed.py [--steps 40]
 Prints steps/s of both sides and their ratio (ours / baseline).
@@ -37,9 +39,8 @@ def qwen_baseline_inputs(model_type: str, model: str, images: str):
         shape = (1, vae.config.z_dim, 1, 1, 1)
         latents = (mean - torch.tensor(vae.config.latents_mean).view(shape)) / \
             torch.tensor(vae.config.latents_std).view(shape)
+        # None when no caption is padded: the pipeline then calls the transformer without a mask
         embeds, mask = pipe.encode_prompt(prompts, max_sequence_length=CAPTION_LENGTH)
-        if mask is None:  # the pipeline leaves the mask out when no caption is padded
-            mask = torch.ones(embeds.shape[:2], dtype=torch.long)
     latents = latents[:, :, 0]  # [B, C, h, w]: the loop noises 4-D latents
     transformer = pipe.transformer
     b, c, h, w = 2, *latents.shape[1:]
@@ -47,8 +48,8 @@ def qwen_baseline_inputs(model_type: str, model: str, images: str):
     def forward(noisy, sigma, idx):
         packed = pipe._pack_latents(noisy, b, c, h, w)
         out = transformer(hidden_states=packed, timestep=sigma, encoder_hidden_states=embeds[idx],
-                          encoder_hidden_states_mask=mask[idx], img_shapes=[[(1, h // 2, w // 2)]] * b,
-                          return_dict=False)[0]
+                          encoder_hidden_states_mask=None if mask is None else mask[idx],
+                          img_shapes=[[(1, h // 2, w // 2)]] * b, return_dict=False)[0]
         return pipe._unpack_latents(out, h * 8, w * 8, 8)[:, :, 0]
 
     return transformer, latents, forward
