@@ -256,8 +256,9 @@ class CloudTrainer:
         if self.errors:
             return self.errors[-1]
         log_path = posixpath.join(self.run_dir, "trainer.log")
-        output = self.connection.run(f"tail -n 5 {_q(log_path)}", check=False)[1].strip().splitlines()
-        return output[-1] if output else "no output"
+        output = self.connection.run(f"tail -n 20 {_q(log_path)}", check=False)[1].strip().splitlines()
+        refusals = [line for line in output if line.startswith("error:")]  # the reasons of a refused start
+        return refusals[-1] if refusals else output[-1] if output else "no output"
 
     def _dispatch(self, event: dict) -> None:
         from modules.train.events import ScalarEvent

@@ -68,7 +68,8 @@ def test_a_wrong_password_is_refused_in_one_line(password_server, tmp_path, monk
 def test_a_cloud_run_starts_with_a_password_login(make_config, password_server, tmp_path, remote_folder, image_dir,
                                                   monkeypatch):
     """Install, upload and the remote trainer's start as the password user; its python there has no
-    torch (this machine's training python is not readable by that user), so the run ends with an error."""
+    torch (this machine's training python is not readable by that user), so the remote trainer refuses
+    to train and says why."""
     from modules.cloud.trainer import CloudTrainer
 
     data_dir = trust(password_server, tmp_path / "data")
@@ -81,7 +82,8 @@ def test_a_cloud_run_starts_with_a_password_login(make_config, password_server, 
     trainer = CloudTrainer(config, data_dir=str(data_dir))
     trainer.start()
     try:
-        with pytest.raises(CloudError, match=r"the remote run failed \(exit 1\)"):
+        with pytest.raises(CloudError, match=r"the remote run failed \(exit 2\): error: .*this install has no local "
+                                             "training"):
             trainer.train()
     finally:
         trainer.end()

@@ -55,7 +55,7 @@ def test_a_failing_remote_run_is_one_line_and_leaves_no_secret(make_config, ssh_
     config_path, secrets_path = write_run_files(config, ssh_server, trusted)
     if not os.path.exists("/usr/bin/python3"):
         pytest.skip("no system python to stand for a remote one without the training packages")
-    # a Python the checks accept, without torch: the remote trainer ends at once, with status 1
+    # a Python the checks accept, without torch: the remote trainer refuses at once, with status 2
     env = dict(remote_env(), OT_CLOUD_PYTHON="/usr/bin/python3")
     import subprocess
     import sys
@@ -64,7 +64,8 @@ def test_a_failing_remote_run_is_one_line_and_leaves_no_secret(make_config, ssh_
                              "--secrets-path", str(secrets_path)], cwd=trusted, env=env, capture_output=True,
                             text=True, timeout=600)
     assert result.returncode == 1
-    assert "error: the remote run failed (exit 1)" in result.stderr and "Traceback" not in result.stderr
+    assert "error: the remote run failed (exit 2): error: cloud.enabled: this install has no local training" \
+        in result.stderr and "Traceback" not in result.stderr
     run_dir = remote / "runs" / "test-run"
     assert (run_dir / "events.jsonl").is_file()
     assert not (run_dir / "secrets.json").exists() and files_containing(remote, TOKEN.encode()) == []
