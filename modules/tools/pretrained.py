@@ -10,6 +10,13 @@ def not_cached(name: str) -> ToolError:
     return ToolError(f'model {name} is not in the local cache; connect to the internet once or give a local folder')
 
 
+def is_hub_name(name: str) -> bool:
+    """Whether a model name means a hub repository (`owner/name`, no such local path) rather than a path."""
+    name = name.strip()
+    path = Path(name).expanduser()
+    return not path.exists() and not path.is_absolute() and not name.startswith('.') and name.count('/') == 1
+
+
 def model_folder(name: str) -> Path:
     """A local path as it is; a hub name resolved to its snapshot (downloaded only when online)."""
     name = name.strip()
@@ -18,7 +25,7 @@ def model_folder(name: str) -> Path:
     path = Path(name).expanduser()
     if path.exists():
         return path
-    if path.is_absolute() or name.startswith('.') or name.count('/') != 1:
+    if not is_hub_name(name):
         raise ToolError(f'the model {name} does not exist')
     from huggingface_hub import constants, snapshot_download
 

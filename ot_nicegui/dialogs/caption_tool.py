@@ -68,7 +68,8 @@ def open_caption_tool_dialog(session: ConfigSession | None = None, folder: str =
 
         async def create() -> None:
             await runner.run(generate_captions, dataclasses.replace(request),
-                             uses_gpu=request.device.startswith('cuda'))
+                             uses_gpu=request.device.startswith('cuda'), paths={'Folder': request.folder},
+                             models={'Model': request.model_name})
 
         ui.button('Create captions', icon='subtitles', on_click=create).mark('caption-tool-create')
     return dialog

@@ -79,7 +79,8 @@ def open_convert_tool_dialog(session: ConfigSession) -> ui.dialog:
                 output_dtype=state['dtype'], base_model_name=state['base'])
             convert_button.disable()
             try:
-                await runner.run(converter.convert, request)
+                await runner.run(converter.convert, request, paths={'Output destination': request.output_model_destination},
+                                 models={'Input': request.input_name, 'Base model': request.base_model_name})
             finally:
                 convert_button.enable()
 

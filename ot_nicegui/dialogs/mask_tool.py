@@ -67,7 +67,8 @@ def open_mask_tool_dialog(session: ConfigSession | None = None, folder: str = ''
 
         async def create() -> None:
             await runner.run(generate_masks, dataclasses.replace(request, prompts=list(request.prompts)),
-                             uses_gpu=request.device.startswith('cuda') and request.model != 'COLOR')
+                             uses_gpu=request.device.startswith('cuda') and request.model != 'COLOR',
+                             paths={'Folder': request.folder}, models={'Model': request.model_name})
 
         ui.button('Create masks', icon='gradient', on_click=create).mark('mask-tool-create')
     return dialog

@@ -168,7 +168,8 @@ def open_sample_tool_dialog(session: ConfigSession) -> ui.dialog:
             render.disable()
             try:
                 results = await runner.run(sampling.render_grid, sampling.MODEL_CACHE, key, columns, rows, out_dir,
-                                           uses_gpu=device.startswith('cuda'))
+                                           uses_gpu=device.startswith('cuda'), models={'Base model': key.base_model},
+                                           paths={'LoRA files': loras.values(), 'Embedding files': embeddings.values()})
             finally:
                 render.enable()
             if results:

@@ -135,16 +135,21 @@ def open_video_tool_dialog(session: ConfigSession) -> ui.dialog:
 
         buttons = (clip_button, image_button, download_button)
 
-        async def run(job) -> None:
+        def paths_of(state: dict) -> dict[str, str]:
+            if state is download:
+                return {'List of links': download['list'], 'Output folder': download['output']}
+            return {'Video or folder of videos': state['input'], 'Output folder': state['output']}
+
+        async def run(job, state: dict) -> None:
             for button in buttons:
                 button.disable()
             try:
-                show_last(await runner.run(job))
+                show_last(await runner.run(job, paths=paths_of(state)))
             finally:
                 for button in buttons:
                     button.enable()
 
-        clip_button.on_click(lambda: run(clip_job))
-        image_button.on_click(lambda: run(image_job))
-        download_button.on_click(lambda: run(download_job))
+        clip_button.on_click(lambda: run(clip_job, clips))
+        image_button.on_click(lambda: run(image_job, images))
+        download_button.on_click(lambda: run(download_job, download))
     return dialog

@@ -32,6 +32,7 @@ from modules.tools.dataset import (
 )
 from modules.tools.task import ToolError
 from ot_nicegui.security import BrowseRoots, contained_file
+from ot_nicegui.tool_paths import outside_message
 
 PATH = '/dataset'
 FILES_ROUTE = '/dataset-files'
@@ -59,8 +60,7 @@ def allowed_folder(folder: str) -> Path:
     path = open_folder(folder)
     roots = BrowseRoots.from_environment()
     if not roots.contains(path):
-        raise ToolError(f'{folder} is outside the folders this server may open '
-                        f'({", ".join(str(r) for r in roots.roots)}; OT_BROWSE_ROOTS sets them)')
+        raise ToolError(outside_message('Folder', folder, roots))
     return path
 
 

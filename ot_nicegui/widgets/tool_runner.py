@@ -1,7 +1,9 @@
 """A tool's progress bar, Cancel button and log; runs the tool off the event loop.
 
 `ToolRunner.run(fn, *args, uses_gpu=...)` calls `fn(task, *args)` in a worker thread with a
-`modules.tools.task.ToolTask`. The thread only puts progress and log lines on a queue; a timer on
+`modules.tools.task.ToolTask`. Paths given as `paths=` and `models=` (field label -> value) must lie
+inside the server's browse roots (`ot_nicegui.tool_paths`): otherwise the tool does not start. The
+thread only puts progress and log lines on a queue; a timer on
 the page shows them, so the page stays responsive. One GPU job at a time in this process, and a
 training run on the GPU comes first: a tool that needs the GPU then refuses with a message.
 """
@@ -11,12 +13,13 @@ import logging
 import queue
 import threading
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from nicegui import run, ui
 
 from modules.tools.task import ToolCancelled, ToolError, ToolTask
+from ot_nicegui.tool_paths import refused_path
 
 log = logging.getLogger(__name__)
 
@@ -52,17 +55,20 @@ class ToolRunner:
             self.log = ui.log(max_lines=500).classes('w-full h-40').mark(f'tool-{name}-log')
         self.timer = ui.timer(0.2, self._show, active=False)
 
-    async def run(self, fn: Callable[..., Any], *args: Any, uses_gpu: bool = False) -> Any:
+    async def run(self, fn: Callable[..., Any], *args: Any, uses_gpu: bool = False,
+                  paths: Mapping[str, str | list[str]] | None = None, models: Mapping[str, str] | None = None) -> Any:
         """The tool's result, or None when it was refused, cancelled or failed (the log says why)."""
         if self.running:
             ui.notify(f'{self.name} is running already', type='warning')
             return None
+        refused = refused_path(paths, models)
+        if refused is not None:
+            self._refuse(refused)
+            return None
         if uses_gpu:
             reason = gpu_busy_reason()
             if reason is not None or not GPU_LOCK.acquire(blocking=False):
-                message = reason or 'another tool is using the GPU'
-                self._line(f'Not started: {message}.')
-                ui.notify(message[:1].upper() + message[1:], type='warning')
+                self._refuse(reason or 'another tool is using the GPU')
                 return None
         self.running = True
         self.task = ToolTask(on_progress=lambda done, total: self._events.put(('progress', done, total)),
@@ -97,6 +103,11 @@ class ToolRunner:
         if self.task is not None:
             self.task.cancel()
             self.status.text = 'Cancelling after the current item …'
+
+    def _refuse(self, message: str) -> None:
+        self.status.text = f'Not started: {message}'
+        self._line(f'Not started: {message}.')
+        ui.notify(message[:1].upper() + message[1:], type='warning')
 
     def _line(self, text: str) -> None:
         self.log.push(text)

@@ -9,6 +9,15 @@ from PIL import Image
 from tests.tools import tiny_models
 
 
+@pytest.fixture(autouse=True)
+def browse_roots(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The tool dialogs only take paths inside the browse roots: here the folder of every test's tmp folders
+    (a test that checks the refusal sets its own)."""
+    root = tmp_path_factory.getbasetemp()
+    monkeypatch.setenv('OT_BROWSE_ROOTS', str(root))
+    return root
+
+
 @pytest.fixture(scope='session')
 def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp('tool-models')
