@@ -1,7 +1,7 @@
 """Training speed of our trainer against a minimal hand-written diffusers loop, for the
 flow-matching families (not a test).
 
-Both sides train the same tiny model's transformer LoRA (every Linear layer, rank 4, AdamW) on
+Both sides train the same tiny model's transformer LoRA (every Linear and Conv2d layer, rank 4, AdamW) on
 cached latents and text encodings, batch 2, 64 px images (one bucket of the families' 64 px quantum). Each side runs in its own process.
 
     .venv/bin/python bench/flow_train_speed.py [--steps 40] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
@@ -116,7 +116,8 @@ def run_baseline(model_type: str, model: str, images: str, steps: int, work: Pat
     from peft import LoraConfig, inject_adapter_in_model
 
     transformer, latents, forward = _baseline_inputs(model_type, model, images)
-    targets = [n for n, m in transformer.named_modules() if isinstance(m, torch.nn.Linear) and n]
+    # every Linear and Conv2d layer, as our LoRA targets by default (SD3's patch embedding is a Conv2d)
+    targets = [n for n, m in transformer.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)) and n]
     transformer.requires_grad_(False)
     inject_adapter_in_model(LoraConfig(r=4, lora_alpha=4, target_modules=targets), transformer)
     params = [p for n, p in transformer.named_parameters() if "lora_" in n]

@@ -5,6 +5,7 @@ Layout under cache_dir: ``image/<group-hash>/variation-<k>/<n>.pt`` and ``aggreg
 the same inputs (file list, resolution settings, prompts).
 """
 
+import functools
 import hashlib
 import json
 import os
@@ -30,6 +31,7 @@ def group_hash(concept, part: str) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
+@functools.lru_cache(maxsize=4096)  # asked for every sample of every step: joining the path costs more than the look-up
 def variation_dir(cache_dir, part: str, group: str, variation: int) -> Path:
     return Path(cache_dir) / part / group / f"variation-{variation}"
 

@@ -4,7 +4,7 @@ import logging
 import threading
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -239,13 +239,33 @@ class TrainDataset:
         with ThreadPoolExecutor(self.threads) as pool:
             pending: deque = deque()
             for batch in batches:
-                pending.append([pool.submit(self._load, draw) for draw in batch])
+                pending.append([self._loading(pool, draw) for draw in batch])
                 if len(pending) > 1:  # keep one batch loading ahead
                     yield self._collate([f.result() for f in pending.popleft()])
             while pending:
                 yield self._collate([f.result() for f in pending.popleft()])
 
     # --- samples --------------------------------------------------------------------------------
+    def _loading(self, pool: ThreadPoolExecutor, draw: Draw) -> Future:
+        """The draw's sample, loaded by a worker thread; one whose cached tensors are all in memory is
+        loaded right here: the look-up costs less than the hand-over to a worker and back, which on a
+        busy machine waits for a CPU."""
+        if not self._in_memory_draw(draw):
+            return pool.submit(self._load, draw)
+        done: Future = Future()
+        try:
+            done.set_result(self._load(draw))
+        except Exception as exc:  # noqa: BLE001 - raised where the worker's would be: at its batch
+            done.set_exception(exc)
+        return done
+
+    def _in_memory_draw(self, draw: Draw) -> bool:
+        if not (self.cache_images and self.cache_text):
+            return False
+        index = self.groups[draw.group].items[draw.item].index
+        return ((self._image_dir(draw.group, self._image_variation(draw)), index) in self._in_memory
+                and (self._text_dir(draw.group, self._text_variation(draw)), index) in self._in_memory)
+
     def _load(self, draw: Draw) -> dict:
         group = self.groups[draw.group]
         item = group.items[draw.item]

@@ -25,16 +25,26 @@ def _frames_aligned(mask: torch.Tensor, elements: torch.Tensor) -> torch.Tensor:
 
 def _element_terms(pred: torch.Tensor, target: torch.Tensor, config) -> torch.Tensor:
     diff = pred - target
-    total = torch.zeros_like(diff)
+    terms = []
     if config.mse_strength:
-        total = total + config.mse_strength * diff.square()
+        terms.append(_weighted(config.mse_strength, diff.square()))
     if config.mae_strength:
-        total = total + config.mae_strength * diff.abs()
+        terms.append(_weighted(config.mae_strength, diff.abs()))
     if config.log_cosh_strength:
-        total = total + config.log_cosh_strength * (diff + F.softplus(-2 * diff) - math.log(2))
+        terms.append(_weighted(config.log_cosh_strength, diff + F.softplus(-2 * diff) - math.log(2)))
     if config.huber_strength:
-        total = total + config.huber_strength * F.huber_loss(pred, target, reduction="none", delta=config.huber_delta)
+        terms.append(_weighted(config.huber_strength,
+                               F.huber_loss(pred, target, reduction="none", delta=config.huber_delta)))
+    if not terms:
+        return torch.zeros_like(diff)
+    total = terms[0]  # the same values as summing onto zeros, without the zeros and a full-size add a step
+    for term in terms[1:]:
+        total = total + term
     return total
+
+
+def _weighted(strength: float, term: torch.Tensor) -> torch.Tensor:
+    return term if strength == 1 else strength * term  # a strength of 1 changes nothing: no full-size multiply
 
 
 def timestep_weight(prediction: Prediction, config) -> torch.Tensor:
