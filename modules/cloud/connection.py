@@ -120,6 +120,8 @@ class Connection:
                 raise CloudError(f"no login for {where}: set an SSH key file or a password (no SSH agent or "
                                  "~/.ssh key was found)") from None
             raise CloudError(f"SSH to {where} failed: {exc}") from None
+        # small writes (an SFTP request a file) go out at once instead of waiting for the last one's ack
+        self.client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sftp: paramiko.SFTPClient | None = None
 
     @property
