@@ -55,17 +55,23 @@ async def test_gpu_types_are_listed_and_one_is_chosen(user: User, runpod) -> Non
     assert runpod.operations() == ["gpuTypes"]
 
 
-@pytest.fixture
-def idle_training():
-    """A run this test leaves behind (on failure) is stopped before the next test."""
-    from ot_nicegui.state.training_session import get_training_session
-
-    session = get_training_session()
-    yield session
+def _settle(session) -> None:
     session.stop()
     assert session.wait(120), "the training thread did not end"
     session.drain()
     session.reset()
+
+
+@pytest.fixture
+def idle_training():
+    """The test starts from a session without an earlier run's outcome (another test's failed reattach
+    leaves one), and a run it leaves behind (on failure) is stopped before the next test."""
+    from ot_nicegui.state.training_session import get_training_session
+
+    session = get_training_session()
+    _settle(session)
+    yield session
+    _settle(session)
 
 
 async def test_a_runpod_start_in_the_app_ends_with_runpods_reason(user: User, runpod, idle_training, data_dir,
