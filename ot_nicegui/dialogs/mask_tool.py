@@ -8,17 +8,10 @@ from nicegui import ui
 from modules.tools.masking import MODELS, MODES, MaskRequest, generate_masks
 from modules.tools.pretrained import default_device
 from ot_nicegui.dialogs.common import dialog_frame
+from ot_nicegui.dialogs.request_fields import request_setter
 from ot_nicegui.state.config_session import ConfigSession
 from ot_nicegui.widgets.file_picker import path_row
 from ot_nicegui.widgets.tool_runner import ToolRunner
-
-
-def _setter(request: MaskRequest, name: str, kind=str):
-    def set_value(event) -> None:
-        if event.value is None or (event.value == '' and kind is not str):
-            return  # a number field being retyped keeps the last number
-        setattr(request, name, kind(event.value))
-    return set_value
 
 
 def open_mask_tool_dialog(session: ConfigSession | None = None, folder: str = '') -> ui.dialog:
@@ -28,31 +21,31 @@ def open_mask_tool_dialog(session: ConfigSession | None = None, folder: str = ''
             model = ui.select({key: info.title for key, info in MODELS.items()}, value=request.model, label='Model') \
                 .classes('w-56').mark('mask-tool-model')
             model_name = ui.input('Model folder, ONNX file or hub name', placeholder=MODELS[request.model].default_model,
-                                  on_change=_setter(request, 'model_name')).classes('grow') \
+                                  on_change=request_setter(request, 'model_name')).classes('grow') \
                 .tooltip('A local folder (an ONNX file for Rembg), or a hub name already downloaded; '
                          'empty: the usual checkpoint').mark('mask-tool-model-name')
-        path_row('Folder', folder, _setter(request, 'folder'), dirs_only=True).mark('mask-tool-folder')
+        path_row('Folder', folder, request_setter(request, 'folder'), dirs_only=True).mark('mask-tool-folder')
         prompt = ui.input('Prompt', placeholder=MODELS[request.model].prompt_hint,
                           on_change=lambda e: setattr(request, 'prompts', (e.value or '').split(','))) \
             .classes('w-full').tooltip('Several prompts separated by commas; a pixel is masked for any of them') \
             .mark('mask-tool-prompt')
         with ui.row().classes('w-full items-center gap-2'):
-            ui.select(MODES, value=request.mode, label='Mode', on_change=_setter(request, 'mode')) \
+            ui.select(MODES, value=request.mode, label='Mode', on_change=request_setter(request, 'mode')) \
                 .classes('w-56').mark('mask-tool-mode')
-            ui.switch('Include subfolders', on_change=_setter(request, 'include_subdirectories', bool)) \
+            ui.switch('Include subfolders', on_change=request_setter(request, 'include_subdirectories', bool)) \
                 .mark('mask-tool-subfolders')
         with ui.row().classes('w-full gap-2'):
             ui.number('Threshold', value=request.threshold, min=0, max=1, step=0.05,
-                      on_change=_setter(request, 'threshold', float)).classes('w-28') \
+                      on_change=request_setter(request, 'threshold', float)).classes('w-28') \
                 .tooltip('0.0 - 1.0; for a colour the tolerance').mark('mask-tool-threshold')
             ui.number('Smooth', value=request.smooth_pixels, min=0, step=1, format='%d',
-                      on_change=_setter(request, 'smooth_pixels', int)).classes('w-24') \
+                      on_change=request_setter(request, 'smooth_pixels', int)).classes('w-24') \
                 .tooltip('Pixels over which the edge fades').mark('mask-tool-smooth')
             ui.number('Expand', value=request.expand_pixels, min=0, step=1, format='%d',
-                      on_change=_setter(request, 'expand_pixels', int)).classes('w-24') \
+                      on_change=request_setter(request, 'expand_pixels', int)).classes('w-24') \
                 .tooltip('Pixels the mask grows by').mark('mask-tool-expand')
             ui.number('Alpha', value=request.alpha, min=0, max=1, step=0.1,
-                      on_change=_setter(request, 'alpha', float)).classes('w-24') \
+                      on_change=request_setter(request, 'alpha', float)).classes('w-24') \
                 .tooltip('Weight of the new mask when adding, subtracting or blending').mark('mask-tool-alpha')
 
         def model_changed(event) -> None:
