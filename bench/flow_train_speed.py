@@ -154,6 +154,7 @@ def main_with_baseline(script: str, model_type: str, baseline_inputs) -> None:
     replaces `_baseline_inputs`); `script` is the bench file, started again for each side."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", type=int, default=40)
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each side, alternated; the best counts")
     parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
     args = parser.parse_args()
     global _baseline_inputs
@@ -166,7 +167,7 @@ def main_with_baseline(script: str, model_type: str, baseline_inputs) -> None:
         work = Path(tmp)
         model, images = _prepare(model_type, work)
         rates: dict[str, list[float]] = {}
-        for which in ("baseline", "ours", "baseline", "ours"):  # alternated: the machine is noisy
+        for which in ("baseline", "ours") * max(1, args.rounds):  # alternated: the machine is noisy
             out = subprocess.run([sys.executable, script, "--child", which, model, images, str(args.steps),
                                   str(work / which)], capture_output=True, text=True, cwd=ROOT)
             if out.returncode != 0:
