@@ -18,7 +18,8 @@ from modules.config.sample_config import SampleConfig
 from modules.config.secrets_config import SecretsConfig
 
 
-def atomic_write_text(path: str | os.PathLike, text: str) -> None:
+def atomic_write_text(path: str | os.PathLike, text: str, *, sync_folder: bool = True) -> None:
+    """`sync_folder=False` leaves the rename's durability to one `fsync_folder` call after many writes."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
@@ -32,10 +33,12 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> None:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    _fsync_dir(path.parent)
+    if sync_folder:
+        fsync_folder(path.parent)
 
 
-def _fsync_dir(folder: Path) -> None:
+def fsync_folder(folder: Path) -> None:
+    """Make the renames in `folder` durable (not every system can open a folder; then it is skipped)."""
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

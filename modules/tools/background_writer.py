@@ -9,47 +9,22 @@ caller at the next `put` or at `close`, and what was queued after it is dropped.
 """
 from __future__ import annotations
 
-import os
 import queue
-import tempfile
 import threading
 from collections.abc import Iterable
 from pathlib import Path
 
+from modules.config.files import atomic_write_text, fsync_folder
 from modules.tools.task import ToolError
 
 
 def write_text_atomic(path: Path, text: str) -> None:
-    """Write one file durably: a temporary file in its folder, fsynced, then renamed over `path`."""
+    """Write one file durably: a temporary file in its folder, fsynced, then renamed over `path`
+    (the folder itself is synced once for many files, by `fsync_folder`)."""
     try:
-        fd, temp = tempfile.mkstemp(prefix=f'.{path.name}.', suffix='.tmp', dir=path.parent)
+        atomic_write_text(path, text, sync_folder=False)
     except OSError as exc:
         raise ToolError(f'cannot write {path}: {exc.strerror or exc}') from exc
-    try:
-        with os.fdopen(fd, 'w', encoding='utf-8') as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException as exc:
-        Path(temp).unlink(missing_ok=True)  # the target keeps its old text
-        if isinstance(exc, OSError):
-            raise ToolError(f'cannot write {path}: {exc.strerror or exc}') from exc
-        raise
-
-
-def fsync_folder(folder: Path) -> None:
-    """Make the renames in `folder` durable (not every system can open a folder; then it is skipped)."""
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 _STOP = None

@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+from modules.config.files import fsync_folder
+
 PARTIAL_SUFFIX = ".partial"
 REPLACED_SUFFIX = ".replaced"  # the previous folder while the new one takes its name
 META = "meta.json"
@@ -180,19 +182,6 @@ def discard(path: str | os.PathLike) -> None:
         path.unlink(missing_ok=True)
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:  # not possible on every platform (Windows)
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def sync_tree(root: str | os.PathLike) -> None:
     """Flush every file and folder below `root` to disk."""
     for folder, _, files in os.walk(root):
@@ -202,7 +191,7 @@ def sync_tree(root: str | os.PathLike) -> None:
                     os.fsync(f.fileno())
             except OSError:
                 pass
-        _fsync_dir(Path(folder))
+        fsync_folder(Path(folder))
 
 
 def replace_folder(source: str | os.PathLike, destination: str | os.PathLike) -> None:
@@ -214,11 +203,11 @@ def replace_folder(source: str | os.PathLike, destination: str | os.PathLike) ->
         discard(aside)
         os.replace(destination, aside)
         os.replace(source, destination)
-        _fsync_dir(destination.parent)
+        fsync_folder(destination.parent)
         discard(aside)
     else:
         os.replace(source, destination)
-        _fsync_dir(destination.parent)
+        fsync_folder(destination.parent)
 
 
 def _restore_replaced(destination: Path) -> None:
