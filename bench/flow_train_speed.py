@@ -4,7 +4,7 @@ flow-matching families (not a test).
 Both sides train the same tiny model's transformer LoRA (every Linear and Conv2d layer, rank 4, AdamW) on
 cached latents and text encodings, batch 2, 64 px images (one bucket of the families' 64 px quantum). Each side runs in its own process.
 
-    .venv/bin/python bench/flow_train_speed.py [--steps 40] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
+    .venv/bin/python bench/flow_train_speed.py [--steps 40] [--rounds 2] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
 Prints steps/s of both sides and their ratio (ours / baseline) per model type.
 """
 from __future__ import annotations
@@ -149,27 +149,15 @@ def _child(which: str, model_type: str, model: str, images: str, steps: int, wor
     print(json.dumps({"steps_per_s": fn(model_type, model, images, steps, Path(work))}))
 
 
-def main_with_baseline(script: str, model_type: str, baseline_inputs) -> None:
-    """The command line of a one-family bench whose baseline needs its own inputs (`baseline_inputs`
-    replaces `_baseline_inputs`); `script` is the bench file, started again for each side."""
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each side, alternated; the best counts")
-    parser.add_argument("--child", nargs=5, help=argparse.SUPPRESS)
-    args = parser.parse_args()
-    global _baseline_inputs
-    _baseline_inputs = baseline_inputs
-    if args.child:
-        which, model, images, steps, work = args.child
-        _child(which, model_type, model, images, int(steps), work)
-        return
+def _compare(command: list[str], model_type: str, steps: int, rounds: int) -> None:
+    """Run each side `rounds` times, alternated (the machine is noisy), and print the best of each."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model, images = _prepare(model_type, work)
         rates: dict[str, list[float]] = {}
-        for which in ("baseline", "ours") * max(1, args.rounds):  # alternated: the machine is noisy
-            out = subprocess.run([sys.executable, script, "--child", which, model, images, str(args.steps),
-                                  str(work / which)], capture_output=True, text=True, cwd=ROOT)
+        for which in ("baseline", "ours") * max(1, rounds):
+            out = subprocess.run([*command, which, model, images, str(steps), str(work / which)],
+                                 capture_output=True, text=True, cwd=ROOT)
             if out.returncode != 0:
                 raise SystemExit(out.stderr[-3000:])
             rates.setdefault(which, []).append(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
@@ -177,29 +165,37 @@ def main_with_baseline(script: str, model_type: str, baseline_inputs) -> None:
     print(f"{model_type}: baseline {base:.1f} steps/s, ours {ours:.1f} steps/s, ratio (ours / baseline) {ours / base:.2f}")
 
 
-def main() -> None:
+def _arguments(child_fields: int, **extra) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--model-type", nargs="+", default=["FLUX_DEV_1", "STABLE_DIFFUSION_3"])
-    parser.add_argument("--child", nargs=6, help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each side, alternated; the best counts")
+    for name, options in extra.items():
+        parser.add_argument(name, **options)
+    parser.add_argument("--child", nargs=child_fields, help=argparse.SUPPRESS)
+    return parser
+
+
+def main_with_baseline(script: str, model_type: str, baseline_inputs) -> None:
+    """The command line of a one-family bench whose baseline needs its own inputs (`baseline_inputs`
+    replaces `_baseline_inputs`); `script` is the bench file, started again for each side."""
+    args = _arguments(5).parse_args()
+    global _baseline_inputs
+    _baseline_inputs = baseline_inputs
     if args.child:
-        which, model_type, model, images, steps, work = args.child
+        which, model, images, steps, work = args.child
+        _child(which, model_type, model, images, int(steps), work)
+        return
+    _compare([sys.executable, script, "--child"], model_type, args.steps, args.rounds)
+
+
+def main() -> None:
+    args = _arguments(6, **{"--model-type": {"nargs": "+", "default": ["FLUX_DEV_1", "STABLE_DIFFUSION_3"]}}).parse_args()
+    if args.child:
+        model_type, which, model, images, steps, work = args.child
         _child(which, model_type, model, images, int(steps), work)
         return
     for model_type in args.model_type:
-        with tempfile.TemporaryDirectory() as tmp:
-            work = Path(tmp)
-            model, images = _prepare(model_type, work)
-            rates = {}
-            for which in ("baseline", "ours", "baseline", "ours"):  # alternated: the machine is noisy
-                out = subprocess.run([sys.executable, __file__, "--child", which, model_type, model, images,
-                                      str(args.steps), str(work / which)], capture_output=True, text=True,
-                                     check=True, cwd=ROOT)
-                rates.setdefault(which, []).append(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
-        base, ours = max(rates["baseline"]), max(rates["ours"])
-        print(f"{model_type}: baseline {base:.1f} steps/s, ours {ours:.1f} steps/s, "
-              f"ratio (ours / baseline) {ours / base:.2f}")
+        _compare([sys.executable, __file__, "--child", model_type], model_type, args.steps, args.rounds)
 
 
 if __name__ == "__main__":
