@@ -167,6 +167,10 @@ def _adv_adam_kwargs(cls, optimizer_config) -> dict:
     return kwargs
 
 
+def _has_bfloat16(optimizer: torch.optim.Optimizer) -> bool:
+    return any(p.dtype == torch.bfloat16 for group in optimizer.param_groups for p in group['params'])
+
+
 def create_optimizer(parameter_groups: list[dict], train_config) -> torch.optim.Optimizer | None:
     """Build ``train_config.optimizer.optimizer`` over torch param-group dicts (``params``, ``lr``,
     optional ``name`` and, for the Muon family, ``param_names``).
@@ -208,7 +212,9 @@ def create_optimizer(parameter_groups: list[dict], train_config) -> torch.optim.
         # Libraries reject some settings (e.g. momentum 0 for LARS); say which optimizer it was.
         raise ValueError(f'{kind} cannot be built with these settings: {e}') from e
 
-    if recipe.rounds_in_wrapper and optimizer_config.stochastic_rounding:
+    # weights' dtypes are fixed before the optimizer is built: without a bfloat16 weight there is
+    # nothing to round, and the wrapper would only cost a walk over every parameter each step
+    if recipe.rounds_in_wrapper and optimizer_config.stochastic_rounding and _has_bfloat16(optimizer):
         round_stochastically(optimizer)
     remember_kind(optimizer, kind)
     prepare_for_training(optimizer)

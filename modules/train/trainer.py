@@ -143,6 +143,7 @@ class GenericTrainer:
                     self.ema.load_state_dict(torch.load(ema_file, map_location="cpu"))
         self._status("creating the data loader/caching")
         self._create_dataset()
+        self.method.set_training(True)  # the walk over every module once here, not in the first step
 
     def _write_config_snapshot(self) -> None:
         try:
@@ -254,14 +255,15 @@ class GenericTrainer:
             encoders = {p: model[p] for p in family.text_encoders if p in model.components}
             self.text_encoder_parking = TextEncoderParking(encoders, self.device, cfg.temp_device,
                                                            Path(cfg.cache_dir) / "parked")
+            self._park_text_encoders()  # the cache is filled: their memory is free before the first step
 
     # ================================================================== train
     def train(self) -> None:
+        # parked text encoders stay parked: whatever needs them next (sampling, saving, `end`) restores them
         try:
             self._reporting_errors(self._train)
         finally:
             self._write_scalars()
-            self._restore_text_encoders()
 
     def _train(self) -> None:
         cfg = self.config
@@ -318,7 +320,9 @@ class GenericTrainer:
                         self.save()
                 self._park_text_encoders()
                 self._status("Training ...")
-                loss = self._train_step(batch, sampler) / accumulation
+                loss = self._train_step(batch, sampler)
+                if accumulation > 1:  # no division (and its backward) for the usual one step
+                    loss = loss / accumulation
                 loss.backward()
                 accumulated += float(loss.detach())
                 pending_grads = True

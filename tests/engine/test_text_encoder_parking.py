@@ -42,10 +42,14 @@ def test_frozen_text_encoders_are_released_during_steps_and_back_for_samples(mak
                       text_encoder_3__train=False)
     cfg.concepts[0].text_variations = 2  # the second epoch encodes a new variation: the encoders come back
     trainer = create_trainer(cfg, callbacks)
+    # the same encoders loaded on their own: the weights and bytes parking must free and give back
+    unparked = trainer.family.load(cfg.base_model_name, cfg)
+    expected = _tensor_bytes(unparked[p] for p in SD3_ENCODERS)
+    originals = {p: _weights(unparked[p]) for p in SD3_ENCODERS}
     trainer.start()
     encoders = {p: trainer.model[p] for p in SD3_ENCODERS}
-    expected = _tensor_bytes(encoders.values())
-    originals = {p: _weights(m) for p, m in encoders.items()}
+    # parked as soon as the cache is filled, before the first step
+    assert all(t.numel() == 0 for m in encoders.values() for t in m.parameters())
     before = deterministic_loss(trainer)
     trainer.train()
     after = deterministic_loss(trainer)
@@ -61,16 +65,18 @@ def test_frozen_text_encoders_are_released_during_steps_and_back_for_samples(mak
     # the second text variation was encoded with the encoders read back
     text_cache = Path(cfg.cache_dir) / "text"
     assert len({p.parent for p in text_cache.rglob("aggregate.pt")}) == 2
+    # still parked once the steps end: only what needs them (sampling, saving, the end) reads them back
+    assert all(t.numel() == 0 for m in encoders.values() for t in m.parameters())
+    spill = trainer.text_encoder_parking._spill_dir
+    assert spill is not None and spill.is_dir()
+    trainer.end()
+    assert not spill.exists()
     # every weight came back as it was, tied ones still tied
     for part, module in encoders.items():
         restored = module.state_dict()
         assert all(torch.equal(restored[k], v) for k, v in originals[part].items()), part
     t5 = encoders["text_encoder_3"]
     assert t5.shared.weight is t5.encoder.embed_tokens.weight
-    spill = trainer.text_encoder_parking._spill_dir
-    assert spill is not None and spill.is_dir()
-    trainer.end()
-    assert not spill.exists()
 
 
 def test_fine_tune_saves_the_frozen_text_encoder_it_parked(make_config, tiny_model):
@@ -142,9 +148,9 @@ def test_a_frozen_embedding_trains_on_with_its_encoder_parked(make_config, tmp_p
     ids = trainer.model["tokenizer"].convert_tokens_to_ids(emb.tokens["text_encoder"])
     trainer.train()
     assert trainer.text_encoder_bytes_freed > 0 and len(trainer.loss_history) == 4
+    trainer.end()
     table = trainer.model["text_encoder"].get_input_embeddings().weight
     assert torch.equal(emb.vectors["text_encoder"].detach(), vectors) and torch.equal(table[ids], vectors)
-    trainer.end()
 
 
 def test_a_quantized_text_encoder_stays_and_the_others_are_released(make_config):
@@ -156,9 +162,9 @@ def test_a_quantized_text_encoder_stays_and_the_others_are_released(make_config)
     cfg = make_config("STABLE_DIFFUSION_XL_10_BASE", "LORA", epochs=1, text_encoder__train=False,
                       text_encoder_2__train=False, text_encoder__weight_dtype=DataType.INT_8)
     trainer = create_trainer(cfg)
+    second = _tensor_bytes([trainer.family.load(cfg.base_model_name, cfg)["text_encoder_2"]])
     trainer.start()
     assert quantized_linear_names(trainer.model["text_encoder"])
-    second = _tensor_bytes([trainer.model["text_encoder_2"]])
     trainer.train()
     parking = trainer.text_encoder_parking
     assert parking.staying == {"text_encoder"} and trainer.text_encoder_bytes_freed == second
