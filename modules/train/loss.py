@@ -87,9 +87,13 @@ def compute_loss(prediction: Prediction, config, *, mask: torch.Tensor | None = 
         losses = _per_sample(elements)
     if prediction.extra_loss is not None:
         losses = losses + prediction.extra_loss.to(losses.device, losses.dtype)
+    # factors of 1 (the defaults) are left out: each multiply would cost an op and its backward every step
     scale = LossScaler(config.loss_scaler).get_scale(config.batch_size, config.gradient_accumulation_steps,
                                                      current_world().size)
-    losses = losses * scale * timestep_weight(prediction, config).to(losses.device)
-    if concept_weights is not None:
+    if scale != 1:
+        losses = losses * scale
+    if LossWeight(config.loss_weight_fn) != LossWeight.CONSTANT:
+        losses = losses * timestep_weight(prediction, config).to(losses.device)
+    if concept_weights is not None and any(w != 1 for w in concept_weights.tolist()):
         losses = losses * concept_weights.to(losses.device, losses.dtype)
     return losses.mean()
