@@ -11,7 +11,7 @@ from pathlib import Path
 import torch
 from torch import Tensor
 
-from . import cache
+from . import cache, token_sequences
 from .hub_dataset import concept_folder
 from .rng import enum_name
 from .sample import SamplePipeline, single_frame
@@ -96,6 +96,7 @@ class TrainDataset:
         self.cache_images = caching and encode_images is not None
         self.cache_text = caching and encode_prompts is not None
         self.cache_dir = Path(train_config.cache_dir)
+        self.token_sequences = _token_sequences(train_config)
         self.threads = max(1, int(getattr(train_config, "dataloader_threads", 1) or 1))
         self._groups: list[_Group] | None = None
         self._cleared = False
@@ -299,7 +300,7 @@ class TrainDataset:
         masks = [s["mask"] for s in samples]
         text = None
         if self.cache_text:
-            text = {key: torch.stack([s["text"][key] for s in samples]) for key in first["text"]}
+            text = token_sequences.collated([s["text"] for s in samples], self.token_sequences)
         conditioning = None
         if any(s.get("conditioning") is not None for s in samples):
             # samples without a -condlabel file keep the generated conditioning: the masked image
@@ -402,14 +403,19 @@ class TrainDataset:
         group = self.groups[group_index]
         prompts = [group.pipeline.prompt(item, variation) for item in group.items]
         fingerprint = [[str(item.path) for item in group.items], prompts]
+        if self.token_sequences:  # a cache written at the full length is written anew, cut
+            fingerprint.append(["own tokens", [[list(s.keys), s.length, s.padding] for s in self.token_sequences]])
         items = cache.read_aggregate(directory, fingerprint)
         if items is None:
             for start in range(0, len(prompts), ENCODE_CHUNK):
                 with torch.no_grad():
                     encoded = self.encode_prompts(prompts[start:start + ENCODE_CHUNK])
                 for offset in range(len(prompts[start:start + ENCODE_CHUNK])):
+                    own = token_sequences.own_tokens({key: value[offset] for key, value in encoded.items()},
+                                                     self.token_sequences)
+                    # cloned: a saved view would write the whole batch's storage
                     cache.write_item(directory, start + offset,
-                                     {key: value[offset].detach().cpu().clone() for key, value in encoded.items()})
+                                     {key: value.detach().cpu().clone() for key, value in own.items()})
             items = [{"prompt": prompt} for prompt in prompts]
             cache.write_aggregate(directory, fingerprint, items)
             self._forget(directory)
@@ -441,6 +447,14 @@ def _is_video_model(config) -> bool:
         return ModelType(enum_name(config.model_type)).is_video_model()
     except ValueError:
         return False
+
+
+def _token_sequences(config) -> tuple:
+    """The text tensors that the model type's family caches at each caption's own length."""
+    from modules.families.registry import facts_for
+
+    facts = facts_for(enum_name(config.model_type))
+    return facts.token_sequences if facts is not None else ()
 
 
 def _has_mask_input(config) -> bool:

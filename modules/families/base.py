@@ -39,6 +39,21 @@ class TextEncoderFacts:
 
 
 @dataclass(frozen=True)
+class TokenSequence:
+    """Cached text tensors that run over a caption's tokens along their first dimension and mean nothing
+    past the caption's own tokens: the text cache keeps each caption's own tokens only, and a batch pads
+    them with `padding` to its longest caption. Declare only tensors that the denoiser reads up to the
+    batch's longest caption, or per caption up to its own length, so that the padded batch predicts
+    exactly what the full-length encoding does."""
+
+    keys: tuple[str, ...]  # conditioning entries cut and padded together (a mask among them, too)
+    # the entry that gives the caption's token count: a mask (its last nonzero position ends the
+    # caption) or a count (a scalar per caption)
+    length: str
+    padding: float = 0.0
+
+
+@dataclass(frozen=True)
 class FamilyFacts:
     """Everything about a family that is data, not behaviour."""
 
@@ -59,6 +74,8 @@ class FamilyFacts:
     # family-specific settings (dotted TrainConfig paths) that this family reads
     reads: frozenset[str] = frozenset()
     latent_dims: int = 4  # 4: images [B, C, H, W]; 5: video [B, C, F, H, W]
+    # text encodings cached at each caption's own length (none: cached as encoded, every caption alike)
+    token_sequences: tuple[TokenSequence, ...] = ()
 
     def text_encoder(self, part: str) -> TextEncoderFacts:
         for te in self.text_encoders:

@@ -18,6 +18,7 @@ from engine.lora_checks import (
     random_lora_state,
     randomise_lora_up,
 )
+from engine.text_cache_checks import check_text_cache_keeps_own_tokens
 
 ERNIE = "ERNIE"
 SHORT_TEXT = 24  # tokens: the tiny captions are short
@@ -325,3 +326,9 @@ def test_tiny_model_cli_writes_a_folder_that_diffusion_pipeline_loads(tmp_path):
     pipe = tiny_model_from_cli(ERNIE, tmp_path / "ernie")
     assert isinstance(pipe, ErnieImagePipeline) and isinstance(pipe.text_encoder, Mistral3Model)
     assert pipe.transformer.config.text_in_dim == pipe.text_encoder.config.text_config.hidden_size
+
+
+def test_the_text_cache_keeps_each_prompts_own_tokens_and_batches_predict_as_at_full_length(tiny_model, tmp_path):
+    family, model, cfg = _loaded(tiny_model)
+    own = check_text_cache_keeps_own_tokens(family, model, cfg, tmp_path)
+    assert [item["text"].shape[0] for item in own] == [int(item["text_lens"]) for item in own]

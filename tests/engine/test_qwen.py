@@ -20,6 +20,7 @@ from engine.lora_checks import (
     random_lora_state,
     randomise_lora_up,
 )
+from engine.text_cache_checks import CAPTIONS, check_text_cache_keeps_own_tokens
 
 QWEN = "QWEN"
 SHORT_TEXT = 32  # caption tokens: the tiny captions are short
@@ -368,3 +369,13 @@ def test_a_vae_override_loads_as_the_qwen_image_autoencoder(tiny_model, tmp_path
     assert all(torch.equal(v, other.state_dict()[k]) for k, v in overridden["vae"].state_dict().items())
     pixels = torch.rand(1, 3, 16, 16, generator=torch.Generator().manual_seed(0)) * 2 - 1
     assert not torch.equal(family.encode_images(overridden, pixels), family.encode_images(model, pixels))
+
+
+def test_the_text_cache_keeps_each_captions_own_tokens_and_batches_predict_as_at_full_length(tiny_model, tmp_path):
+    """A cached caption holds its own tokens (the caption and the template's five tail tokens), not the
+    configured length; batches pad to their longest caption and predict bit for bit what the full-length
+    encoding predicts (cut as `trimmed` cuts it); a cache written at the full length is written anew."""
+    family, model, cfg = _load(tiny_model)
+    own = check_text_cache_keeps_own_tokens(family, model, cfg, tmp_path)
+    assert [item["prompt_embeds"].shape for item in own] == [(len(c) + 5, 32) for c in CAPTIONS]
+    assert all(item["prompt_mask"].all() for item in own)

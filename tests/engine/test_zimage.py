@@ -18,6 +18,7 @@ from engine.lora_checks import (
     random_lora_state,
     randomise_lora_up,
 )
+from engine.text_cache_checks import check_text_cache_keeps_own_tokens
 
 ZIMAGE = "Z_IMAGE"
 SHORT = 48  # Qwen tokens: the chat-wrapped tiny captions are short
@@ -347,3 +348,14 @@ def test_samples_use_the_usual_guidance_formula(tiny_model):
 
     assert np.array_equal(ours, render(2.0))
     assert np.abs(ours - render(3.0)).max() > 0
+
+
+def test_the_text_cache_keeps_each_captions_own_tokens_and_batches_predict_as_at_full_length(tiny_model, tmp_path):
+    from modules.config.train_config import TrainConfig
+    from modules.families import family_for
+
+    family = family_for(ZIMAGE)
+    cfg = TrainConfig.default_values()
+    cfg.text_encoder_sequence_length = SHORT
+    own = check_text_cache_keeps_own_tokens(family, family.load(tiny_model(ZIMAGE), cfg), cfg, tmp_path)
+    assert all(item["prompt_mask"].all() for item in own)

@@ -2,7 +2,7 @@
 flow-matching transformer on BatchNorm-normalised 2×2 patches of a Flux 2 autoencoder's latents."""
 from __future__ import annotations
 
-from ..base import FamilyFacts, TextEncoderFacts
+from ..base import FamilyFacts, TextEncoderFacts, TokenSequence
 
 FACTS = FamilyFacts(
     name="Ernie Image",
@@ -22,4 +22,6 @@ FACTS = FamilyFacts(
         "LORA": ("DIFFUSERS_LORA", "KOHYA_LORA", "ORIGINAL_LORA", "COMFY_LORA", "LEGACY_LORA"),
     },
     reads=frozenset({"vae.model_name", "text_encoder_sequence_length", "dynamic_timestep_shifting"}),
+    # zero past each caption; the denoiser cuts a batch to its longest caption and masks by the counts
+    token_sequences=(TokenSequence(("text",), "text_lens"),),
 )

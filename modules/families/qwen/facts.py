@@ -2,7 +2,7 @@
 patches of a video-style VAE's single-frame latents ([B, C, 1, H, W], normalised per channel)."""
 from __future__ import annotations
 
-from ..base import FamilyFacts, TextEncoderFacts
+from ..base import FamilyFacts, TextEncoderFacts, TokenSequence
 
 FACTS = FamilyFacts(
     name="Qwen-Image",
@@ -23,4 +23,6 @@ FACTS = FamilyFacts(
     },
     reads=frozenset({"vae.model_name", "text_encoder_sequence_length", "dynamic_timestep_shifting"}),
     latent_dims=5,
+    # zero and masked past each caption; the denoiser cuts a batch to its longest caption
+    token_sequences=(TokenSequence(("prompt_embeds", "prompt_mask"), "prompt_mask"),),
 )

@@ -3,7 +3,7 @@ flow-matching transformer that takes one latent and one caption tensor per sampl
 Flux autoencoder. The text encoder only encodes: no adapter, no fine-tuning."""
 from __future__ import annotations
 
-from ..base import FamilyFacts, TextEncoderFacts
+from ..base import FamilyFacts, TextEncoderFacts, TokenSequence
 
 FACTS = FamilyFacts(
     name="Z-Image",
@@ -25,4 +25,6 @@ FACTS = FamilyFacts(
     reads=frozenset({
         "vae.model_name", "transformer.model_name", "text_encoder_sequence_length", "text_encoder_layer_skip", "dynamic_timestep_shifting",
     }),
+    # the transformer reads each caption's unmasked tokens alone
+    token_sequences=(TokenSequence(("prompt_embeds", "prompt_mask"), "prompt_mask"),),
 )
