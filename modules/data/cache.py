@@ -2,7 +2,8 @@
 
 Layout under cache_dir: ``image/<group-hash>/variation-<k>/<n>.pt`` and ``aggregate.pt``
 (likewise ``text/...``). A variation is complete once its aggregate exists and was written for
-the same inputs (file list, resolution settings, prompts).
+the same inputs (file list, resolution settings, prompts) by the same producer (model, encoder
+settings, weight dtypes).
 """
 
 import functools
@@ -21,6 +22,12 @@ def config_dict(obj) -> dict:
     if isinstance(obj, dict):
         return obj
     return {k: config_dict(v) if hasattr(v, "__dict__") else v for k, v in vars(obj).items()}
+
+
+def json_plain(value):
+    """`value` as JSON reads it back: str enums become str, tuples lists. A fingerprint compares
+    equal to itself after saving and loading, and loads with weights_only (which refuses enums)."""
+    return json.loads(json.dumps(value))
 
 
 def group_hash(concept, part: str) -> str:

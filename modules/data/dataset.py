@@ -3,7 +3,7 @@
 import logging
 import threading
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -67,13 +67,21 @@ class TrainDataset:
                  concept_type="STANDARD",
                  with_masks: bool | None = None,
                  frame_count: Callable[[int, int], int] = single_frame,
-                 on_warning: Callable[[str], None] | None = None):
+                 on_warning: Callable[[str], None] | None = None,
+                 token_sequences: Sequence = (),
+                 image_producer: list | None = None,
+                 text_producer: list | None = None):
         """latent_scale is the bucket quantum in pixels: every bucket side is a multiple of it.
         concept_type VALIDATION selects validation concepts, anything else all the others.
         with_masks overrides train_config.masked_training (e.g. for mask-input models).
         For video model types, frame_count(available, target) is the frame count of a clip with
         `available` frames when train_config.frames asks for `target`.
         on_warning receives a line for each file that is skipped (unreadable, too short).
+        token_sequences are the text tensors the text cache keeps at each caption's own length (the
+        family's `token_sequences`: keys, length entry, padding).
+        image_producer and text_producer describe what encodes the images and the captions (model,
+        encoder settings, weight dtypes; JSON-able lists): a cache written by another producer is
+        written anew.
 
         Only a training dataset acts on clear_cache_before_training (a validation dataset shares
         the cache folder and must not wipe it); prepare the training dataset first."""
@@ -96,7 +104,9 @@ class TrainDataset:
         self.cache_images = caching and encode_images is not None
         self.cache_text = caching and encode_prompts is not None
         self.cache_dir = Path(train_config.cache_dir)
-        self.token_sequences = _token_sequences(train_config)
+        self.token_sequences = tuple(token_sequences)
+        self.image_producer = cache.json_plain(image_producer or [])
+        self.text_producer = cache.json_plain(text_producer or [])
         self.threads = max(1, int(getattr(train_config, "dataloader_threads", 1) or 1))
         self._groups: list[_Group] | None = None
         self._cleared = False
@@ -140,6 +150,8 @@ class TrainDataset:
             fingerprint.append(["video", frames])
         if self.with_conditioning:
             fingerprint.append("conditioning")
+        if self.image_producer:
+            fingerprint.append(["producer", self.image_producer])
         return _Group(concept, items,
                       samples_per_epoch(len(items), concept.balancing, concept.balancing_strategy),
                       pipeline, cache.group_hash(concept, "image"), cache.group_hash(concept, "text"),
@@ -405,6 +417,8 @@ class TrainDataset:
         fingerprint = [[str(item.path) for item in group.items], prompts]
         if self.token_sequences:  # a cache written at the full length is written anew, cut
             fingerprint.append(["own tokens", [[list(s.keys), s.length, s.padding] for s in self.token_sequences]])
+        if self.text_producer:
+            fingerprint.append(["producer", self.text_producer])
         items = cache.read_aggregate(directory, fingerprint)
         if items is None:
             for start in range(0, len(prompts), ENCODE_CHUNK):
@@ -447,14 +461,6 @@ def _is_video_model(config) -> bool:
         return ModelType(enum_name(config.model_type)).is_video_model()
     except ValueError:
         return False
-
-
-def _token_sequences(config) -> tuple:
-    """The text tensors that the model type's family caches at each caption's own length."""
-    from modules.families.registry import facts_for
-
-    facts = facts_for(enum_name(config.model_type))
-    return facts.token_sequences if facts is not None else ()
 
 
 def _has_mask_input(config) -> bool:

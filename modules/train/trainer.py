@@ -225,6 +225,8 @@ class GenericTrainer:
     def _create_dataset(self) -> None:
         from modules.data import TrainDataset
 
+        from .cache_producers import image_producer, text_producer
+
         cfg, family, model, method = self.config, self.family, self.model, self.method
         concepts = cfg.concepts if cfg.concepts is not None else load_concepts(cfg.concept_file_name)
         self.concepts = concepts
@@ -238,9 +240,12 @@ class GenericTrainer:
                 self._restore_text_encoders()  # a later epoch's text variation may need them again
                 return family.encode_prompts(model, texts, cfg)
         with_masks = bool(cfg.masked_training) or family.has_mask_input
-        # clips of video models get the frame counts the family takes; skipped files reach the UI as warnings
+        # clips of video models get the frame counts the family takes; skipped files reach the UI as warnings;
+        # the caches record what wrote them (a validation dataset shares the folder, so the producers too)
         shared = dict(encode_images=encode_images, encode_prompts=encode_prompts, latent_scale=family.pixel_quantum,
-                      with_masks=with_masks, frame_count=family.frame_count, on_warning=self._warn)
+                      with_masks=with_masks, frame_count=family.frame_count, on_warning=self._warn,
+                      token_sequences=family.facts.token_sequences,
+                      image_producer=image_producer(cfg, family.facts), text_producer=text_producer(cfg, family.facts))
         self.dataset = TrainDataset(cfg, concepts, **shared)
         with self.world.main_first():  # rank 0 fills the caches, the others read them
             self.dataset.prepare()

@@ -30,7 +30,7 @@ def _prepared(family, model, cfg, folder: Path):
     concept = ConceptConfig.default_values()
     concept.path, concept.seed = str(folder), 1  # the seed is part of the cache's key
     dataset = TrainDataset(cfg, [concept], encode_prompts=lambda texts: family.encode_prompts(model, texts, cfg),
-                           latent_scale=family.pixel_quantum)
+                           latent_scale=family.pixel_quantum, token_sequences=family.facts.token_sequences)
     dataset.prepare()
     return dataset
 
