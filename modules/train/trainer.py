@@ -12,6 +12,7 @@ import sys
 import time
 import zipfile
 from contextlib import contextmanager, nullcontext
+from itertools import groupby
 from pathlib import Path
 
 import torch
@@ -621,12 +622,20 @@ class GenericTrainer:
         self.callbacks.on_scalar(ScalarEvent(tag=tag, step=int(step), value=float(value)))
 
     def _write_scalars(self) -> None:
-        """The logged scalars into the event file, with the wall time each was logged at. Written in
-        batches: one after another they cost a fraction of what each step's few cost alone, and the
-        writer's thread wakes once a batch, not for every value (the file is flushed every 5 s anyway)."""
-        if self.writer is not None:
-            for tag, value, step, wall_time in self._unwritten_scalars:
-                self.writer.add_scalar(tag, value, step, walltime=wall_time)
+        """The logged scalars into the event file, each step's with the wall time it was logged at.
+        Written in batches: one after another they cost a fraction of what each step's few cost alone,
+        and the writer's thread wakes once a batch, not for every value (the file is flushed every 5 s
+        anyway)."""
+        if self.writer is not None and self._unwritten_scalars:
+            from tensorboard.compat.proto.summary_pb2 import Summary
+
+            # one event per step holding all of that step's values (logged microseconds apart; the event
+            # takes the first one's wall time): a quarter of the cost of an event per value
+            file_writer = self.writer._get_file_writer()
+            for step, entries in groupby(self._unwritten_scalars, key=lambda entry: entry[2]):
+                entries = list(entries)
+                values = [Summary.Value(tag=tag, simple_value=float(value)) for tag, value, _, _ in entries]
+                file_writer.add_summary(Summary(value=values), step, entries[0][3])
         self._unwritten_scalars.clear()
         self._scalars_written_at = time.monotonic()
 

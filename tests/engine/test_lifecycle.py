@@ -115,6 +115,10 @@ def test_callbacks_statuses_and_tensorboard_tags(make_config):
     events.Reload()
     tags = set(events.Tags()["scalars"])
     assert {"loss/train_step", "smooth_loss/train_step", "lr/text_encoder_lora", "lr/unet_lora"} <= tags
+    # every step's values, each under its own tag (a step's values share one event)
+    logged = [(e.step, e.value) for e in events.Scalars("loss/train_step")]
+    assert logged == [(step, pytest.approx(loss)) for step, loss in trainer.loss_history] and len(logged) == 2
+    assert [e.step for e in events.Scalars("lr/unet_lora")] == [0, 1]
     assert any(t.startswith("sample0 - a red thing") for t in events.Tags()["images"])
 
 
