@@ -27,9 +27,12 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# The suite runs on one pytest-xdist worker per CPU core (tests take their own ports and folders; the
+# one machine-wide resource, the password-login test user, is behind a lock). PYTEST_ARGS comes last:
+# `make test PYTEST_ARGS='-n 0'` runs the suite in one process.
 test: $(STAMP) lint
 	bash tests/setup_system.sh
-	$(PY) -m pytest -q $(PYTEST_ARGS)
+	$(PY) -m pytest -q -n auto $(PYTEST_ARGS)
 
 # Re-resolve every extra to the newest versions pyproject.toml allows (torch held at its pin and
 # left out of the lock), then install and test exactly that.

@@ -17,6 +17,19 @@ settings.register_profile('reproducible', derandomize=True, database=None)
 settings.register_profile('explore')
 settings.load_profile('explore' if os.environ.get('OT_FUZZ_EXPLORE') else 'reproducible')
 
+# Under pytest-xdist the workers share the cores: one torch thread each, in the processes they start too
+# (the environment variable, read when torch loads), instead of every process contending for all of them.
+IN_XDIST_WORKER = bool(os.environ.get('PYTEST_XDIST_WORKER'))
+if IN_XDIST_WORKER:
+    os.environ['OMP_NUM_THREADS'] = '1'
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    if IN_XDIST_WORKER:
+        import torch
+
+        torch.set_num_threads(1)  # after collection: a test folder's conftest may have set its own count
+
 
 @pytest.fixture(scope='session')
 def reference_dir() -> Path:

@@ -19,9 +19,10 @@ def ssh_server(tmp_path_factory):
         pytest.skip(str(exc))
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def password_server(tmp_path_factory):
-    """A second server that takes only the test user's password."""
+    """A second server that takes only the test user's password, for one test: it holds the machine-wide
+    password lock (see `password_login`) only while a test needs it."""
     try:
         with password_login(tmp_path_factory.mktemp("sshd-password")) as server:
             yield server

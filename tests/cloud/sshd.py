@@ -5,6 +5,7 @@ tests/setup_system.sh), who has a random password while it runs."""
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import getpass
 import os
 import pwd
@@ -12,6 +13,7 @@ import secrets
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,20 +102,25 @@ def running_sshd(folder: Path, password_user: str = "", password: str = ""):
 
 @contextlib.contextmanager
 def password_login(folder: Path):
-    """A server taking only `PASSWORD_USER`'s password, a random one set for as long as it runs."""
+    """A server taking only `PASSWORD_USER`'s password, a random one set for as long as it runs.
+
+    The user is the machine's, so one such server runs at a time: another process (a parallel test
+    worker, another test run) waits for the lock file instead of giving the user a password of its own."""
     try:
         pwd.getpwnam(PASSWORD_USER)
     except KeyError:
         raise SSHDUnavailable(f"no user {PASSWORD_USER} (tests/setup_system.sh creates it)") from None
     if os.geteuid() != 0 or not shutil.which("chpasswd") or not shutil.which("usermod"):
         raise SSHDUnavailable("setting a test password needs root and chpasswd")
-    password = secrets.token_urlsafe(18)
-    subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}\n", text=True, check=True)  # never in argv
-    try:
-        with running_sshd(folder, PASSWORD_USER, password) as server:
-            yield server
-    finally:
-        subprocess.run(["usermod", "-p", "!", PASSWORD_USER], check=True)  # locked again
+    with open(Path(tempfile.gettempdir()) / f"{PASSWORD_USER}-password.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        password = secrets.token_urlsafe(18)
+        subprocess.run(["chpasswd"], input=f"{PASSWORD_USER}:{password}\n", text=True, check=True)  # never in argv
+        try:
+            with running_sshd(folder, PASSWORD_USER, password) as server:
+                yield server
+        finally:
+            subprocess.run(["usermod", "-p", "!", PASSWORD_USER], check=True)  # locked again
 
 
 def owned_by(user: str, folder: Path) -> Path:

@@ -94,7 +94,8 @@ async def test_every_optimizer_parameter_has_a_widget(user: User) -> None:
     with user:
         for optimizer in Optimizer:
             session.change_optimizer(optimizer)
-            open_optimizer_dialog(session)
+            # its fields are bound once built; left open, it would re-render on every later change
+            open_optimizer_dialog(session).delete()
         open_muon_adam_dialog(session)  # the auxiliary Adam settings of Muon
     not_shown = {'beta1_warmup': 'no optimizer uses it', 'min_beta1': 'no optimizer uses it'}
     bound = bound_fields()
