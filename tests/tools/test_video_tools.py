@@ -350,6 +350,8 @@ def test_dialog_in_chromium_in_both_themes(tmp_path, videos):
             page.get_by_role("button", name="Open Video tools").click()
             dialog = page.locator(".q-dialog")
             dialog.get_by_role("tab", name="Extract images").click()
+            # the server switches the panels: until then the clips panel, with the same fields, is the visible one
+            dialog.get_by_role("button", name="Extract images").wait_for()
             panel = dialog.locator(".q-tab-panel:visible")
             panel.get_by_role("textbox", name="Video or folder of videos").fill(str(videos["letterbox"]))
             panel.get_by_role("textbox", name="Output folder").fill(str(out))
