@@ -47,11 +47,11 @@ def _weighted(strength: float, term: torch.Tensor) -> torch.Tensor:
     return term if strength == 1 else strength * term  # a strength of 1 changes nothing: no full-size multiply
 
 
-def timestep_weight(prediction: Prediction, config) -> torch.Tensor:
+def timestep_weight(prediction: Prediction, config) -> torch.Tensor | None:
+    """Per-sample loss weights by timestep; None for the constant weight (nothing to multiply)."""
     fn = LossWeight(config.loss_weight_fn)
-    n = prediction.predicted.shape[0]
     if fn == LossWeight.CONSTANT:
-        return torch.ones(n)
+        return None
     if prediction.flow_matching != (fn == LossWeight.SIGMA):
         raise ValueError(f"loss weight {fn.value} is not available for this model")
     if fn == LossWeight.SIGMA:
@@ -92,8 +92,9 @@ def compute_loss(prediction: Prediction, config, *, mask: torch.Tensor | None = 
                                                      current_world().size)
     if scale != 1:
         losses = losses * scale
-    if LossWeight(config.loss_weight_fn) != LossWeight.CONSTANT:
-        losses = losses * timestep_weight(prediction, config).to(losses.device)
+    weight = timestep_weight(prediction, config)
+    if weight is not None:
+        losses = losses * weight.to(losses.device)
     if concept_weights is not None and any(w != 1 for w in concept_weights.tolist()):
         losses = losses * concept_weights.to(losses.device, losses.dtype)
     return losses.mean()
