@@ -1,5 +1,7 @@
 """TrainDataset: concepts -> deterministic, single-bucket batches (cached or computed inline)."""
 
+from __future__ import annotations
+
 import logging
 import threading
 from collections import deque
@@ -115,6 +117,7 @@ class TrainDataset:
         self._memory_bytes = 0
         self._memory_lock = threading.Lock()
         self._plan_key: tuple[int, int] | None = None
+        self._dirs: dict[tuple[str, int, int], Path] = {}
         self._plan: list[list[Draw]] = []
 
     # --- setup ----------------------------------------------------------------------------------
@@ -207,10 +210,19 @@ class TrainDataset:
         return draw.cycle
 
     def _image_dir(self, group: int, variation: int) -> Path:
-        return cache.variation_dir(self.cache_dir, "image", self.groups[group].image_hash, variation)
+        return self._variation_dir("image", group, variation)
 
     def _text_dir(self, group: int, variation: int) -> Path:
-        return cache.variation_dir(self.cache_dir, "text", self.groups[group].text_hash, variation)
+        return self._variation_dir("text", group, variation)
+
+    def _variation_dir(self, part: str, group: int, variation: int) -> Path:
+        """Asked for every sample of every step: built once (a Path costs more than the look-up it keys)."""
+        key = (part, group, variation)
+        directory = self._dirs.get(key)
+        if directory is None:
+            fingerprint = self.groups[group].image_hash if part == "image" else self.groups[group].text_hash
+            directory = self._dirs[key] = cache.variation_dir(self.cache_dir, part, fingerprint, variation)
+        return directory
 
     # --- epochs ---------------------------------------------------------------------------------
     def _batches(self, epoch: int, batch_size: int) -> list[list[Draw]]:
@@ -249,7 +261,7 @@ class TrainDataset:
         counts them."""
         batches = self._shard(self._batches(epoch, batch_size), shard)[max(0, start_batch):]
         self._ensure_cached([draw for batch in batches for draw in batch])  # refill a cache cleared meanwhile
-        with ThreadPoolExecutor(self.threads) as pool:
+        with _LazyPool(self.threads) as pool:
             pending: deque = deque()
             for batch in batches:
                 pending.append([self._loading(pool, draw) for draw in batch])
@@ -259,7 +271,7 @@ class TrainDataset:
                 yield self._collate([f.result() for f in pending.popleft()])
 
     # --- samples --------------------------------------------------------------------------------
-    def _loading(self, pool: ThreadPoolExecutor, draw: Draw) -> Future:
+    def _loading(self, pool: _LazyPool, draw: Draw) -> Future:
         """The draw's sample, loaded by a worker thread; one whose cached tensors are all in memory is
         loaded right here: the look-up costs less than the hand-over to a worker and back, which on a
         busy machine waits for a CPU."""
@@ -434,6 +446,26 @@ class TrainDataset:
             cache.write_aggregate(directory, fingerprint, items)
             self._forget(directory)
         self._aggregates[directory] = items
+
+
+class _LazyPool:
+    """A thread pool started by its first task: an epoch whose samples are all in memory needs none."""
+
+    def __init__(self, threads: int):
+        self.threads = threads
+        self._pool: ThreadPoolExecutor | None = None
+
+    def submit(self, fn, *args) -> Future:
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(self.threads)
+        return self._pool.submit(fn, *args)
+
+    def __enter__(self) -> _LazyPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._pool is not None:
+            self._pool.shutdown()
 
 
 def _bounded_map(pool: ThreadPoolExecutor, fn, values, window: int):

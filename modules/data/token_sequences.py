@@ -40,6 +40,11 @@ def collated(items: list[dict[str, Tensor]], sequences: Sequence) -> dict[str, T
     entry cached before the cut, at the full length, pads the others to that length: the same values
     past each caption's tokens as a full-length encoding has)."""
     padding = {key: sequence.padding for sequence in sequences for key in sequence.keys}
-    return {key: pad_sequence([item[key] for item in items], batch_first=True, padding_value=padding[key])
-            if key in padding else torch.stack([item[key] for item in items])
-            for key in items[0]}
+    return {key: _stacked([item[key] for item in items], padding.get(key)) for key in items[0]}
+
+
+def _stacked(values: list[Tensor], padding: float | None) -> Tensor:
+    # captions of one length (often the whole batch) need no padding: a plain stack costs a fraction
+    if padding is None or all(v.shape == values[0].shape for v in values):
+        return torch.stack(values)
+    return pad_sequence(values, batch_first=True, padding_value=padding)

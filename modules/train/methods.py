@@ -219,9 +219,13 @@ class MethodSetup:
                     p.requires_grad_(False)
                     p.grad = None
 
-    @torch.no_grad()
     def after_optimizer_step(self) -> None:
-        if self.config.preserve_embedding_norm and self.model.embeddings:
+        if self.model.embeddings:  # asked every step: nothing to enter without embeddings
+            self._after_embedding_step()
+
+    @torch.no_grad()
+    def _after_embedding_step(self) -> None:
+        if self.config.preserve_embedding_norm:
             for emb in (e for e in self.model.embeddings if not e.is_output):  # input-table norms only
                 for part, vec in emb.vectors.items():
                     if not vec.requires_grad:  # frozen: never moved, so its norm stays as loaded

@@ -12,7 +12,6 @@ import sys
 import time
 import zipfile
 from contextlib import contextmanager, nullcontext
-from itertools import groupby
 from pathlib import Path
 
 import torch
@@ -26,6 +25,7 @@ from .callbacks import TrainCallbacks
 from .commands import TrainCommands
 from .distributed import GradientReducer, current_world, rank_device
 from .ema import EMA
+from .event_log import EventLog
 from .events import ScalarEvent
 from .loss import compute_loss
 from .progress import TrainProgress
@@ -76,11 +76,8 @@ class GenericTrainer:
         self._loss_updates = 0
         self._unwritten_scalars: list[tuple[str, float, int, float]] = []  # (tag, value, step, wall time)
         self._scalars_written_at = time.monotonic()
-        from torch.utils.tensorboard import SummaryWriter
-
-        self.workspace.tensorboard_dir.parent.mkdir(parents=True, exist_ok=True)
-        # flushed every few seconds so TensorBoard (and anyone reading the files) sees a live run
-        self.writer = SummaryWriter(str(self.workspace.tensorboard_dir), flush_secs=5) if self.world.is_main else None
+        # flushed with every batch of scalars (each second) so TensorBoard and the UI see a live run
+        self.writer = EventLog(self.workspace.tensorboard_dir) if self.world.is_main else None
         if self.world.is_main and self.config.tensorboard and not self.config.tensorboard_always_on:
             self._start_tensorboard()
 
@@ -461,9 +458,10 @@ class GenericTrainer:
         if not math.isfinite(accumulated_loss):  # checked before the update: the weights stay the last good ones
             raise FloatingPointError(f"loss is {accumulated_loss} at step {step}")
         self.reducer.reduce()
-        params = [p for p in self.method.trainable_parameters() if p.grad is not None]
-        if cfg.clip_grad_norm is not None and params:
-            torch.nn.utils.clip_grad_norm_(params, float(cfg.clip_grad_norm))
+        if cfg.clip_grad_norm is not None:
+            params = [p for p in self.method.trainable_parameters() if p.grad is not None]
+            if params:
+                torch.nn.utils.clip_grad_norm_(params, float(cfg.clip_grad_norm))
         self.optimizer.step()
         self.lr_scheduler.step()
         self.optimizer.zero_grad(set_to_none=True)
@@ -623,19 +621,9 @@ class GenericTrainer:
 
     def _write_scalars(self) -> None:
         """The logged scalars into the event file, each step's with the wall time it was logged at.
-        Written in batches: one after another they cost a fraction of what each step's few cost alone,
-        and the writer's thread wakes once a batch, not for every value (the file is flushed every 5 s
-        anyway)."""
+        Written in batches: one after another they cost a fraction of what each step's few cost alone."""
         if self.writer is not None and self._unwritten_scalars:
-            from tensorboard.compat.proto.summary_pb2 import Summary
-
-            # one event per step holding all of that step's values (logged microseconds apart; the event
-            # takes the first one's wall time): a quarter of the cost of an event per value
-            file_writer = self.writer._get_file_writer()
-            for step, entries in groupby(self._unwritten_scalars, key=lambda entry: entry[2]):
-                entries = list(entries)
-                values = [Summary.Value(tag=tag, simple_value=float(value)) for tag, value, _, _ in entries]
-                file_writer.add_summary(Summary(value=values), step, entries[0][3])
+            self.writer.add_scalars(self._unwritten_scalars)
         self._unwritten_scalars.clear()
         self._scalars_written_at = time.monotonic()
 

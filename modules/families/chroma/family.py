@@ -8,7 +8,7 @@ import torch
 
 from ..diffusers_family import DiffusersFamily
 from ..flow import FlowMatchingObjective
-from ..parts.patches import image_ids, pack, unpack
+from ..parts.patches import image_ids, pack, text_ids, unpack
 from .facts import FACTS
 
 DEFAULT_T5_LENGTH = 512  # Chroma's T5 length (and the longest the pipeline accepts)
@@ -70,7 +70,7 @@ class ChromaFamily(FlowMatchingObjective, DiffusersFamily):
         else:
             text_mask = torch.ones(b, hidden.shape[1], dtype=torch.long, device=x.device)
         out = transformer(hidden_states=pack(x).to(dtype), timestep=timesteps.to(dtype), encoder_hidden_states=hidden,
-                          txt_ids=torch.zeros(hidden.shape[1], 3, device=x.device, dtype=dtype),
+                          txt_ids=text_ids(hidden.shape[1], x.device, dtype),
                           img_ids=image_ids(h, w, x.device, dtype),
                           attention_mask=transformer_mask(text_mask, (h // 2) * (w // 2)), return_dict=False)[0]
         return unpack(out, h, w)

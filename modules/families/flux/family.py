@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from ..diffusers_family import DiffusersFamily
 from ..flow import FlowMatchingObjective
 from ..parts import clip, inpainting, t5
-from ..parts.patches import image_ids, pack, unpack
+from ..parts.patches import image_ids, pack, text_ids, unpack
 from .facts import FACTS
 
 CLIP_LENGTH = 77
@@ -98,7 +98,7 @@ class FluxFamily(FlowMatchingObjective, DiffusersFamily):
             kwargs["joint_attention_kwargs"] = {"attention_mask": keep[:, None, None, :]}
         out = transformer(hidden_states=pack(x).to(dtype), timestep=timesteps.to(dtype), guidance=guidance,
                           pooled_projections=cond["pooled"].to(dtype), encoder_hidden_states=hidden,
-                          txt_ids=torch.zeros(hidden.shape[1], 3, device=x.device, dtype=dtype),
+                          txt_ids=text_ids(hidden.shape[1], x.device, dtype),
                           img_ids=image_ids(h, w, x.device, dtype), return_dict=False, **kwargs)[0]
         return unpack(out, h, w)
 

@@ -1,6 +1,8 @@
 """Latents as a sequence of 2×2 patches (Flux-style transformers): packing, unpacking, position ids."""
 from __future__ import annotations
 
+from functools import lru_cache
+
 import torch
 
 
@@ -19,8 +21,29 @@ def unpack(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
 
 
 def image_ids(height: int, width: int, device, dtype) -> torch.Tensor:
-    """[tokens, 3] position ids of the packed image tokens: (0, row, column)."""
+    """[tokens, 3] position ids of the packed image tokens: (0, row, column). Asked with the same
+    size on every step of a bucket: built once per size (read only, as the transformers use them)."""
+    return _fresh_or_cached(_image_ids, height, width, device, dtype)
+
+
+def text_ids(length: int, device, dtype) -> torch.Tensor:
+    """[tokens, 3] position ids of the caption tokens: all zero (read only, built once per length)."""
+    return _fresh_or_cached(_text_ids, length, device, dtype)
+
+
+def _fresh_or_cached(build, *key):
+    # a tensor made in inference mode cannot join autograd later: such calls get their own, uncached
+    return build.__wrapped__(*key) if torch.is_inference_mode_enabled() else build(*key)
+
+
+@lru_cache(maxsize=64)
+def _image_ids(height: int, width: int, device, dtype) -> torch.Tensor:
     ids = torch.zeros(height // 2, width // 2, 3, device=device, dtype=dtype)
     ids[..., 1] = torch.arange(height // 2, device=device, dtype=dtype)[:, None]
     ids[..., 2] = torch.arange(width // 2, device=device, dtype=dtype)[None, :]
     return ids.reshape(-1, 3)
+
+
+@lru_cache(maxsize=64)
+def _text_ids(length: int, device, dtype) -> torch.Tensor:
+    return torch.zeros(length, 3, device=device, dtype=dtype)
