@@ -4,22 +4,28 @@ flow-matching families (not a test).
 Both sides train the same tiny model's transformer LoRA (every Linear and Conv2d layer, rank 4, AdamW) on
 cached latents and text encodings, batch 2, 64 px images (one bucket of the families' 64 px quantum). Each side runs in its own process.
 
-    .venv/bin/python bench/flow_train_speed.py [--steps 40] [--rounds 2] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
-Prints steps/s of both sides and their ratio (ours / baseline) per model type.
+    .venv/bin/python bench/flow_train_speed.py [--steps 100] [--rounds 3] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
+Prints steps/s of both sides and their ratio (ours / baseline) per model type. A run's rate comes
+from its median step (a neighbour's burst on this noisy machine counts against neither side), the
+ratio is the median over rounds of the two runs of a round; the best whole-run rates are printed
+beside them.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from itertools import pairwise
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 T5_LENGTH = 77
+WARM_UP = 3  # steps of each run left out of the median
 SIZE = 64  # pixels per side: a multiple of every family's bucket quantum, so both sides see the same latents
 
 
@@ -39,11 +45,12 @@ def _prepare(model_type: str, work: Path) -> tuple[str, str]:
     return str(model), str(images)
 
 
-def run_ours(model_type: str, model: str, images: str, steps: int, work: Path) -> float:
+def run_ours(model_type: str, model: str, images: str, steps: int, work: Path) -> list[float]:
     from modules.config.concept_config import ConceptConfig
     from modules.config.enums import DataType, ModelFormat, ModelType, Optimizer, TimeUnit, TrainingMethod
     from modules.config.train_config import TrainConfig
     from modules.engine import create_trainer
+    from modules.train.callbacks import TrainCallbacks
 
     cfg = TrainConfig.default_values()
     cfg.model_type, cfg.training_method = ModelType(model_type), TrainingMethod.LORA
@@ -62,12 +69,16 @@ def run_ours(model_type: str, model: str, images: str, steps: int, work: Path) -
     concept = ConceptConfig.default_values()
     concept.path = images
     cfg.concepts = [concept]
-    trainer = create_trainer(cfg)
+    stamps: dict[int, float] = {}
+
+    def stamp(progress, *_):  # also fired at an epoch's end, which is no step: the first stamp of a step counts
+        stamps.setdefault(progress.global_step, time.perf_counter())
+
+    trainer = create_trainer(cfg, TrainCallbacks(on_update_train_progress=stamp))
     trainer.start()
-    start = time.perf_counter()
+    stamps[0] = time.perf_counter()
     trainer.train()
-    elapsed = time.perf_counter() - start
-    return len(trainer.loss_history) / elapsed
+    return _durations([stamps[step] for step in sorted(stamps)])
 
 
 def _baseline_inputs(model_type: str, model: str, images: str):
@@ -110,7 +121,7 @@ def _baseline_inputs(model_type: str, model: str, images: str):
     return transformer, latents, forward
 
 
-def run_baseline(model_type: str, model: str, images: str, steps: int, work: Path) -> float:
+def run_baseline(model_type: str, model: str, images: str, steps: int, work: Path) -> list[float]:
     import torch
     import torch.nn.functional as F
     from peft import LoraConfig, inject_adapter_in_model
@@ -124,7 +135,7 @@ def run_baseline(model_type: str, model: str, images: str, steps: int, work: Pat
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=1e-4)
-    start = time.perf_counter()
+    stamps = [time.perf_counter()]
     for step in range(steps):
         idx = torch.tensor([(2 * step) % len(latents), (2 * step + 1) % len(latents)])
         generator = torch.Generator().manual_seed(step)
@@ -135,7 +146,12 @@ def run_baseline(model_type: str, model: str, images: str, steps: int, work: Pat
         F.mse_loss(forward(noisy, sigma, idx), noise - x0).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    return steps / (time.perf_counter() - start)
+        stamps.append(time.perf_counter())
+    return _durations(stamps)
+
+
+def _durations(stamps: list[float]) -> list[float]:
+    return [b - a for a, b in pairwise(stamps)]
 
 
 def _child(which: str, model_type: str, model: str, images: str, steps: int, work: str) -> None:
@@ -146,29 +162,36 @@ def _child(which: str, model_type: str, model: str, images: str, steps: int, wor
 
     quiet_libraries()
     fn = run_ours if which == "ours" else run_baseline
-    print(json.dumps({"steps_per_s": fn(model_type, model, images, steps, Path(work))}))
+    print(json.dumps({"step_seconds": fn(model_type, model, images, steps, Path(work))}))
 
 
 def _compare(command: list[str], model_type: str, steps: int, rounds: int) -> None:
-    """Run each side `rounds` times, alternated (the machine is noisy), and print the best of each."""
+    """Run each side `rounds` times, alternated (the machine is noisy); compare their median steps."""
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model, images = _prepare(model_type, work)
-        rates: dict[str, list[float]] = {}
+        steps_of: dict[str, list[list[float]]] = {}
         for which in ("baseline", "ours") * max(1, rounds):
             out = subprocess.run([*command, which, model, images, str(steps), str(work / which)],
                                  capture_output=True, text=True, cwd=ROOT)
             if out.returncode != 0:
                 raise SystemExit(out.stderr[-3000:])
-            rates.setdefault(which, []).append(json.loads(out.stdout.strip().splitlines()[-1])["steps_per_s"])
-    base, ours = max(rates["baseline"]), max(rates["ours"])
-    print(f"{model_type}: baseline {base:.1f} steps/s, ours {ours:.1f} steps/s, ratio (ours / baseline) {ours / base:.2f}")
+            steps_of.setdefault(which, []).append(json.loads(out.stdout.strip().splitlines()[-1])["step_seconds"])
+    # the first steps of a run warm the allocator and the autograd caches up: left out on both sides
+    medians = {k: [1 / statistics.median(run[WARM_UP:]) for run in runs] for k, runs in steps_of.items()}
+    # each round's two runs ran back to back: their ratio is free of the machine's drift between rounds
+    ratios = sorted(o / b for b, o in zip(medians["baseline"], medians["ours"], strict=True))
+    best = {k: max(len(run) / sum(run) for run in runs) for k, runs in steps_of.items()}
+    print(f"{model_type}: baseline {statistics.median(medians['baseline']):.1f} steps/s, "
+          f"ours {statistics.median(medians['ours']):.1f} steps/s, "
+          f"ratio (ours / baseline) {statistics.median(ratios):.2f} (rounds {ratios[0]:.2f}–{ratios[-1]:.2f}); "
+          f"best whole runs {best['baseline']:.1f} and {best['ours']:.1f}, ratio {best['ours'] / best['baseline']:.2f}")
 
 
 def _arguments(child_fields: int, **extra) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=40)
-    parser.add_argument("--rounds", type=int, default=2, help="runs of each side, alternated; the best counts")
+    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--rounds", type=int, default=3, help="runs of each side, alternated")
     for name, options in extra.items():
         parser.add_argument(name, **options)
     parser.add_argument("--child", nargs=child_fields, help=argparse.SUPPRESS)

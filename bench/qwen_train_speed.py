@@ -7,7 +7,7 @@ baseline written for Qwen-Image: 5-D latents normalised per channel, 2×2-packed
 caption is padded (the bench's captions have one length), as our trainer leaves out a mask that masks
 nothing; so both sides run the same attention.
 
-    .venv/bin/python bench/qwen_train_speed.py [--steps 40] [--rounds 2]
+    .venv/bin/python bench/qwen_train_speed.py [--steps 100] [--rounds 3]
 Prints steps/s of both sides and their ratio (ours / baseline).
 """
 from __future__ import annotations

@@ -5,7 +5,7 @@ rank 4, AdamW, batch 2, 64 px, cached latents and captions, each side in its own
 baseline written for Z-Image's list inputs: one [C, 1, H, W] latent and one unpadded caption tensor
 per sample, timestep 1 − σ, the output negated into the velocity.
 
-    .venv/bin/python bench/zimage_train_speed.py [--steps 40]
+    .venv/bin/python bench/zimage_train_speed.py [--steps 100] [--rounds 3]
 Prints steps/s of both sides and their ratio (ours / baseline).
 """
 from __future__ import annotations
