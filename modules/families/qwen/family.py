@@ -19,10 +19,16 @@ from .facts import FACTS
 DEFAULT_TEXT_LENGTH = 512  # OneTrainer's text_encoder_sequence_length default (the pipeline's, too)
 
 
-def trimmed(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+def trimmed(hidden: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Text states and mask cut to the batch's longest caption (padding beyond it changes nothing: it is
-    masked, and the text positions do not depend on the sequence length)."""
-    longest = max(int(mask.sum(dim=1).max()), 1)
+    masked, and the text positions do not depend on the sequence length). When every caption fills that
+    length (one caption a batch, captions of one length) the mask masks nothing: None, as the pipeline
+    leaves it out; the same prediction without the joint attention mask built and applied in every block
+    (the kernels without a mask are the faster ones)."""
+    lengths = mask.sum(dim=1).tolist()  # one read of the device for both questions
+    longest = max(max(lengths), 1)
+    if min(lengths) == longest:
+        return hidden[:, :longest], None
     return hidden[:, :longest], mask[:, :longest]
 
 
@@ -74,12 +80,6 @@ class QwenFamily(FlowMatchingObjective, DiffusersFamily):
         mask = cond.get("prompt_mask")
         if mask is not None:
             hidden, mask = trimmed(hidden, mask.to(x.device))
-            if bool(mask.all()):
-                # every caption fills the trimmed length (always so for one caption a batch): a mask that
-                # masks nothing is left out, as the pipeline leaves it out; the same prediction, without
-                # the joint attention mask built and applied in every block (the kernels without a mask
-                # are the faster ones)
-                mask = None
         out = transformer(hidden_states=pack(x[:, :, 0]).to(dtype), timestep=timesteps.to(dtype),
                           encoder_hidden_states=hidden, encoder_hidden_states_mask=mask,
                           img_shapes=[[(frames, h // 2, w // 2)]] * b, return_dict=False)[0]
@@ -94,9 +94,10 @@ class QwenFamily(FlowMatchingObjective, DiffusersFamily):
         kwargs = {"max_sequence_length": length}
         for prefix, prompt in (("", sample_config.prompt), ("negative_", sample_config.negative_prompt or "")):
             encoded = self._encode(model, [prompt], length)
-            hidden, mask = trimmed(encoded["prompt_embeds"], encoded["prompt_mask"])
+            hidden, _ = trimmed(encoded["prompt_embeds"], encoded["prompt_mask"])
             kwargs[f"{prefix}prompt_embeds"] = hidden.to(dtype)
-            kwargs[f"{prefix}prompt_embeds_mask"] = mask
+            # the mask even where it masks nothing: the pipeline warns without one, then leaves it out itself
+            kwargs[f"{prefix}prompt_embeds_mask"] = encoded["prompt_mask"][:, :hidden.shape[1]]
         return kwargs
 
     def sample_kwargs(self, model, sample_config) -> dict:
