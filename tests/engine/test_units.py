@@ -94,6 +94,21 @@ def test_loss_terms_and_strengths():
     assert float(compute_loss(_prediction(pred, target), cfg)) == pytest.approx(1.5)
 
 
+def test_the_default_loss_is_the_mse_of_the_general_path_with_its_gradient():
+    cfg = TrainConfig.default_values()
+    generator = torch.Generator().manual_seed(0)
+    pred = torch.randn(3, 4, 5, 6, generator=generator, requires_grad=True)
+    target = torch.randn(3, 4, 5, 6, generator=generator)
+    fast = compute_loss(_prediction(pred, target), cfg)
+    (fast_grad,) = torch.autograd.grad(fast, pred)
+    cfg.mae_strength = 1e-30  # any second term takes the general path: per-sample means, then their mean
+    general = compute_loss(_prediction(pred, target), cfg)
+    (general_grad,) = torch.autograd.grad(general, pred)
+    assert float(fast) == pytest.approx(float(general), rel=1e-6)
+    assert torch.allclose(fast_grad, general_grad, rtol=1e-5, atol=1e-8)
+    assert fast.grad_fn.name() == "MseLossBackward0"  # one op and its backward, not five
+
+
 def test_masked_loss_and_concept_weights():
     cfg = TrainConfig.default_values()
     cfg.unmasked_weight = 0.0
