@@ -20,15 +20,13 @@ _serial = itertools.count()  # two logs of one process opened within a second ge
 
 class EventLog:
     def __init__(self, directory: Path):
-        from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.summary.writer.record_writer import RecordWriter
 
         directory.mkdir(parents=True, exist_ok=True)
         self.path = directory / (f"events.out.tfevents.{int(time.time()):010d}.{socket.gethostname()}"
                                  f".{os.getpid()}.{next(_serial)}")
         self._records = RecordWriter(open(self.path, "wb"))  # noqa: SIM115 - closed by close()
-        self._event = Event
-        self._write(Event(wall_time=time.time(), file_version="brain.Event:2"))
+        self._write(file_version="brain.Event:2")
         self.flush()
 
     def add_scalars(self, entries: Iterable[tuple[str, float, int, float]]) -> None:
@@ -50,8 +48,7 @@ class EventLog:
         self.flush()
 
     def add_summary(self, summary, step: int, wall_time: float | None = None) -> None:
-        self._write(self._event(wall_time=time.time() if wall_time is None else wall_time, step=int(step),
-                                summary=summary))
+        self._write(wall_time=wall_time, step=int(step), summary=summary)
 
     def flush(self) -> None:
         if not self._records.closed:
@@ -61,5 +58,9 @@ class EventLog:
         if not self._records.closed:
             self._records.close()
 
-    def _write(self, event) -> None:
+    def _write(self, wall_time: float | None = None, **fields) -> None:
+        """One event of `fields`, stamped now unless `wall_time` says when."""
+        from tensorboard.compat.proto.event_pb2 import Event
+
+        event = Event(wall_time=time.time() if wall_time is None else wall_time, **fields)
         self._records.write(event.SerializeToString())
