@@ -46,6 +46,20 @@ def _prepare(model_type: str, work: Path) -> tuple[str, str]:
 
 
 def run_ours(model_type: str, model: str, images: str, steps: int, work: Path) -> list[float]:
+    stamps: dict[int, float] = {}
+
+    def stamp(progress, *_):  # also fired at an epoch's end, which is no step: the first stamp of a step counts
+        stamps.setdefault(progress.global_step, time.perf_counter())
+
+    trainer = _our_trainer(model_type, model, images, steps, work, stamp)
+    stamps[0] = time.perf_counter()
+    trainer.train()
+    return _durations([stamps[step] for step in sorted(stamps)])
+
+
+def _our_trainer(model_type: str, model: str, images: str, steps: int, work: Path, on_progress):
+    """Our trainer for the comparison, started (model loaded, caches written); `on_progress` gets its
+    progress after every step and at every epoch's end."""
     from modules.config.concept_config import ConceptConfig
     from modules.config.enums import DataType, ModelFormat, ModelType, Optimizer, TimeUnit, TrainingMethod
     from modules.config.train_config import TrainConfig
@@ -69,16 +83,9 @@ def run_ours(model_type: str, model: str, images: str, steps: int, work: Path) -
     concept = ConceptConfig.default_values()
     concept.path = images
     cfg.concepts = [concept]
-    stamps: dict[int, float] = {}
-
-    def stamp(progress, *_):  # also fired at an epoch's end, which is no step: the first stamp of a step counts
-        stamps.setdefault(progress.global_step, time.perf_counter())
-
-    trainer = create_trainer(cfg, TrainCallbacks(on_update_train_progress=stamp))
+    trainer = create_trainer(cfg, TrainCallbacks(on_update_train_progress=on_progress))
     trainer.start()
-    stamps[0] = time.perf_counter()
-    trainer.train()
-    return _durations([stamps[step] for step in sorted(stamps)])
+    return trainer
 
 
 def _baseline_inputs(model_type: str, model: str, images: str):
@@ -122,6 +129,16 @@ def _baseline_inputs(model_type: str, model: str, images: str):
 
 
 def run_baseline(model_type: str, model: str, images: str, steps: int, work: Path) -> list[float]:
+    train_step = _baseline_step(model_type, model, images)
+    stamps = [time.perf_counter()]
+    for step in range(steps):
+        train_step(step)
+        stamps.append(time.perf_counter())
+    return _durations(stamps)
+
+
+def _baseline_step(model_type: str, model: str, images: str):
+    """The hand-written loop's step: `train_step(step)` trains one batch."""
     import torch
     import torch.nn.functional as F
     from peft import LoraConfig, inject_adapter_in_model
@@ -135,8 +152,8 @@ def run_baseline(model_type: str, model: str, images: str, steps: int, work: Pat
     for p in params:
         p.requires_grad_(True)
     optimizer = torch.optim.AdamW(params, lr=1e-4)
-    stamps = [time.perf_counter()]
-    for step in range(steps):
+
+    def train_step(step: int) -> None:
         idx = torch.tensor([(2 * step) % len(latents), (2 * step + 1) % len(latents)])
         generator = torch.Generator().manual_seed(step)
         x0 = latents[idx]
@@ -146,8 +163,61 @@ def run_baseline(model_type: str, model: str, images: str, steps: int, work: Pat
         F.mse_loss(forward(noisy, sigma, idx), noise - x0).backward()
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        stamps.append(time.perf_counter())
-    return _durations(stamps)
+
+    return train_step
+
+
+def run_interleaved(model_type: str, model: str, images: str, steps: int, work: Path) -> dict[str, list[float]]:
+    """Both sides in one process, taking turns step by step: our trainer runs in a thread that hands over
+    to the loop after each of its steps and waits for the loop's next step. Each step is timed on its
+    own; the hand-overs fall between steps. A pair of steps runs milliseconds apart, so the machine's
+    drift (minutes long, ±10 % here) cancels out of their ratio."""
+    import threading
+
+    train_step = _baseline_step(model_type, model, images)
+    durations: dict[str, list[float]] = {"baseline": [], "ours": []}
+    loop_turn, our_turn = threading.Semaphore(0), threading.Semaphore(0)
+    began = [0.0]
+    last_step = [0]
+
+    def hand_over(progress, *_):
+        if last_step[0] is None or progress.global_step == last_step[0]:  # the loop is done; an epoch's end
+            return
+        durations["ours"].append(time.perf_counter() - began[0])
+        last_step[0] = progress.global_step
+        loop_turn.release()
+        our_turn.acquire()
+        began[0] = time.perf_counter()
+
+    trainer = _our_trainer(model_type, model, images, steps, work, hand_over)
+    done = threading.Event()
+
+    def train() -> None:
+        import torch
+
+        torch.set_num_threads(torch.get_num_threads())  # OpenMP's thread count is per thread: the same here
+        try:
+            began[0] = time.perf_counter()
+            trainer.train()
+        finally:
+            done.set()
+            loop_turn.release()
+
+    thread = threading.Thread(target=train)
+    thread.start()
+    for step in range(steps):
+        loop_turn.acquire()
+        if done.is_set():
+            break
+        start = time.perf_counter()
+        train_step(step)
+        durations["baseline"].append(time.perf_counter() - start)
+        our_turn.release()
+    last_step[0] = None  # the trainer's steps beyond the loop's (none when `steps` divides into epochs) run alone
+    our_turn.release()
+    thread.join()
+    n = min(len(durations["baseline"]), len(durations["ours"]))
+    return {k: v[:n] for k, v in durations.items()}
 
 
 def _durations(stamps: list[float]) -> list[float]:
@@ -155,28 +225,44 @@ def _durations(stamps: list[float]) -> list[float]:
 
 
 def _child(which: str, model_type: str, model: str, images: str, steps: int, work: str) -> None:
+    import os
+
     import torch
 
+    # every run on the same one CPU: the scheduler would otherwise place a side (a process, or a thread
+    # of the interleaved run) on whichever CPU, and on a shared host the CPUs run at different speeds
+    os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})
     torch.set_num_threads(1)
     from modules.families.quiet import quiet_libraries
 
     quiet_libraries()
+    if which == "interleaved":
+        print(json.dumps(run_interleaved(model_type, model, images, steps, Path(work))))
+        return
     fn = run_ours if which == "ours" else run_baseline
     print(json.dumps({"step_seconds": fn(model_type, model, images, steps, Path(work))}))
 
 
-def _compare(command: list[str], model_type: str, steps: int, rounds: int) -> None:
-    """Run each side `rounds` times, alternated (the machine is noisy); compare their median steps."""
+def _run_child(command: list[str], which: str, model: str, images: str, steps: int, work: Path) -> dict:
+    out = subprocess.run([*command, which, model, images, str(steps), str(work / which)],
+                         capture_output=True, text=True, cwd=ROOT)
+    if out.returncode != 0:
+        raise SystemExit(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _compare(command: list[str], model_type: str, steps: int, rounds: int, interleaved: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model, images = _prepare(model_type, work)
+        if interleaved:
+            _compare_interleaved(command, model_type, model, images, steps, rounds, work)
+            return
+        # each side `rounds` times in its own process, alternated (the machine is noisy)
         steps_of: dict[str, list[list[float]]] = {}
         for which in ("baseline", "ours") * max(1, rounds):
-            out = subprocess.run([*command, which, model, images, str(steps), str(work / which)],
-                                 capture_output=True, text=True, cwd=ROOT)
-            if out.returncode != 0:
-                raise SystemExit(out.stderr[-3000:])
-            steps_of.setdefault(which, []).append(json.loads(out.stdout.strip().splitlines()[-1])["step_seconds"])
+            result = _run_child(command, which, model, images, steps, work)
+            steps_of.setdefault(which, []).append(result["step_seconds"])
     # the first steps of a run warm the allocator and the autograd caches up: left out on both sides
     medians = {k: [1 / statistics.median(run[WARM_UP:]) for run in runs] for k, runs in steps_of.items()}
     # each round's two runs ran back to back: their ratio is free of the machine's drift between rounds
@@ -188,10 +274,33 @@ def _compare(command: list[str], model_type: str, steps: int, rounds: int) -> No
           f"best whole runs {best['baseline']:.1f} and {best['ours']:.1f}, ratio {best['ours'] / best['baseline']:.2f}")
 
 
+def _compare_interleaved(command: list[str], model_type: str, model: str, images: str, steps: int, rounds: int,
+                         work: Path) -> None:
+    """Both sides in one process, step by step in turn (`run_interleaved`), `rounds` times: the ratio of
+    each run's median steps, and the median of the ratios of each step pair."""
+    run_ratios, pair_ratios, rates = [], [], {"baseline": [], "ours": []}
+    for round_ in range(max(1, rounds)):
+        result = _run_child(command, "interleaved", model, images, steps, work / str(round_))
+        medians = {k: statistics.median(v[WARM_UP:]) for k, v in result.items()}
+        for k, v in medians.items():
+            rates[k].append(1 / v)
+        run_ratios.append(medians["baseline"] / medians["ours"])
+        print(f"  run {round_ + 1}: baseline {1 / medians['baseline']:.1f}, ours {1 / medians['ours']:.1f} steps/s, "
+              f"ratio {run_ratios[-1]:.3f}", flush=True)
+        pair_ratios += [b / o for b, o in zip(result["baseline"][WARM_UP:], result["ours"][WARM_UP:], strict=True)]
+    run_ratios.sort()
+    print(f"{model_type} (interleaved): baseline {statistics.median(rates['baseline']):.1f} steps/s, "
+          f"ours {statistics.median(rates['ours']):.1f} steps/s, ratio (ours / baseline) of the median steps "
+          f"{statistics.median(run_ratios):.3f} (runs {run_ratios[0]:.3f}–{run_ratios[-1]:.3f}), "
+          f"median of {len(pair_ratios)} step pairs {statistics.median(pair_ratios):.3f}")
+
+
 def _arguments(child_fields: int, **extra) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--rounds", type=int, default=3, help="runs of each side, alternated")
+    parser.add_argument("--interleaved", action="store_true",
+                        help="both sides in one process, step by step in turn (steady against the machine's drift)")
     for name, options in extra.items():
         parser.add_argument(name, **options)
     parser.add_argument("--child", nargs=child_fields, help=argparse.SUPPRESS)
@@ -208,7 +317,7 @@ def main_with_baseline(script: str, model_type: str, baseline_inputs) -> None:
         which, model, images, steps, work = args.child
         _child(which, model_type, model, images, int(steps), work)
         return
-    _compare([sys.executable, script, "--child"], model_type, args.steps, args.rounds)
+    _compare([sys.executable, script, "--child"], model_type, args.steps, args.rounds, args.interleaved)
 
 
 def main() -> None:
@@ -218,7 +327,8 @@ def main() -> None:
         _child(which, model_type, model, images, int(steps), work)
         return
     for model_type in args.model_type:
-        _compare([sys.executable, __file__, "--child", model_type], model_type, args.steps, args.rounds)
+        _compare([sys.executable, __file__, "--child", model_type], model_type, args.steps, args.rounds,
+                 args.interleaved)
 
 
 if __name__ == "__main__":

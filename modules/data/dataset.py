@@ -38,7 +38,7 @@ class Batch:
     text: dict[str, Tensor] | None  # cached text encodings, stacked per key
     image_paths: list[str]
     concept_names: list[str]
-    loss_weights: Tensor  # (B,) concept loss_weight per sample
+    loss_weights: Tensor | None  # (B,) concept loss_weight per sample; None when every one is 1
     resolution: tuple[int, int]  # (H, W) in pixels
     concept_types: list[str] = field(default_factory=list)
     original_sizes: list[tuple[int, int]] = field(default_factory=list)  # (h, w) before scaling
@@ -271,18 +271,16 @@ class TrainDataset:
                 yield self._collate([f.result() for f in pending.popleft()])
 
     # --- samples --------------------------------------------------------------------------------
-    def _loading(self, pool: _LazyPool, draw: Draw) -> Future:
+    def _loading(self, pool: _LazyPool, draw: Draw) -> Future | _Loaded:
         """The draw's sample, loaded by a worker thread; one whose cached tensors are all in memory is
         loaded right here: the look-up costs less than the hand-over to a worker and back, which on a
         busy machine waits for a CPU."""
         if not self._in_memory_draw(draw):
             return pool.submit(self._load, draw)
-        done: Future = Future()
         try:
-            done.set_result(self._load(draw))
+            return _Loaded(self._load(draw))
         except Exception as exc:  # noqa: BLE001 - raised where the worker's would be: at its batch
-            done.set_exception(exc)
-        return done
+            return _Loaded(error=exc)
 
     def _in_memory_draw(self, draw: Draw) -> bool:
         if not (self.cache_images and self.cache_text):
@@ -337,7 +335,7 @@ class TrainDataset:
             text=text,
             image_paths=[str(s["item"].path) for s in samples],
             concept_names=[str(s["group"].concept.name) for s in samples],
-            loss_weights=torch.tensor([float(s["group"].concept.loss_weight) for s in samples]),
+            loss_weights=_loss_weights(samples),
             resolution=tuple(first["resolution"]),
             concept_types=[enum_name(s["group"].concept.type) for s in samples],
             original_sizes=[tuple(s["original_size"]) for s in samples],
@@ -446,6 +444,26 @@ class TrainDataset:
             cache.write_aggregate(directory, fingerprint, items)
             self._forget(directory)
         self._aggregates[directory] = items
+
+
+class _Loaded:
+    """A sample loaded on the spot, read like the `Future` of one loaded by a worker (without the
+    future's lock and condition, which a step would make and drop for every sample)."""
+
+    __slots__ = ("_sample", "_error")
+
+    def __init__(self, sample: dict | None = None, error: Exception | None = None):
+        self._sample, self._error = sample, error
+
+    def result(self) -> dict:
+        if self._error is not None:
+            raise self._error
+        return self._sample
+
+
+def _loss_weights(samples: list[dict]) -> Tensor | None:
+    weights = [float(s["group"].concept.loss_weight) for s in samples]
+    return None if all(w == 1 for w in weights) else torch.tensor(weights)
 
 
 class _LazyPool:

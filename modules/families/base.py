@@ -11,6 +11,7 @@ states + pooled; Flux: packed ids), so new families fit without changing the tra
 """
 from __future__ import annotations
 
+import weakref
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -124,6 +125,8 @@ class Model:
     embeddings: list = field(default_factory=list)  # adapters.embeddings.TrainedEmbedding
     adapters: dict[str, Any] = field(default_factory=dict)  # part -> adapters.peft_adapters.AdapterInfo
     extra: dict[str, Any] = field(default_factory=dict)
+    # part -> (component, module, parameter name) of the parameter `dtype_of` reads, held weakly
+    _weight_slots: dict[str, tuple] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     def __getitem__(self, name: str) -> Any:
         return self.components[name]
@@ -133,10 +136,21 @@ class Model:
 
     def dtype_of(self, part: str) -> torch.dtype:
         """The dtype of a part's weights: its first floating-point parameter's (diffusers' `.dtype`
-        property walks every parameter, too slow to ask on every step)."""
-        for parameter in self.components[part].parameters():
-            if parameter.is_floating_point():
+        property walks every parameter, too slow to ask on every step). Asked on every step: where that
+        parameter sits is remembered, and its dtype read from there, so a cast or a replaced parameter
+        shows at once."""
+        component = self.components[part]
+        found = self._weight_slots.get(part)
+        if found is not None and found[0]() is component and (owner := found[1]()) is not None:
+            parameter = owner._parameters.get(found[2])
+            if parameter is not None and parameter.is_floating_point():
                 return parameter.dtype
+        for owner in component.modules():
+            for name, parameter in owner._parameters.items():
+                if parameter is not None and parameter.is_floating_point():
+                    # weak: a part dropped from the model (an offloaded text encoder) is freed
+                    self._weight_slots[part] = (weakref.ref(component), weakref.ref(owner), name)
+                    return parameter.dtype
         raise ValueError(f"{part} has no floating-point weights")
 
     def modules(self) -> dict[str, torch.nn.Module]:

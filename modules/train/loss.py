@@ -77,8 +77,9 @@ def compute_loss(prediction: Prediction, config, *, mask: torch.Tensor | None = 
     """Mean loss of the batch, before division by the accumulation steps."""
     pred, target = prediction.predicted.float(), prediction.target.float()
     # factors of 1 (the defaults) are left out: each multiply would cost an op and its backward every step
-    scale = LossScaler(config.loss_scaler).get_scale(config.batch_size, config.gradient_accumulation_steps,
-                                                     current_world().size)
+    scaler = LossScaler(config.loss_scaler)
+    scale = 1 if scaler is LossScaler.NONE else scaler.get_scale(config.batch_size, config.gradient_accumulation_steps,
+                                                                current_world().size)
     weight = timestep_weight(prediction, config)
     weighted_concepts = concept_weights is not None and any(w != 1 for w in concept_weights.tolist())
     if _plain_mse(config) and not (masked and mask is not None) and prediction.extra_loss is None \

@@ -478,11 +478,13 @@ class GenericTrainer:
     def _log_step(self, loss: float, step: int) -> None:
         from modules.optim import reported_learning_rates
 
-        for name, lr in reported_learning_rates(self.optimizer, self.lr_scheduler.get_last_lr()).items():
-            self._scalar(f"lr/{name}", lr, step)
         self._loss_updates += 1
         decay = min(0.99, 1 - 1 / self._loss_updates)
         self._smooth_loss = loss if self._smooth_loss is None else decay * self._smooth_loss + (1 - decay) * loss
+        if self.writer is None:  # the scalars go nowhere else
+            return
+        for name, lr in reported_learning_rates(self.optimizer, self.lr_scheduler.get_last_lr()).items():
+            self._scalar(f"lr/{name}", lr, step)
         self._scalar("loss/train_step", loss, step)
         self._scalar("smooth_loss/train_step", self._smooth_loss, step)
 
