@@ -12,8 +12,9 @@ from .prediction import Prediction
 
 
 def sigmas(timesteps: torch.Tensor, num_train_timesteps: int) -> torch.Tensor:
-    """σ = (t + 1) / T for discrete t in [0, T − 1]."""
-    return (timesteps.double() + 1) / num_train_timesteps
+    """σ = (t + 1) / T for discrete t in [0, T − 1], in float32: the float32 quotient of these integers
+    is their float64 one rounded, so float64 would only add conversions (each an op, every step)."""
+    return (timesteps + 1) / num_train_timesteps
 
 
 def dynamic_shift(scheduler_config: Mapping, latent_height: int, latent_width: int, patch: int = 2) -> float:
@@ -38,7 +39,8 @@ def noised(latents: torch.Tensor, config, generator: torch.Generator, sigma: tor
     """(noise, x_t) for per-sample σ."""
     noise = sample_noise(latents, config, generator)
     s = sigma.to(latents.device, torch.float32).view(-1, *([1] * (latents.ndim - 1)))
-    return noise, (s * noise.float() + (1 - s) * latents.float()).to(latents.dtype)
+    # x₀ + σ·(noise − x₀) in one op (instead of four and their temporaries)
+    return noise, torch.lerp(latents.float(), noise.float(), s).to(latents.dtype)
 
 
 def prediction(latents: torch.Tensor, noise: torch.Tensor, timesteps: torch.Tensor, sigma: torch.Tensor,

@@ -67,7 +67,9 @@ class TimestepSampler:
             return (idx + self.t_min).clamp(max=self.T - 1)
         u = torch.rand(batch_size, generator=generator, dtype=torch.float64)
         if self.distribution == "UNIFORM":
-            t = self.t_min + n * u
+            t = u.mul_(n).add_(self.t_min) if self.t_min else u.mul_(n)
+            if s == 1.0 and self.t_min + n <= self.T:  # t_min + n·u, u in [0, 1): in range without a clamp
+                return t.long()
         elif self.distribution == "LOGIT_NORMAL":
             z = torch.randn(batch_size, generator=generator, dtype=torch.float64) * (self.weight + 1) + self.bias
             t = torch.sigmoid(z) * n + self.t_min

@@ -46,6 +46,10 @@ class TrainCallbacks:
             raise KeyError(name)
         self._listeners[name] = fn
 
+    def listens(self, name: str) -> bool:
+        """Whether a listener is set: an event nobody receives need not be built."""
+        return self._listeners.get(name) is not None
+
     def _fire(self, name: str, *args: Any) -> None:
         fn = self._listeners.get(name)
         if fn is None:

@@ -327,7 +327,7 @@ class GenericTrainer:
                 if accumulation > 1:  # no division (and its backward) for the usual one step
                     loss = loss / accumulation
                 loss.backward()
-                accumulated += float(loss.detach())
+                accumulated += loss.item()
                 pending_grads = True
                 if (self.progress.global_step + 1) % accumulation == 0:
                     self._optimizer_step(accumulated)
@@ -483,10 +483,9 @@ class GenericTrainer:
         self._smooth_loss = loss if self._smooth_loss is None else decay * self._smooth_loss + (1 - decay) * loss
         if self.writer is None:  # the scalars go nowhere else
             return
-        for name, lr in reported_learning_rates(self.optimizer, self.lr_scheduler.get_last_lr()).items():
-            self._scalar(f"lr/{name}", lr, step)
-        self._scalar("loss/train_step", loss, step)
-        self._scalar("smooth_loss/train_step", self._smooth_loss, step)
+        lrs = reported_learning_rates(self.optimizer, self.lr_scheduler.get_last_lr())
+        self._scalars([*((f"lr/{name}", lr) for name, lr in lrs.items()), ("loss/train_step", loss),
+                       ("smooth_loss/train_step", self._smooth_loss)], step)
 
     @torch.no_grad()
     def _validate(self, sampler) -> None:
@@ -614,12 +613,19 @@ class GenericTrainer:
 
     # ================================================================== helpers
     def _scalar(self, tag: str, value: float, step: int) -> None:
+        self._scalars([(tag, value)], step)
+
+    def _scalars(self, values: list[tuple[str, float]], step: int) -> None:
+        """Values logged at one moment: one wall time, and events only where someone listens."""
         if self.writer is None:
             return
-        self._unwritten_scalars.append((tag, value, step, time.time()))
+        wall = time.time()
+        self._unwritten_scalars.extend((tag, value, step, wall) for tag, value in values)
         if time.monotonic() - self._scalars_written_at >= SCALAR_WRITE_INTERVAL_S:
             self._write_scalars()
-        self.callbacks.on_scalar(ScalarEvent(tag=tag, step=int(step), value=float(value)))
+        if self.callbacks.listens("on_scalar"):
+            for tag, value in values:
+                self.callbacks.on_scalar(ScalarEvent(tag=tag, step=int(step), value=float(value)))
 
     def _write_scalars(self) -> None:
         """The logged scalars into the event file, each step's with the wall time it was logged at.

@@ -33,8 +33,20 @@ def test_continuous_distribution_follows_the_shift_argument():
 
 
 def test_sigma_is_t_plus_one_over_T():
-    assert torch.allclose(flow.sigmas(torch.tensor([0, 499, 999]), 1000),
-                          torch.tensor([0.001, 0.5, 1.0], dtype=torch.float64))
+    assert torch.allclose(flow.sigmas(torch.tensor([0, 499, 999]), 1000), torch.tensor([0.001, 0.5, 1.0]))
+    # computed in float32, every σ is the float64 quotient rounded to float32 (no precision lost)
+    for T in (1000, 1024, 999):
+        t = torch.arange(T)
+        assert torch.equal(flow.sigmas(t, T), ((t.double() + 1) / T).float())
+
+
+def test_uniform_timesteps_are_the_clamped_scaled_draws():
+    for low, high in ((0.0, 1.0), (0.3, 0.6), (0.999, 1.0), (1.0, 1.0)):
+        sampler = TimestepSampler(_config(min_noising_strength=low, max_noising_strength=high), 1000)
+        for seed in range(4):
+            u = torch.rand(4096, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+            expected = (sampler.t_min + max(sampler.t_max - sampler.t_min, 1) * u).long().clamp(0, 999)
+            assert torch.equal(sampler.sample(4096, torch.Generator().manual_seed(seed)), expected)
 
 
 def test_dynamic_shift_grows_with_the_token_count():

@@ -80,7 +80,7 @@ class FluxFamily(FlowMatchingObjective, DiffusersFamily):
         return noisy
 
     def model_timesteps(self, sigma, timesteps):
-        return timesteps.float() / 1000  # the transformer multiplies by 1000 itself
+        return timesteps / 1000  # the transformer multiplies by 1000 itself
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
         transformer = model["transformer"]

@@ -118,7 +118,7 @@ class Flux2Family(FlowMatchingObjective, DiffusersFamily):
 
     # ---------------------------------------------------------------- training
     def model_timesteps(self, sigma, timesteps):
-        return timesteps.float() / 1000  # the transformer multiplies by 1000 itself
+        return timesteps / 1000  # the transformer multiplies by 1000 itself
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
         transformer = model["transformer"]

@@ -7,17 +7,19 @@ import torch
 
 
 def pack(latents: torch.Tensor) -> torch.Tensor:
-    """[B, C, H, W] -> [B, H/2 · W/2, C · 4]: each token holds a 2×2 patch, channel-major."""
-    b, c, h, w = latents.shape
+    """[B, C, H, W] (or a single frame [B, C, 1, H, W]) -> [B, H/2 · W/2, C · 4]: each token holds a
+    2×2 patch, channel-major."""
+    b, c, h, w = latents.shape[0], latents.shape[1], latents.shape[-2], latents.shape[-1]
     x = latents.view(b, c, h // 2, 2, w // 2, 2).permute(0, 2, 4, 1, 3, 5)
     return x.reshape(b, (h // 2) * (w // 2), c * 4)
 
 
-def unpack(tokens: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    """The inverse of `pack` for latents of `height` × `width` cells."""
+def unpack(tokens: torch.Tensor, height: int, width: int, single_frame: bool = False) -> torch.Tensor:
+    """The inverse of `pack` for latents of `height` × `width` cells: [B, C, H, W], or [B, C, 1, H, W]
+    with `single_frame` (shaped in the same copy, not by another op)."""
     b, _, d = tokens.shape
     x = tokens.view(b, height // 2, width // 2, d // 4, 2, 2).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(b, d // 4, height, width)
+    return x.reshape(b, d // 4, *((1,) if single_frame else ()), height, width)
 
 
 def image_ids(height: int, width: int, device, dtype) -> torch.Tensor:

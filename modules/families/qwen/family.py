@@ -68,7 +68,7 @@ class QwenFamily(FlowMatchingObjective, DiffusersFamily):
 
     # ---------------------------------------------------------------- training
     def model_timesteps(self, sigma, timesteps):
-        return timesteps.float() / 1000  # the transformer multiplies by 1000 itself
+        return timesteps / 1000  # the transformer multiplies by 1000 itself
 
     def run_denoiser(self, model, x, timesteps, inputs, config):
         """x: [B, C, 1, h, w] -> the predicted velocity in the same shape."""
@@ -80,10 +80,10 @@ class QwenFamily(FlowMatchingObjective, DiffusersFamily):
         mask = cond.get("prompt_mask")
         if mask is not None:
             hidden, mask = trimmed(hidden, mask.to(x.device))
-        out = transformer(hidden_states=pack(x[:, :, 0]).to(dtype), timestep=timesteps.to(dtype),
+        out = transformer(hidden_states=pack(x).to(dtype), timestep=timesteps.to(dtype),
                           encoder_hidden_states=hidden, encoder_hidden_states_mask=mask,
                           img_shapes=[[(frames, h // 2, w // 2)]] * b, return_dict=False)[0]
-        return unpack(out, h, w).unsqueeze(2)
+        return unpack(out, h, w, single_frame=True)
 
     # ---------------------------------------------------------------- sampling
     def prompt_kwargs(self, model, sample_config) -> dict:
