@@ -2,13 +2,18 @@
 flow-matching families (not a test).
 
 Both sides train the same tiny model's transformer LoRA (every Linear and Conv2d layer, rank 4, AdamW) on
-cached latents and text encodings, batch 2, 64 px images (one bucket of the families' 64 px quantum). Each side runs in its own process.
+cached latents and text encodings, batch 2, 64 px images (one bucket of the families' 64 px quantum).
 
-    .venv/bin/python bench/flow_train_speed.py [--steps 100] [--rounds 3] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
-Prints steps/s of both sides and their ratio (ours / baseline) per model type. A run's rate comes
-from its median step (a neighbour's burst on this noisy machine counts against neither side), the
-ratio is the median over rounds of the two runs of a round; the best whole-run rates are printed
-beside them.
+    .venv/bin/python bench/flow_train_speed.py [--steps 200] [--rounds 3] [--separate] [--model-type FLUX_DEV_1 STABLE_DIFFUSION_3]
+Prints steps/s of both sides and their ratio (ours / baseline) per model type, from each side's
+median step (a neighbour's burst on a shared machine counts against neither side).
+
+By default both sides run in one process, taking turns every 10 steps, on one CPU (`run_interleaved`):
+on a shared 2-core machine, separate processes of the same loop ran 11.2 to 18.0 ms a step (a
+process's own luck with the host: its CPU, its memory), which buried a few per cent of difference;
+taking turns, the ratio of a run repeats to about ±1 %. `--separate` runs each side in its own
+process instead, alternated, the ratio as the median over rounds of each round's pair, with the
+best whole-run rates beside it.
 """
 from __future__ import annotations
 
@@ -261,11 +266,11 @@ def _run_child(command: list[str], which: str, model: str, images: str, steps: i
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _compare(command: list[str], model_type: str, steps: int, rounds: int, interleaved: bool) -> None:
+def _compare(command: list[str], model_type: str, steps: int, rounds: int, separate: bool) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model, images = _prepare(model_type, work)
-        if interleaved:
+        if not separate:
             _compare_interleaved(command, model_type, model, images, steps, rounds, work)
             return
         # each side `rounds` times in its own process, alternated (the machine is noisy)
@@ -286,8 +291,8 @@ def _compare(command: list[str], model_type: str, steps: int, rounds: int, inter
 
 def _compare_interleaved(command: list[str], model_type: str, model: str, images: str, steps: int, rounds: int,
                          work: Path) -> None:
-    """Both sides in one process, step by step in turn (`run_interleaved`), `rounds` times: the ratio of
-    each run's median steps, and the median of the ratios of each step pair."""
+    """Both sides in one process, taking turns (`run_interleaved`), `rounds` times: the ratio of each
+    run's median steps, and the median of the ratios of each step pair (the i-th step of each side)."""
     run_ratios, pair_ratios, rates = [], [], {"baseline": [], "ours": []}
     for round_ in range(max(1, rounds)):
         result = _run_child(command, "interleaved", model, images, steps, work / str(round_))
@@ -307,10 +312,10 @@ def _compare_interleaved(command: list[str], model_type: str, model: str, images
 
 def _arguments(child_fields: int, **extra) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--steps", type=int, default=100)
+    parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--rounds", type=int, default=3, help="runs of each side, alternated")
-    parser.add_argument("--interleaved", action="store_true",
-                        help="both sides in one process, step by step in turn (steady against the machine's drift)")
+    parser.add_argument("--separate", action="store_true",
+                        help="each side in its own process (by default both take turns in one)")
     for name, options in extra.items():
         parser.add_argument(name, **options)
     parser.add_argument("--child", nargs=child_fields, help=argparse.SUPPRESS)
@@ -327,7 +332,7 @@ def main_with_baseline(script: str, model_type: str, baseline_inputs) -> None:
         which, model, images, steps, work = args.child
         _child(which, model_type, model, images, int(steps), work)
         return
-    _compare([sys.executable, script, "--child"], model_type, args.steps, args.rounds, args.interleaved)
+    _compare([sys.executable, script, "--child"], model_type, args.steps, args.rounds, args.separate)
 
 
 def main() -> None:
@@ -338,7 +343,7 @@ def main() -> None:
         return
     for model_type in args.model_type:
         _compare([sys.executable, __file__, "--child", model_type], model_type, args.steps, args.rounds,
-                 args.interleaved)
+                 args.separate)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,13 @@
 """Qwen-Image training speed of our trainer against a minimal hand-written diffusers loop (not a test).
 
 The same comparison as `flow_train_speed.py` (tiny model, transformer LoRA on every Linear layer,
-rank 4, AdamW, batch 2, 64 px, cached latents and captions, each side in its own process), with the
+rank 4, AdamW, batch 2, 64 px, cached latents and captions, both sides taking turns in one process), with the
 baseline written for Qwen-Image: 5-D latents normalised per channel, 2×2-packed, the caption mask and
 `img_shapes` passed to the transformer. The mask is passed as the pipeline passes it: left out when no
 caption is padded (the bench's captions have one length), as our trainer leaves out a mask that masks
 nothing; so both sides run the same attention.
 
-    .venv/bin/python bench/qwen_train_speed.py [--steps 100] [--rounds 3]
+    .venv/bin/python bench/qwen_train_speed.py [--steps 200] [--rounds 3] [--separate]
 Prints steps/s of both sides and their ratio (ours / baseline).
 """
 from __future__ import annotations

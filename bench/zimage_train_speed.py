@@ -1,11 +1,11 @@
 """Z-Image training speed of our trainer against a minimal hand-written diffusers loop (not a test).
 
 The same comparison as `flow_train_speed.py` (tiny model, transformer LoRA on every Linear layer,
-rank 4, AdamW, batch 2, 64 px, cached latents and captions, each side in its own process), with the
+rank 4, AdamW, batch 2, 64 px, cached latents and captions, both sides taking turns in one process), with the
 baseline written for Z-Image's list inputs: one [C, 1, H, W] latent and one unpadded caption tensor
 per sample, timestep 1 − σ, the output negated into the velocity.
 
-    .venv/bin/python bench/zimage_train_speed.py [--steps 100] [--rounds 3]
+    .venv/bin/python bench/zimage_train_speed.py [--steps 200] [--rounds 3] [--separate]
 Prints steps/s of both sides and their ratio (ours / baseline).
 """
 from __future__ import annotations
