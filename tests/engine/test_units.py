@@ -165,3 +165,25 @@ def test_progress_filename_and_round_trip():
     progress.next_step(2)
     assert progress.filename_string() == "3-1-1"
     assert TrainProgress.from_dict(progress.to_dict()) == progress
+
+
+def test_dtype_of_follows_casts_replaced_weights_and_parts_and_holds_no_part():
+    import gc
+    import weakref
+
+    from modules.families.base import Model
+
+    net = torch.nn.Sequential(torch.nn.Identity(), torch.nn.Linear(2, 2), torch.nn.Linear(2, 2))
+    model = Model(model_type="X", components={"net": net})
+    assert model.dtype_of("net") == torch.float32
+    net.to(torch.bfloat16)  # a cast keeps the parameter objects
+    assert model.dtype_of("net") == torch.bfloat16
+    net[1].weight = torch.nn.Parameter(torch.zeros(2, 2, dtype=torch.float16))  # a replaced weight
+    assert model.dtype_of("net") == torch.float16
+    del net[1].weight  # gone from its module: the next floating weight (its bias) answers
+    assert model.dtype_of("net") == torch.bfloat16
+    model.components["net"] = torch.nn.Linear(2, 2).to(torch.float64)  # a replaced part
+    assert model.dtype_of("net") == torch.float64
+    dropped = weakref.ref(model.components.pop("net"))
+    gc.collect()
+    assert dropped() is None  # the remembered slot does not keep a dropped part alive
