@@ -205,9 +205,6 @@ def run_interleaved(model_type: str, model: str, images: str, steps: int, work: 
     done = threading.Event()
 
     def train() -> None:
-        import torch
-
-        torch.set_num_threads(torch.get_num_threads())  # OpenMP's thread count is per thread: the same here
         try:
             began[0] = time.perf_counter()
             trainer.train()
